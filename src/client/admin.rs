@@ -1,0 +1,41 @@
+//! The admin API (`/admin/api/…`): what the CLI asks a running server, and later the web UI.
+//!
+//! Authenticated by the admin token the server writes to `runtime.json` (0600) beside the config when it starts,
+//! so only someone who can read the config directory can use it.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use subtle::ConstantTimeEq;
+
+use super::ApiError;
+use super::auth::hash_key;
+use crate::gateway::Gateway;
+
+pub(super) fn router(gateway: Arc<Gateway>) -> Router<Arc<Gateway>> {
+    Router::new()
+        .route("/status", get(status))
+        .route_layer(axum::middleware::from_fn_with_state(gateway, require_admin_token))
+}
+
+async fn require_admin_token(State(gateway): State<Arc<Gateway>>, request: Request, next: Next) -> Response {
+    let token = request
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    match token {
+        Some(t) if bool::from(hash_key(t).ct_eq(gateway.admin_token_hash())) => next.run(request).await,
+        _ => ApiError::unauthorized("the admin API needs the admin token from runtime.json beside the config file")
+            .into_response(),
+    }
+}
+
+async fn status(State(gateway): State<Arc<Gateway>>) -> Response {
+    axum::Json(gateway.status()).into_response()
+}

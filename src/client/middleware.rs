@@ -1,0 +1,143 @@
+//! Cross-cutting layers: request id + one log line per request, and the Host/Origin check that keeps web pages
+//! (DNS rebinding, cross-site requests) away from a gateway on localhost.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{Request, State};
+use axum::http::HeaderValue;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use rand::RngCore;
+
+use super::ApiError;
+use crate::gateway::Gateway;
+
+tokio::task_local! {
+    static REQUEST_ID: String;
+}
+
+/// The gateway's id for the request being handled (also sent back as `x-gateway-request-id`).
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// Set on a response by the handler that used an upstream account, for the request log line.
+#[derive(Debug, Clone)]
+pub struct AccountUsed(pub String);
+
+/// The id of the request handled by the current task, if any.
+pub(crate) fn current_request_id() -> Option<String> {
+    REQUEST_ID.try_with(Clone::clone).ok()
+}
+
+fn new_request_id() -> String {
+    let mut bytes = [0u8; 12];
+    rand::rng().fill_bytes(&mut bytes);
+    format!("req_gw_{}", hex::encode(bytes))
+}
+
+/// Outermost layer: assigns the request id and logs one line when the response head is ready.
+pub async fn request_log(mut request: Request, next: Next) -> Response {
+    let id = new_request_id();
+    let started = Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    request.extensions_mut().insert(RequestId(id.clone()));
+    let mut response = REQUEST_ID.scope(id.clone(), next.run(request)).await;
+    let account = response.extensions().get::<AccountUsed>().map(|a| a.0.clone());
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    tracing::info!(
+        request_id = %id,
+        %method,
+        path = %path,
+        status = response.status().as_u16(),
+        account = account.as_deref().unwrap_or("-"),
+        latency_ms = format_args!("{latency_ms:.1}"),
+        "request"
+    );
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-gateway-request-id", value);
+    }
+    response
+}
+
+/// Refuses requests whose `Host` is not one the gateway answers to, or whose `Origin` is a web page elsewhere.
+pub async fn check_host_and_origin(State(gateway): State<Arc<Gateway>>, request: Request, next: Next) -> Response {
+    let live = gateway.live();
+    let server = &live.config.server;
+    let loopback = gateway.listen().ip().is_loopback();
+    if let Some(host) = request.headers().get(http::header::HOST).and_then(|h| h.to_str().ok()) {
+        let allowed = server.allowed_hosts.iter().any(|h| h.eq_ignore_ascii_case(host) || h.eq_ignore_ascii_case(host_name(host)));
+        if loopback && !allowed && !is_loopback_name(host_name(host)) {
+            return ApiError::forbidden(format!(
+                "host `{host}` is not allowed: this gateway listens on loopback; add the name to server.allowed_hosts to reach it by name"
+            ))
+            .into_response();
+        }
+    }
+    if let Some(origin) = request.headers().get(http::header::ORIGIN) {
+        let origin = origin.to_str().unwrap_or("");
+        let allowed = origin_is_loopback(origin)
+            || server.allowed_origins.iter().any(|o| o.trim_end_matches('/').eq_ignore_ascii_case(origin));
+        if !allowed {
+            return ApiError::forbidden(format!(
+                "origin `{origin}` is not allowed to call this gateway; add it to server.allowed_origins if you trust it"
+            ))
+            .into_response();
+        }
+    }
+    next.run(request).await
+}
+
+/// The host part of a `Host` header value (`[::1]:8787` → `::1`, `localhost:8787` → `localhost`).
+fn host_name(host: &str) -> &str {
+    if let Some(rest) = host.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    host.rsplit_once(':').map_or(host, |(name, port)| if port.bytes().all(|b| b.is_ascii_digit()) { name } else { host })
+}
+
+fn is_loopback_name(name: &str) -> bool {
+    let name = name.trim_end_matches('.');
+    name.eq_ignore_ascii_case("localhost")
+        || name.to_ascii_lowercase().ends_with(".localhost")
+        || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+fn origin_is_loopback(origin: &str) -> bool {
+    let Ok(url) = reqwest::Url::parse(origin) else {
+        return false;
+    };
+    matches!(url.scheme(), "http" | "https")
+        && match url.host() {
+            Some(url::Host::Domain(d)) => is_loopback_name(d),
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_names_are_extracted() {
+        assert_eq!(host_name("localhost:8787"), "localhost");
+        assert_eq!(host_name("[::1]:8787"), "::1");
+        assert_eq!(host_name("127.0.0.1"), "127.0.0.1");
+    }
+
+    #[test]
+    fn loopback_names_and_origins() {
+        assert!(is_loopback_name("localhost"));
+        assert!(is_loopback_name("127.0.0.2"));
+        assert!(is_loopback_name("::1"));
+        assert!(!is_loopback_name("evil.example"));
+        assert!(!is_loopback_name("localhost.evil.example"));
+        assert!(origin_is_loopback("http://localhost:3000"));
+        assert!(origin_is_loopback("http://127.0.0.1:8787"));
+        assert!(!origin_is_loopback("https://evil.example"));
+        assert!(!origin_is_loopback("null"));
+    }
+}

@@ -1,0 +1,13 @@
+//! Inbound HTTP: the router and its layers (request id and logging, Host/Origin checks, client-key auth), the
+//! error shape, and the admin API. Knows nothing about account kinds.
+
+mod admin;
+mod auth;
+mod error;
+mod middleware;
+mod server;
+
+pub use auth::{hash_key, new_client_key};
+pub use error::{ApiError, ErrorKind};
+pub use middleware::{AccountUsed, RequestId};
+pub use server::router;

@@ -1,0 +1,102 @@
+//! The router: routes, handlers (extract, call the library, map the result) and the layers around them.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use serde_json::json;
+
+use super::{ApiError, admin, auth, middleware};
+use crate::gateway::Gateway;
+use crate::proxy::{self, Endpoint};
+
+/// Builds the gateway's HTTP router.
+pub fn router(gateway: Arc<Gateway>) -> Router {
+    let api = Router::new()
+        .route("/v1/messages", post(messages))
+        .route("/v1/messages/count_tokens", post(count_tokens))
+        .route("/v1/models", get(models))
+        .route_layer(axum::middleware::from_fn_with_state(gateway.clone(), auth::require_client_key));
+    Router::new()
+        .merge(api)
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .nest("/admin/api", admin::router(gateway.clone()))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(gateway.clone(), middleware::check_host_and_origin))
+        .layer(axum::middleware::from_fn(middleware::request_log))
+        .with_state(gateway)
+}
+
+async fn messages(State(gateway): State<Arc<Gateway>>, uri: Uri, headers: HeaderMap, request: Request) -> Response {
+    forward(gateway, Endpoint::Messages, uri, headers, request).await
+}
+
+async fn count_tokens(State(gateway): State<Arc<Gateway>>, uri: Uri, headers: HeaderMap, request: Request) -> Response {
+    forward(gateway, Endpoint::CountTokens, uri, headers, request).await
+}
+
+async fn models(State(gateway): State<Arc<Gateway>>, uri: Uri, headers: HeaderMap) -> Response {
+    proxy::forward(&gateway, Endpoint::Models, uri.query(), headers, Bytes::new())
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn forward(gateway: Arc<Gateway>, endpoint: Endpoint, uri: Uri, headers: HeaderMap, request: Request) -> Response {
+    let limit = gateway.live().config.server.max_body_bytes;
+    let body = match read_body(request.into_body(), &headers, limit).await {
+        Ok(body) => body,
+        Err(e) => return e.into_response(),
+    };
+    proxy::forward(&gateway, endpoint, uri.query(), headers, body).await.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// Reads the whole request body (needed to route it), refusing more than `limit` bytes without reading them.
+async fn read_body(body: Body, headers: &HeaderMap, limit: u64) -> Result<Bytes, ApiError> {
+    let declared = headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit) {
+        return Err(ApiError::too_large(limit));
+    }
+    let limit_usize = usize::try_from(limit).unwrap_or(usize::MAX);
+    match http_body_util::Limited::new(body, limit_usize).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(ApiError::too_large(limit)),
+        Err(e) => Err(ApiError::bad_request(format!("could not read the request body: {e}"))),
+    }
+}
+
+async fn health() -> Response {
+    (StatusCode::OK, axum::Json(json!({"status": "ok"}))).into_response()
+}
+
+async fn ready(State(gateway): State<Arc<Gateway>>) -> Response {
+    let live = gateway.live();
+    let usable = live.accounts.iter().filter(|a| a.is_usable()).count();
+    let status = if usable > 0 { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let word = if usable > 0 { "ready" } else { "no usable account" };
+    (status, axum::Json(json!({"status": word, "usable_accounts": usable, "accounts": live.accounts.len()})))
+        .into_response()
+}
+
+async fn not_found(method: Method, uri: Uri) -> Response {
+    ApiError::not_found(format!("no route for {method} {}", uri.path())).into_response()
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> Response {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        super::ErrorKind::InvalidRequest,
+        format!("method {method} is not allowed on {}", uri.path()),
+    )
+    .into_response()
+}

@@ -1,0 +1,222 @@
+//! The configuration model. Field names are the YAML keys; `configs/config.yaml` documents each one.
+
+use serde::{Deserialize, Serialize};
+
+/// The whole configuration file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// The gateway's own HTTP server.
+    pub server: ServerConfig,
+    /// Where requests go and how long to wait for them.
+    pub upstream: UpstreamConfig,
+    /// Which secret store holds account credentials.
+    pub secrets: SecretsConfig,
+    /// How an account is chosen for each request.
+    pub routing: RoutingConfig,
+    /// OAuth client settings for Claude Code (Pro/Max) accounts.
+    pub oauth: OAuthConfig,
+    /// Upstream accounts. Their credentials live in the secret store, never here.
+    pub accounts: Vec<Account>,
+    /// Gateway keys clients authenticate with (hashes only).
+    pub client_keys: Vec<ClientKey>,
+}
+
+/// `server:` settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// `HOST:PORT` to listen on. Loopback by default; a non-loopback address requires at least one client key.
+    pub listen: String,
+    /// Largest request body accepted, in bytes; larger bodies get 413 `request_too_large`.
+    pub max_body_bytes: u64,
+    /// On SIGINT/SIGTERM, how long in-flight requests (streams included) may take to finish, in seconds.
+    pub shutdown_grace_secs: u64,
+    /// Extra `Host` header values accepted besides loopback names (e.g. `gateway.internal:8787`), for a gateway
+    /// reached by name on a network.
+    pub allowed_hosts: Vec<String>,
+    /// Browser origins allowed to call the gateway (e.g. `https://app.example.com`). Loopback origins are always
+    /// allowed; any other `Origin` is refused, which blocks cross-site requests from web pages.
+    pub allowed_origins: Vec<String>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8787".into(),
+            max_body_bytes: 32 * 1024 * 1024,
+            shutdown_grace_secs: 30,
+            allowed_hosts: Vec::new(),
+            allowed_origins: Vec::new(),
+        }
+    }
+}
+
+/// `upstream:` settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UpstreamConfig {
+    /// Anthropic API base URL; accounts may override it with their own `base_url`.
+    pub base_url: String,
+    /// Seconds to wait for a TCP/TLS connection to the upstream.
+    pub connect_timeout_secs: f64,
+    /// Seconds to wait for the next bytes from the upstream (response headers or a body chunk) before giving up.
+    pub read_timeout_secs: f64,
+}
+
+impl Default for UpstreamConfig {
+    fn default() -> Self {
+        Self { base_url: "https://api.anthropic.com".into(), connect_timeout_secs: 10.0, read_timeout_secs: 600.0 }
+    }
+}
+
+/// Which secret store backend to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SecretsBackend {
+    /// The OS keychain (macOS Keychain, Windows Credential Manager, Linux Secret Service).
+    #[default]
+    Keychain,
+    /// An AES-256-GCM encrypted file beside the config.
+    File,
+}
+
+/// `secrets:` settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecretsConfig {
+    /// `keychain` (default; falls back to `file` with a warning when no keychain answers) or `file`.
+    pub backend: SecretsBackend,
+}
+
+/// Account selection strategy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    /// Each eligible account in turn.
+    #[default]
+    RoundRobin,
+    /// A uniformly random eligible account.
+    Random,
+    /// Smooth weighted round robin over account weights.
+    Weighted,
+    /// Prefer accounts with the best recent health.
+    HealthFirst,
+}
+
+/// `routing:` settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct RoutingConfig {
+    /// `round_robin` | `random` | `weighted` | `health_first`.
+    pub strategy: Strategy,
+}
+
+/// `oauth:` settings: the Claude Code OAuth client by default (see docs/protocol.md §1).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OAuthConfig {
+    /// OAuth client id.
+    pub client_id: String,
+    /// Authorization page URL.
+    pub authorize_url: String,
+    /// Token exchange and refresh URL.
+    pub token_url: String,
+    /// Redirect URI registered for the client.
+    pub redirect_uri: String,
+    /// Scopes requested at login.
+    pub scopes: Vec<String>,
+    /// Identity system prompt added to OAuth requests that carry none.
+    pub system_prompt: String,
+}
+
+impl Default for OAuthConfig {
+    fn default() -> Self {
+        Self {
+            client_id: "9d1c250a-e61b-44d9-88ed-5944d1962f5e".into(),
+            authorize_url: "https://claude.ai/oauth/authorize".into(),
+            token_url: "https://platform.claude.com/v1/oauth/token".into(),
+            redirect_uri: "https://platform.claude.com/oauth/code/callback".into(),
+            scopes: vec!["org:create_api_key".into(), "user:profile".into(), "user:inference".into()],
+            system_prompt: "You are Claude Code, Anthropic's official CLI for Claude.".into(),
+        }
+    }
+}
+
+/// The kind of credential an account holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountKind {
+    /// An Anthropic API key (`sk-ant-…`).
+    #[default]
+    ApiKey,
+    /// A Claude Code OAuth (Pro/Max) login.
+    Oauth,
+}
+
+/// One upstream account. The credential itself is in the secret store under [`Account::secret_id`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Account {
+    /// Stable id (`acc_…`), used by every command that names an account.
+    pub id: String,
+    /// Human-readable name, unique.
+    pub name: String,
+    /// Credential kind.
+    #[serde(default)]
+    pub kind: AccountKind,
+    /// Disabled accounts are never chosen.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Share of traffic under the `weighted` strategy (≥ 1).
+    #[serde(default = "one")]
+    pub weight: u32,
+    /// Models this account serves (exact names, or prefixes ending in `*`); empty means all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub models: Vec<String>,
+    /// Overrides `upstream.base_url` for this account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    /// When the account was added or last changed (RFC 3339); a change resets its runtime error state.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub updated_at: String,
+}
+
+fn yes() -> bool {
+    true
+}
+fn one() -> u32 {
+    1
+}
+
+impl Account {
+    /// The secret store id holding this account's credential.
+    pub fn secret_id(&self) -> String {
+        format!("account:{}:api_key", self.id)
+    }
+
+    /// Whether this account serves `model` per its allowlist.
+    pub fn serves(&self, model: &str) -> bool {
+        self.models.is_empty()
+            || self.models.iter().any(|m| match m.strip_suffix('*') {
+                Some(prefix) => model.starts_with(prefix),
+                None => m == model,
+            })
+    }
+}
+
+/// A gateway key clients authenticate with; only its SHA-256 hash is stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientKey {
+    /// Unique name.
+    pub name: String,
+    /// Lowercase hex SHA-256 of the key.
+    pub sha256: String,
+    /// The key's first characters, to recognise it in listings.
+    #[serde(default)]
+    pub prefix: String,
+    /// Creation time (RFC 3339).
+    #[serde(default)]
+    pub created_at: String,
+}

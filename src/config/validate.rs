@@ -1,0 +1,164 @@
+//! Validation: every error names the key and says what is expected.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+
+use super::{Config, ConfigError};
+
+/// Checks a parsed config for values the gateway cannot use.
+pub fn validate(config: &Config) -> Result<(), ConfigError> {
+    parse_listen(&config.server.listen).map_err(|m| ConfigError::invalid("server.listen", m))?;
+    if config.server.max_body_bytes < 1024 {
+        return Err(ConfigError::invalid("server.max_body_bytes", "must be at least 1024 bytes"));
+    }
+    check_url("upstream.base_url", &config.upstream.base_url)?;
+    check_timeout("upstream.connect_timeout_secs", config.upstream.connect_timeout_secs)?;
+    check_timeout("upstream.read_timeout_secs", config.upstream.read_timeout_secs)?;
+    for (i, origin) in config.server.allowed_origins.iter().enumerate() {
+        check_url(&format!("server.allowed_origins[{i}]"), origin)?;
+    }
+    for (key, url) in [
+        ("oauth.authorize_url", &config.oauth.authorize_url),
+        ("oauth.token_url", &config.oauth.token_url),
+        ("oauth.redirect_uri", &config.oauth.redirect_uri),
+    ] {
+        check_url(key, url)?;
+    }
+    if config.oauth.client_id.trim().is_empty() {
+        return Err(ConfigError::invalid("oauth.client_id", "must not be empty"));
+    }
+
+    let mut ids = HashSet::new();
+    let mut names = HashSet::new();
+    for (i, account) in config.accounts.iter().enumerate() {
+        let key = |field: &str| format!("accounts[{i}].{field}");
+        if account.id.trim().is_empty() {
+            return Err(ConfigError::invalid(key("id"), "must not be empty"));
+        }
+        if !ids.insert(account.id.as_str()) {
+            return Err(ConfigError::invalid(key("id"), format!("duplicate account id `{}`", account.id)));
+        }
+        if account.name.trim().is_empty() {
+            return Err(ConfigError::invalid(key("name"), "must not be empty"));
+        }
+        if !names.insert(account.name.as_str()) {
+            return Err(ConfigError::invalid(key("name"), format!("duplicate account name `{}`", account.name)));
+        }
+        if account.weight == 0 {
+            return Err(ConfigError::invalid(key("weight"), "must be at least 1"));
+        }
+        if let Some(url) = &account.base_url {
+            check_url(&key("base_url"), url)?;
+        }
+        if account.models.iter().any(|m| m.trim().is_empty()) {
+            return Err(ConfigError::invalid(key("models"), "model names must not be empty"));
+        }
+    }
+
+    let mut key_names = HashSet::new();
+    for (i, client_key) in config.client_keys.iter().enumerate() {
+        if client_key.name.trim().is_empty() {
+            return Err(ConfigError::invalid(format!("client_keys[{i}].name"), "must not be empty"));
+        }
+        if !key_names.insert(client_key.name.as_str()) {
+            return Err(ConfigError::invalid(
+                format!("client_keys[{i}].name"),
+                format!("duplicate client key name `{}`", client_key.name),
+            ));
+        }
+        let hash_ok = client_key.sha256.len() == 64 && client_key.sha256.bytes().all(|b| b.is_ascii_hexdigit());
+        if !hash_ok {
+            return Err(ConfigError::invalid(
+                format!("client_keys[{i}].sha256"),
+                "must be 64 hex characters (the SHA-256 of the key; never the key itself)",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Parses a listen address `HOST:PORT`; `localhost` is accepted as 127.0.0.1.
+pub fn parse_listen(listen: &str) -> Result<SocketAddr, String> {
+    let listen = listen.trim();
+    let normalised = match listen.strip_prefix("localhost:") {
+        Some(port) => format!("127.0.0.1:{port}"),
+        None => listen.to_string(),
+    };
+    normalised
+        .parse::<SocketAddr>()
+        .map_err(|_| format!("`{listen}` is not HOST:PORT with an IP address (e.g. 127.0.0.1:8787 or [::1]:8787)"))
+}
+
+fn check_url(key: &str, value: &str) -> Result<(), ConfigError> {
+    match reqwest::Url::parse(value) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Ok(()),
+        Ok(_) => Err(ConfigError::invalid(key, format!("`{value}` must be an http:// or https:// URL with a host"))),
+        Err(e) => Err(ConfigError::invalid(key, format!("`{value}` is not a URL: {e}"))),
+    }
+}
+
+fn check_timeout(key: &str, secs: f64) -> Result<(), ConfigError> {
+    if secs.is_finite() && secs > 0.0 && secs <= 86_400.0 {
+        Ok(())
+    } else {
+        Err(ConfigError::invalid(key, "must be a number of seconds between 0 and 86400"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Account, AccountKind};
+
+    fn account(id: &str, name: &str) -> Account {
+        Account {
+            id: id.into(),
+            name: name.into(),
+            kind: AccountKind::ApiKey,
+            enabled: true,
+            weight: 1,
+            models: vec![],
+            base_url: None,
+            updated_at: String::new(),
+        }
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        assert!(validate(&Config::default()).is_ok());
+    }
+
+    #[test]
+    fn bad_listen_names_the_key() {
+        let mut c = Config::default();
+        c.server.listen = "nonsense".into();
+        let err = validate(&c).unwrap_err().to_string();
+        assert!(err.contains("server.listen"), "{err}");
+    }
+
+    #[test]
+    fn localhost_listen_is_loopback() {
+        assert_eq!(parse_listen("localhost:9000").unwrap(), "127.0.0.1:9000".parse().unwrap());
+    }
+
+    #[test]
+    fn zero_weight_names_the_account_index() {
+        let mut c = Config { accounts: vec![account("a", "one"), account("b", "two")], ..Default::default() };
+        c.accounts[1].weight = 0;
+        let err = validate(&c).unwrap_err().to_string();
+        assert!(err.contains("accounts[1].weight"), "{err}");
+    }
+
+    #[test]
+    fn duplicate_names_rejected() {
+        let c = Config { accounts: vec![account("a", "same"), account("b", "same")], ..Default::default() };
+        assert!(validate(&c).unwrap_err().to_string().contains("duplicate account name"));
+    }
+
+    #[test]
+    fn non_http_base_url_rejected() {
+        let mut c = Config::default();
+        c.upstream.base_url = "ftp://example.com".into();
+        assert!(validate(&c).unwrap_err().to_string().contains("upstream.base_url"));
+    }
+}

@@ -1,0 +1,215 @@
+//! `llm-gateway`: the headless server and the management CLI. Thin: parses arguments, calls the library, prints.
+
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use llm_gateway::config::{ConfigFile, default_config_path};
+use llm_gateway::manage::{Manager, NewApiKeyAccount};
+use llm_gateway::secrets::Secret;
+
+/// A local gateway in front of Anthropic's API.
+#[derive(Debug, Parser)]
+#[command(name = "llm-gateway", version, about)]
+struct Cli {
+    /// Config file (default: the platform config dir, e.g. ~/.config/llm-gateway/config.yaml).
+    #[arg(long, global = true, env = "LLM_GATEWAY_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the gateway until SIGINT/SIGTERM, then drain in-flight requests.
+    Server {
+        /// HOST:PORT to listen on (default: server.listen, 127.0.0.1:8787).
+        #[arg(long, env = "LLM_GATEWAY_LISTEN")]
+        listen: Option<String>,
+    },
+    /// Add an Anthropic API-key account; prints its id.
+    AddApiKey {
+        /// The API key (sk-ant-…). Stored in the secret store only.
+        #[arg(long, env = "LLM_GATEWAY_API_KEY", hide_env_values = true)]
+        key: String,
+        /// A unique name.
+        #[arg(long)]
+        name: String,
+        /// Share of traffic under the weighted strategy.
+        #[arg(long, default_value_t = 1)]
+        weight: u32,
+        /// Comma-separated models this account serves (a trailing * matches a prefix); default all.
+        #[arg(long, value_delimiter = ',')]
+        models: Vec<String>,
+        /// Upstream base URL for this account (default: upstream.base_url).
+        #[arg(long)]
+        base_url: Option<String>,
+    },
+    /// List accounts with their state.
+    ListAccounts {
+        /// One JSON document.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove an account and its credential.
+    RemoveAccount {
+        /// Account id (or name).
+        #[arg(long)]
+        account_id: String,
+    },
+    /// Enable an account (also clears a credential error).
+    EnableAccount {
+        /// Account id (or name).
+        #[arg(long)]
+        account_id: String,
+    },
+    /// Disable an account.
+    DisableAccount {
+        /// Account id (or name).
+        #[arg(long)]
+        account_id: String,
+    },
+    /// Create a gateway key for clients; prints it once (only its hash is stored).
+    AddClientKey {
+        /// A unique name.
+        #[arg(long)]
+        name: String,
+    },
+    /// List gateway keys (names and prefixes only).
+    ListClientKeys {
+        /// One JSON document.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a gateway key.
+    RemoveClientKey {
+        /// The key's name.
+        #[arg(long)]
+        name: String,
+    },
+    /// Accounts with state and usage; asks the running server when there is one.
+    Status {
+        /// One JSON document.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Probe each account upstream; exit 0 only if at least one is usable.
+    HealthCheck {
+        /// One JSON document.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let is_server = matches!(cli.command, Command::Server { .. });
+    init_logging(is_server);
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(server: bool) {
+    let default = if server { "info" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    let path = cli.config.unwrap_or_else(default_config_path);
+    let manager = Manager::new(ConfigFile::new(&path));
+    match cli.command {
+        Command::Server { listen } => {
+            runtime()?.block_on(serve(path, listen))?;
+        }
+        Command::AddApiKey { key, name, weight, models, base_url } => {
+            let models = models.into_iter().map(|m| m.trim().to_string()).filter(|m| !m.is_empty()).collect();
+            let account =
+                manager.add_api_key(NewApiKeyAccount { key: Secret::new(key), name, weight, models, base_url })?;
+            println!("added API-key account `{}`", account.name);
+            println!("{}", account.id);
+        }
+        Command::ListAccounts { json } => {
+            let report = runtime()?.block_on(manager.status())?;
+            output::accounts(&report, json)?;
+        }
+        Command::RemoveAccount { account_id } => {
+            let account = manager.remove_account(&account_id)?;
+            println!("removed account `{}` ({})", account.name, account.id);
+        }
+        Command::EnableAccount { account_id } => {
+            let account = manager.set_enabled(&account_id, true)?;
+            println!("enabled account `{}` ({})", account.name, account.id);
+        }
+        Command::DisableAccount { account_id } => {
+            let account = manager.set_enabled(&account_id, false)?;
+            println!("disabled account `{}` ({})", account.name, account.id);
+        }
+        Command::AddClientKey { name } => {
+            let key = manager.add_client_key(&name)?;
+            println!("created client key `{name}`; it is shown only now, store it safely:");
+            println!("{key}");
+        }
+        Command::ListClientKeys { json } => output::client_keys(&manager.client_keys()?, json)?,
+        Command::RemoveClientKey { name } => {
+            manager.remove_client_key(&name)?;
+            println!("removed client key `{name}`");
+        }
+        Command::Status { json } => {
+            let report = runtime()?.block_on(manager.status())?;
+            output::status(&report, json)?;
+        }
+        Command::HealthCheck { json } => {
+            let results = runtime()?.block_on(manager.health_check())?;
+            output::health(&results, json)?;
+            if !results.iter().any(|r| r.usable) {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn serve(config_path: PathBuf, listen: Option<String>) -> Result<()> {
+    let handle = llm_gateway::start(llm_gateway::StartOptions { config_path, listen }).await?;
+    eprintln!("llm-gateway listening on http://{}", handle.addr());
+    wait_for_signal().await;
+    tracing::info!("shutting down: no new connections; waiting for in-flight requests");
+    handle.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

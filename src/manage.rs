@@ -1,0 +1,301 @@
+//! Management operations behind the CLI (and later the admin API): accounts and client keys.
+//!
+//! Every change goes through [`ConfigFile::update`] (locked, validated, atomic), so a running server picks it up
+//! by hot reload. Credentials go to the secret store *before* the account appears in the config, so a server never
+//! sees an account it cannot load a key for.
+
+use std::sync::{Arc, OnceLock};
+
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::accounts::AccountView;
+use crate::client::{hash_key, new_client_key};
+use crate::config::{Account, AccountKind, ClientKey, Config, ConfigError, ConfigFile};
+use crate::gateway::open_secrets;
+use crate::secrets::{Secret, SecretError, SecretStore};
+
+/// Why a management operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ManageError {
+    /// Reading or writing the config failed, or the change is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The secret store failed.
+    #[error("secret store: {0}")]
+    Secrets(#[from] SecretError),
+    /// No account or key by that id or name.
+    #[error("{0}")]
+    NotFound(String),
+    /// The input is not acceptable.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// What `add-api-key` needs.
+#[derive(Debug)]
+pub struct NewApiKeyAccount {
+    /// The Anthropic API key.
+    pub key: Secret,
+    /// Unique name.
+    pub name: String,
+    /// Weight (≥ 1).
+    pub weight: u32,
+    /// Model allowlist (empty: all).
+    pub models: Vec<String>,
+    /// Base URL override.
+    pub base_url: Option<String>,
+}
+
+/// Management operations on one config file.
+#[derive(Debug)]
+pub struct Manager {
+    file: ConfigFile,
+    secrets: OnceLock<Arc<dyn SecretStore>>,
+}
+
+fn now() -> String {
+    OffsetDateTime::now_utc().format(&Rfc3339).unwrap_or_default()
+}
+
+fn new_account_id() -> String {
+    format!("acc_{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+}
+
+impl Manager {
+    /// Operations on the config file at `file`.
+    pub fn new(file: ConfigFile) -> Self {
+        Self { file, secrets: OnceLock::new() }
+    }
+
+    /// The config file.
+    pub fn file(&self) -> &ConfigFile {
+        &self.file
+    }
+
+    /// Loads the config (creating it with defaults when missing).
+    pub fn config(&self) -> Result<Config, ManageError> {
+        Ok(self.file.load()?)
+    }
+
+    /// The secret store the config names (opened once, on first use).
+    pub fn secrets(&self) -> Result<Arc<dyn SecretStore>, ManageError> {
+        if let Some(store) = self.secrets.get() {
+            return Ok(store.clone());
+        }
+        let config = self.config()?;
+        let store = open_secrets(&config, &self.file.dir())?;
+        Ok(self.secrets.get_or_init(|| store).clone())
+    }
+
+    /// Adds an API-key account; returns it.
+    pub fn add_api_key(&self, new: NewApiKeyAccount) -> Result<Account, ManageError> {
+        let key = new.key.expose().trim();
+        if key.is_empty() || key.chars().any(char::is_whitespace) || !key.is_ascii() {
+            return Err(ManageError::Invalid("--key must be a non-empty API key without spaces".into()));
+        }
+        if new.name.trim().is_empty() {
+            return Err(ManageError::Invalid("--name must not be empty".into()));
+        }
+        if new.weight == 0 {
+            return Err(ManageError::Invalid("--weight must be at least 1".into()));
+        }
+        let config = self.config()?;
+        if config.accounts.iter().any(|a| a.name == new.name) {
+            return Err(ManageError::Invalid(format!("an account named `{}` already exists", new.name)));
+        }
+        let account = Account {
+            id: new_account_id(),
+            name: new.name.trim().to_string(),
+            kind: AccountKind::ApiKey,
+            enabled: true,
+            weight: new.weight,
+            models: new.models,
+            base_url: new.base_url.map(|u| u.trim_end_matches('/').to_string()),
+            updated_at: now(),
+        };
+        let secrets = self.secrets()?;
+        secrets.set(&account.secret_id(), &Secret::new(key))?;
+        let added = account.clone();
+        let result = self.file.update(move |config| {
+            if config.accounts.iter().any(|a| a.name == added.name) {
+                return Err(ConfigError::Rejected(format!("an account named `{}` already exists", added.name)));
+            }
+            config.accounts.push(added);
+            Ok(())
+        });
+        if let Err(e) = result {
+            // Don't leave an orphaned credential behind.
+            let _ = secrets.delete(&account.secret_id());
+            return Err(e.into());
+        }
+        Ok(account)
+    }
+
+    fn find<'c>(config: &'c Config, id_or_name: &str) -> Result<&'c Account, ManageError> {
+        config
+            .accounts
+            .iter()
+            .find(|a| a.id == id_or_name)
+            .or_else(|| config.accounts.iter().find(|a| a.name == id_or_name))
+            .ok_or_else(|| ManageError::NotFound(format!("no account with id or name `{id_or_name}`")))
+    }
+
+    /// Removes an account and its credential; returns it.
+    pub fn remove_account(&self, id_or_name: &str) -> Result<Account, ManageError> {
+        let config = self.config()?;
+        let account = Self::find(&config, id_or_name)?.clone();
+        let id = account.id.clone();
+        self.file.update(move |config| {
+            config.accounts.retain(|a| a.id != id);
+            Ok(())
+        })?;
+        // The config no longer names it, so the credential is unreachable: delete it (best effort, reported).
+        if let Err(e) = self.secrets()?.delete(&account.secret_id()) {
+            tracing::warn!("account removed, but its credential could not be deleted from the secret store: {e}");
+        }
+        Ok(account)
+    }
+
+    /// Enables or disables an account; enabling also clears a credential error so the account is tried again.
+    pub fn set_enabled(&self, id_or_name: &str, enabled: bool) -> Result<Account, ManageError> {
+        let config = self.config()?;
+        let id = Self::find(&config, id_or_name)?.id.clone();
+        Ok(self.file.update(move |config| {
+            let account = config
+                .accounts
+                .iter_mut()
+                .find(|a| a.id == id)
+                .ok_or_else(|| ConfigError::Rejected(format!("account `{id}` was removed meanwhile")))?;
+            account.enabled = enabled;
+            account.updated_at = now();
+            Ok(account.clone())
+        })?)
+    }
+
+    /// Accounts as configured, with whether the secret store holds each credential.
+    pub fn account_views(&self) -> Result<Vec<AccountView>, ManageError> {
+        let config = self.config()?;
+        let secrets = self.secrets().ok();
+        Ok(config
+            .accounts
+            .iter()
+            .map(|a| {
+                let has = secrets.as_ref().map(|s| matches!(s.get(&a.secret_id()), Ok(Some(_))));
+                AccountView::from_config(a, has)
+            })
+            .collect())
+    }
+
+    /// Creates a gateway key; returns the key itself (shown once; only its hash is stored).
+    pub fn add_client_key(&self, name: &str) -> Result<String, ManageError> {
+        let name = name.trim().to_string();
+        if name.is_empty() {
+            return Err(ManageError::Invalid("--name must not be empty".into()));
+        }
+        let key = new_client_key();
+        let entry = ClientKey {
+            name: name.clone(),
+            sha256: hex::encode(hash_key(&key)),
+            prefix: key.chars().take(10).collect(),
+            created_at: now(),
+        };
+        self.file.update(move |config| {
+            if config.client_keys.iter().any(|k| k.name == name) {
+                return Err(ConfigError::Rejected(format!("a client key named `{name}` already exists")));
+            }
+            config.client_keys.push(entry);
+            Ok(())
+        })?;
+        Ok(key)
+    }
+
+    /// The gateway keys (names, prefixes, dates; never the keys).
+    pub fn client_keys(&self) -> Result<Vec<ClientKey>, ManageError> {
+        Ok(self.config()?.client_keys)
+    }
+
+    /// Removes a gateway key by name.
+    pub fn remove_client_key(&self, name: &str) -> Result<(), ManageError> {
+        let name = name.to_string();
+        self.file.update(move |config| {
+            let before = config.client_keys.len();
+            config.client_keys.retain(|k| k.name != name);
+            if config.client_keys.len() == before {
+                return Err(ConfigError::Rejected(format!("no client key named `{name}`")));
+            }
+            Ok(())
+        })?;
+        Ok(())
+    }
+}
+
+impl Manager {
+    /// Probes every account upstream with a cheap authenticated call (`health-check`).
+    pub async fn health_check(&self) -> Result<Vec<crate::upstream::probe::ProbeResult>, ManageError> {
+        let mut config = self.config()?;
+        crate::config::env_overrides(&mut config);
+        let secrets = self.secrets()?;
+        let client = crate::upstream::UpstreamClient::new(&config.upstream)
+            .map_err(|e| ManageError::Invalid(e.to_string()))?;
+        let mut probes = Vec::new();
+        for account in &config.accounts {
+            let credential = secrets.get(&account.secret_id())?;
+            let live = crate::accounts::LiveAccount::new(account.clone(), &config.upstream.base_url, credential);
+            let client = client.clone();
+            probes.push(async move {
+                if live.credential.is_none() {
+                    let mut r = crate::upstream::probe::probe(&client, &live).await;
+                    if live.config.enabled {
+                        r.detail = "no credential in the secret store".into();
+                    }
+                    return r;
+                }
+                crate::upstream::probe::probe(&client, &live).await
+            });
+        }
+        Ok(futures_util::future::join_all(probes).await)
+    }
+
+    /// The status report: from the running server when one answers, else from the config.
+    pub async fn status(&self) -> Result<crate::status::StatusReport, ManageError> {
+        if let Some(report) = self.ask_server().await {
+            return Ok(report);
+        }
+        let mut config = self.config()?;
+        crate::config::env_overrides(&mut config);
+        let accounts = self.account_views()?;
+        Ok(crate::status::StatusReport {
+            source: crate::status::ReportSource::Config,
+            version: env!("CARGO_PKG_VERSION").into(),
+            listen: config.server.listen.clone(),
+            uptime_secs: None,
+            strategy: config.routing.strategy,
+            secrets_backend: self.secrets().ok().map(|s| match s.backend() {
+                crate::secrets::BackendKind::Keychain => "keychain".to_string(),
+                crate::secrets::BackendKind::File => "file".to_string(),
+            }),
+            client_keys: config.client_keys.len(),
+            accounts,
+        })
+    }
+
+    /// Asks a running server (found through `runtime.json`) for its status.
+    async fn ask_server(&self) -> Option<crate::status::StatusReport> {
+        let path = crate::gateway::runtime_info_path(&self.file);
+        let text = std::fs::read(&path).ok()?;
+        let info: crate::gateway::RuntimeInfo = serde_json::from_slice(&text).ok()?;
+        let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(3)).build().ok()?;
+        let response = client
+            .get(format!("{}/admin/api/status", info.url))
+            .bearer_auth(&info.admin_token)
+            .send()
+            .await
+            .ok()?;
+        if !response.status().is_success() {
+            tracing::debug!(status = %response.status(), "running server refused the status request");
+            return None;
+        }
+        response.json().await.ok()
+    }
+}

@@ -1,0 +1,147 @@
+//! Human and JSON output for the CLI.
+
+use anyhow::Result;
+use llm_gateway::accounts::AccountView;
+use llm_gateway::config::ClientKey;
+use llm_gateway::status::{ReportSource, StatusReport};
+use llm_gateway::upstream::probe::ProbeResult;
+
+fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+fn table(rows: Vec<Vec<String>>) {
+    let columns = rows.first().map_or(0, Vec::len);
+    let widths: Vec<usize> =
+        (0..columns).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
+    for row in rows {
+        let line: Vec<String> = row.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
+        println!("{}", line.join("  ").trim_end());
+    }
+}
+
+fn account_rows(accounts: &[AccountView], with_usage: bool) -> Vec<Vec<String>> {
+    let mut header = vec!["ID", "NAME", "KIND", "STATE", "WEIGHT", "MODELS"];
+    if with_usage {
+        header.extend(["REQUESTS", "FAILURES", "LAST USED"]);
+    }
+    header.push("DETAIL");
+    let mut rows = vec![header.into_iter().map(String::from).collect::<Vec<_>>()];
+    for a in accounts {
+        let kind = serde_json::to_value(a.kind).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+        let mut row = vec![
+            a.id.clone(),
+            a.name.clone(),
+            kind,
+            a.state.as_str().to_string(),
+            a.weight.to_string(),
+            if a.models.is_empty() { "all".into() } else { a.models.join(",") },
+        ];
+        if with_usage {
+            row.push(a.requests.to_string());
+            row.push(a.failures.to_string());
+            row.push(a.last_used.clone().unwrap_or_else(|| "-".into()));
+        }
+        row.push(a.error.clone().unwrap_or_default());
+        rows.push(row);
+    }
+    rows
+}
+
+/// `list-accounts`.
+pub fn accounts(report: &StatusReport, json: bool) -> Result<()> {
+    if json {
+        return print_json(&report.accounts);
+    }
+    if report.accounts.is_empty() {
+        println!("no accounts; add one with `llm-gateway add-api-key --key sk-ant-… --name NAME`");
+        return Ok(());
+    }
+    table(account_rows(&report.accounts, false));
+    Ok(())
+}
+
+/// `list-client-keys`.
+pub fn client_keys(keys: &[ClientKey], json: bool) -> Result<()> {
+    if json {
+        #[derive(serde::Serialize)]
+        struct View<'a> {
+            name: &'a str,
+            prefix: &'a str,
+            created_at: &'a str,
+        }
+        let views: Vec<View<'_>> =
+            keys.iter().map(|k| View { name: &k.name, prefix: &k.prefix, created_at: &k.created_at }).collect();
+        return print_json(&views);
+    }
+    if keys.is_empty() {
+        println!("no client keys: the gateway accepts unauthenticated requests on loopback only");
+        return Ok(());
+    }
+    let mut rows = vec![vec!["NAME".to_string(), "PREFIX".into(), "CREATED".into()]];
+    rows.extend(keys.iter().map(|k| vec![k.name.clone(), format!("{}…", k.prefix), k.created_at.clone()]));
+    table(rows);
+    Ok(())
+}
+
+/// `status`.
+pub fn status(report: &StatusReport, json: bool) -> Result<()> {
+    if json {
+        return print_json(report);
+    }
+    match report.source {
+        ReportSource::Server => println!(
+            "server: running on {} (up {} s), version {}",
+            report.listen,
+            report.uptime_secs.unwrap_or(0),
+            report.version
+        ),
+        ReportSource::Config => println!("server: not running (configured listen {})", report.listen),
+    }
+    let strategy = serde_json::to_value(report.strategy).ok().and_then(|v| v.as_str().map(String::from));
+    println!("routing: {}", strategy.unwrap_or_default());
+    if let Some(backend) = &report.secrets_backend {
+        println!("secrets: {backend}");
+    }
+    println!(
+        "client keys: {}",
+        if report.client_keys == 0 { "none (open on loopback)".to_string() } else { report.client_keys.to_string() }
+    );
+    let usable = report.accounts.iter().filter(|a| a.state.as_str() == "active").count();
+    println!("accounts: {} ({usable} usable)", report.accounts.len());
+    if !report.accounts.is_empty() {
+        println!();
+        table(account_rows(&report.accounts, report.source == ReportSource::Server));
+    }
+    Ok(())
+}
+
+/// `health-check`.
+pub fn health(results: &[ProbeResult], json: bool) -> Result<()> {
+    if json {
+        #[derive(serde::Serialize)]
+        struct Doc<'a> {
+            usable: bool,
+            accounts: &'a [ProbeResult],
+        }
+        return print_json(&Doc { usable: results.iter().any(|r| r.usable), accounts: results });
+    }
+    if results.is_empty() {
+        println!("no accounts to check");
+        return Ok(());
+    }
+    let mut rows = vec![vec!["ID".to_string(), "NAME".into(), "RESULT".into(), "STATUS".into(), "MS".into(), "DETAIL".into()]];
+    for r in results {
+        rows.push(vec![
+            r.id.clone(),
+            r.name.clone(),
+            if r.usable { "ok".into() } else { "FAIL".into() },
+            r.status.map_or_else(|| "-".into(), |s| s.to_string()),
+            r.latency_ms.to_string(),
+            r.detail.clone(),
+        ]);
+    }
+    table(rows);
+    Ok(())
+}

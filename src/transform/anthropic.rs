@@ -1,0 +1,144 @@
+//! The Anthropic Messages format: just enough of the request to route it.
+
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+
+/// What routing needs to know about a Messages (or count_tokens) request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessagesSummary {
+    /// The requested model.
+    pub model: String,
+    /// Whether the client asked for a server-sent-event stream.
+    pub stream: bool,
+}
+
+/// Why a request body is not a usable Messages request. The message is shown to the client as is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    /// The body is not JSON (or not a JSON object).
+    #[error("request body is not valid JSON: {0}")]
+    MalformedJson(String),
+    /// A field has the wrong JSON type (the message names the field).
+    #[error("{0}")]
+    WrongType(String),
+    /// A required field is absent.
+    #[error("{0}: Field required")]
+    Missing(&'static str),
+    /// A field has the wrong type or value.
+    #[error("{field}: {problem}")]
+    Invalid {
+        /// The field name.
+        field: &'static str,
+        /// What is wrong.
+        problem: &'static str,
+    },
+}
+
+#[derive(Deserialize)]
+struct RoutingFields<'a> {
+    #[serde(borrow, default)]
+    model: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default)]
+    stream: Option<bool>,
+    // A Vec of a zero-sized type: checks "is an array" without allocating per element.
+    #[serde(default)]
+    messages: Option<Vec<IgnoredAny>>,
+}
+
+/// Reads `model`, `stream` and the presence of `messages` from a request body, leaving the bytes untouched.
+///
+/// The whole document is still syntax-checked (so malformed JSON gets a clear 400 here rather than an opaque one
+/// upstream), but nothing besides these fields is materialised.
+pub fn inspect_messages_request(body: &[u8]) -> Result<MessagesSummary, RequestError> {
+    match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        None => return Err(RequestError::MalformedJson("the body is empty".into())),
+        // serde would read a JSON array into the struct positionally; only an object is a request.
+        Some(b'{') => {}
+        Some(_) => return Err(RequestError::WrongType("the body must be a JSON object".into())),
+    }
+    let fields: RoutingFields<'_> = serde_json::from_slice(body).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => RequestError::WrongType(data_error(&e)),
+        _ => RequestError::MalformedJson(e.to_string()),
+    })?;
+    let model = fields.model.ok_or(RequestError::Missing("model"))?;
+    if model.trim().is_empty() {
+        return Err(RequestError::Invalid { field: "model", problem: "must be a non-empty string" });
+    }
+    if fields.messages.is_none() {
+        return Err(RequestError::Missing("messages"));
+    }
+    Ok(MessagesSummary { model: model.into_owned(), stream: fields.stream.unwrap_or(false) })
+}
+
+fn data_error(e: &serde_json::Error) -> String {
+    // serde's type errors read "invalid type: integer `3`, expected a string"; name the field where we can.
+    let text = e.to_string();
+    let field = if text.contains("expected a sequence") {
+        "messages"
+    } else if text.contains("expected a boolean") {
+        "stream"
+    } else if text.contains("expected a string") {
+        "model"
+    } else if text.contains("expected struct") || text.contains("expected a map") {
+        return "the body must be a JSON object".into();
+    } else {
+        return text;
+    };
+    format!("{field}: {text}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_model_and_stream() {
+        let s = inspect_messages_request(br#"{"model":"claude-sonnet-5","stream":true,"messages":[{"role":"user","content":"hi"}],"max_tokens":5}"#).unwrap();
+        assert_eq!(s, MessagesSummary { model: "claude-sonnet-5".into(), stream: true });
+    }
+
+    #[test]
+    fn stream_defaults_to_false() {
+        let s = inspect_messages_request(br#"{"model":"m","messages":[]}"#).unwrap();
+        assert!(!s.stream);
+    }
+
+    #[test]
+    fn escaped_model_is_decoded() {
+        let s = inspect_messages_request(br#"{"model":"claude\u002dx","messages":[]}"#).unwrap();
+        assert_eq!(s.model, "claude-x");
+    }
+
+    #[test]
+    fn missing_model_is_named() {
+        let e = inspect_messages_request(br#"{"messages":[]}"#).unwrap_err();
+        assert_eq!(e.to_string(), "model: Field required");
+    }
+
+    #[test]
+    fn missing_messages_is_named() {
+        let e = inspect_messages_request(br#"{"model":"m"}"#).unwrap_err();
+        assert_eq!(e.to_string(), "messages: Field required");
+    }
+
+    #[test]
+    fn malformed_json_is_reported_even_after_the_routing_fields() {
+        let e = inspect_messages_request(br#"{"model":"m","messages":[],"x":[1,2"#).unwrap_err();
+        assert!(matches!(e, RequestError::MalformedJson(_)), "{e}");
+    }
+
+    #[test]
+    fn wrong_types_name_the_field() {
+        let e = inspect_messages_request(br#"{"model":3,"messages":[]}"#).unwrap_err();
+        assert!(e.to_string().starts_with("model:"), "{e}");
+        let e = inspect_messages_request(br#"{"model":"m","messages":"hi"}"#).unwrap_err();
+        assert!(e.to_string().starts_with("messages:"), "{e}");
+        let e = inspect_messages_request(br#"[1,2]"#).unwrap_err();
+        assert!(e.to_string().contains("JSON object"), "{e}");
+    }
+
+    #[test]
+    fn empty_body_is_malformed() {
+        assert!(matches!(inspect_messages_request(b"  "), Err(RequestError::MalformedJson(_))));
+    }
+}

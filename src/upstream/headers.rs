@@ -1,0 +1,107 @@
+//! Which headers cross the gateway. Everything does, except hop-by-hop headers, `host`, `content-length` (the
+//! HTTP client sets it for the body it sends) and the client's own credential, which the account's replaces.
+//! `anthropic-beta` and unknown headers always pass: Claude Code breaks without its betas.
+
+use http::HeaderMap;
+use http::header::{self, HeaderName};
+
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "upgrade",
+];
+
+fn is_hop_by_hop(name: &HeaderName, connection_listed: &[String]) -> bool {
+    name == header::TRANSFER_ENCODING
+        || HOP_BY_HOP.contains(&name.as_str())
+        || connection_listed.iter().any(|c| c == name.as_str())
+}
+
+/// Header names listed in the `Connection` header are hop-by-hop too (RFC 9110 §7.6.1).
+fn connection_listed(headers: &HeaderMap) -> Vec<String> {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|s| s.trim().to_ascii_lowercase())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// The client's headers as they go upstream, before the account's credential is added.
+pub fn request_headers_for_upstream(client: &HeaderMap) -> HeaderMap {
+    let listed = connection_listed(client);
+    let mut out = HeaderMap::with_capacity(client.len());
+    for (name, value) in client {
+        if is_hop_by_hop(name, &listed)
+            || name == header::HOST
+            || name == header::CONTENT_LENGTH
+            || name == header::AUTHORIZATION
+            || name.as_str() == "x-api-key"
+        {
+            continue;
+        }
+        out.append(name.clone(), value.clone());
+    }
+    out
+}
+
+/// The upstream's response headers as they go back to the client.
+pub fn response_headers_for_client(upstream: &HeaderMap) -> HeaderMap {
+    let listed = connection_listed(upstream);
+    let mut out = HeaderMap::with_capacity(upstream.len());
+    for (name, value) in upstream {
+        if !is_hop_by_hop(name, &listed) {
+            out.append(name.clone(), value.clone());
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    #[test]
+    fn credentials_host_and_hop_by_hop_are_dropped_the_rest_kept() {
+        let mut h = HeaderMap::new();
+        h.insert("x-api-key", HeaderValue::from_static("gateway-key"));
+        h.insert("authorization", HeaderValue::from_static("Bearer gateway-key"));
+        h.insert("host", HeaderValue::from_static("127.0.0.1:8787"));
+        h.insert("connection", HeaderValue::from_static("keep-alive, x-drop-me"));
+        h.insert("x-drop-me", HeaderValue::from_static("1"));
+        h.insert("content-length", HeaderValue::from_static("12"));
+        h.insert("anthropic-beta", HeaderValue::from_static("claude-code-20250219,context-1m-2025-08-07"));
+        h.append("x-custom", HeaderValue::from_static("a"));
+        h.append("x-custom", HeaderValue::from_static("b"));
+        h.insert("x-claude-code-session-id", HeaderValue::from_static("s-1"));
+        let out = request_headers_for_upstream(&h);
+        for dropped in ["x-api-key", "authorization", "host", "connection", "x-drop-me", "content-length"] {
+            assert!(!out.contains_key(dropped), "{dropped} must not go upstream");
+        }
+        assert_eq!(out["anthropic-beta"], "claude-code-20250219,context-1m-2025-08-07");
+        assert_eq!(out.get_all("x-custom").iter().count(), 2);
+        assert_eq!(out["x-claude-code-session-id"], "s-1");
+    }
+
+    #[test]
+    fn response_keeps_rate_limit_and_request_id_headers() {
+        let mut h = HeaderMap::new();
+        h.insert("request-id", HeaderValue::from_static("req_1"));
+        h.insert("anthropic-ratelimit-requests-remaining", HeaderValue::from_static("9"));
+        h.insert("retry-after", HeaderValue::from_static("3"));
+        h.insert("transfer-encoding", HeaderValue::from_static("chunked"));
+        let out = response_headers_for_client(&h);
+        assert_eq!(out["request-id"], "req_1");
+        assert_eq!(out["anthropic-ratelimit-requests-remaining"], "9");
+        assert_eq!(out["retry-after"], "3");
+        assert!(!out.contains_key("transfer-encoding"));
+    }
+}

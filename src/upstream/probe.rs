@@ -1,0 +1,65 @@
+//! `health-check`: a cheap authenticated call per account (`GET /v1/models?limit=1`).
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method};
+use serde::{Deserialize, Serialize};
+
+use super::UpstreamClient;
+use crate::accounts::LiveAccount;
+
+/// One account's probe result.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProbeResult {
+    /// Account id.
+    pub id: String,
+    /// Account name.
+    pub name: String,
+    /// Whether the account can serve requests.
+    pub usable: bool,
+    /// HTTP status from the upstream, if it answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// Round-trip time in milliseconds.
+    pub latency_ms: u64,
+    /// What was found ("ok", the upstream's error message, or why it was not probed).
+    pub detail: String,
+}
+
+/// Probes one account.
+pub async fn probe(client: &UpstreamClient, account: &LiveAccount) -> ProbeResult {
+    let mut result = ProbeResult {
+        id: account.id().into(),
+        name: account.name().into(),
+        usable: false,
+        status: None,
+        latency_ms: 0,
+        detail: String::new(),
+    };
+    if !account.config.enabled {
+        result.detail = "disabled".into();
+        return result;
+    }
+    let mut headers = HeaderMap::new();
+    headers.insert("anthropic-version", HeaderValue::from_static("2023-06-01"));
+    let started = Instant::now();
+    let outcome = client.send(account, Method::GET, "/v1/models?limit=1", headers, Bytes::new()).await;
+    result.latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    match outcome {
+        Ok(response) => {
+            let status = response.status();
+            result.status = Some(status.as_u16());
+            let body = response.bytes().await.unwrap_or_default();
+            if status.is_success() {
+                result.usable = true;
+                result.detail = "ok".into();
+            } else {
+                result.detail = super::error_message(&body)
+                    .unwrap_or_else(|| format!("upstream answered {status}"));
+            }
+        }
+        Err(e) => result.detail = e.to_string(),
+    }
+    result
+}

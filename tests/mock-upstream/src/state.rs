@@ -1,0 +1,135 @@
+//! Shared server state: the request log, the script queue and the counters.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use serde::{Deserialize, Serialize};
+
+/// One request as the mock received it (control requests under `/_mock/` are not recorded).
+#[derive(Clone, Debug, Serialize)]
+pub struct RecordedRequest {
+    /// HTTP method, upper case (`POST`, `GET`, `HEAD`, …).
+    pub method: String,
+    /// Request path without the query string, e.g. `/v1/messages`.
+    pub path: String,
+    /// Raw query string without the `?`, e.g. `beta=true`.
+    pub query: Option<String>,
+    /// Every header as received, names lower-cased, in arrival order (repeated names kept).
+    pub headers: Vec<(String, String)>,
+    /// Raw body (lossy UTF-8).
+    pub body: String,
+}
+
+impl RecordedRequest {
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of header `name` (case-insensitive), in order.
+    pub fn header_all(&self, name: &str) -> Vec<&str> {
+        self.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str()).collect()
+    }
+
+    /// The body parsed as JSON, if it is JSON.
+    pub fn json(&self) -> Option<serde_json::Value> {
+        serde_json::from_str(&self.body).ok()
+    }
+}
+
+/// A scripted reply for the next `/v1/messages*` request, instead of the default behaviour.
+///
+/// JSON form (for `POST /_mock/enqueue`), e.g.
+/// `{"kind":"response","status":503,"headers":[["retry-after","2"]],"body":"{}"}`,
+/// `{"kind":"stream","events":[["message_start","{…}"]],"interval_ms":50,"cut_after":2}`,
+/// `{"kind":"reset"}`, `{"kind":"delay","ms":2000}`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Scripted {
+    /// Exact status, headers, body. `request-id`, `anthropic-organization-id` and
+    /// `content-type: application/json` are added only when not given here.
+    Response {
+        /// HTTP status code.
+        status: u16,
+        /// Extra response headers, `(name, value)`.
+        #[serde(default)]
+        headers: Vec<(String, String)>,
+        /// Response body, sent as is.
+        body: String,
+    },
+    /// 200 `text/event-stream` with these events (event name, data JSON string), `interval_ms`
+    /// between events (the first event is sent immediately after the headers); optionally the
+    /// connection is cut (no further events, chunked body never terminated) after `cut_after` events.
+    Stream {
+        /// `(event name, data)` pairs, written as `event: NAME\ndata: DATA\n\n`.
+        events: Vec<(String, String)>,
+        /// Delay between two events, in milliseconds.
+        #[serde(default)]
+        interval_ms: u64,
+        /// Cut the connection after this many events.
+        #[serde(default)]
+        cut_after: Option<usize>,
+    },
+    /// Accept the request (body read) then close the connection without any response
+    /// (a TCP reset: a network failure).
+    Reset,
+    /// Wait this long before behaving as default (for timeout tests).
+    Delay {
+        /// Milliseconds to wait before the default behaviour.
+        ms: u64,
+    },
+}
+
+/// State shared by every connection of one server.
+#[derive(Debug, Default)]
+pub(crate) struct Shared {
+    requests: Mutex<Vec<RecordedRequest>>,
+    scripts: Mutex<VecDeque<Scripted>>,
+    request_counter: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Shared {
+    pub(crate) fn record(&self, r: RecordedRequest) {
+        lock(&self.requests).push(r);
+    }
+
+    pub(crate) fn requests(&self) -> Vec<RecordedRequest> {
+        lock(&self.requests).clone()
+    }
+
+    pub(crate) fn clear_requests(&self) {
+        lock(&self.requests).clear();
+    }
+
+    pub(crate) fn enqueue(&self, s: Scripted) {
+        lock(&self.scripts).push_back(s);
+    }
+
+    pub(crate) fn next_script(&self) -> Option<Scripted> {
+        lock(&self.scripts).pop_front()
+    }
+
+    /// A fresh `req_mock_<n>` id (n counts from 1 per server).
+    pub(crate) fn next_request_id(&self) -> String {
+        let n = self.request_counter.fetch_add(1, Ordering::Relaxed) + 1;
+        format!("req_mock_{n}")
+    }
+}
+
+static MESSAGE_COUNTER: AtomicU64 = AtomicU64::new(0);
+static TOOL_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A fresh `msg_mock_<n>` id (process-wide counter).
+pub(crate) fn next_message_id() -> String {
+    format!("msg_mock_{}", MESSAGE_COUNTER.fetch_add(1, Ordering::Relaxed) + 1)
+}
+
+/// A fresh `toolu_mock_<n>` id (process-wide counter).
+pub(crate) fn next_tool_id() -> String {
+    format!("toolu_mock_{}", TOOL_COUNTER.fetch_add(1, Ordering::Relaxed) + 1)
+}

@@ -1,0 +1,160 @@
+//! SSE: exact event order and shapes, per-event timing, cut streams.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{body, names, post, read_events};
+use mock_upstream::{MockUpstream, Scripted, message_stream_events};
+use serde_json::json;
+
+#[tokio::test]
+async fn text_stream_exact_sequence_and_shapes() {
+    let mock = MockUpstream::start().await.unwrap();
+    let req = body(true);
+    let resp = post(&mock.base_url(), "sk-ant-api03-good", &req).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "text/event-stream");
+    assert!(resp.headers()["request-id"].to_str().unwrap().starts_with("req_mock_"));
+    let (ev, errored) = read_events(resp).await;
+    assert!(!errored);
+    assert_eq!(
+        names(&ev),
+        [
+            "message_start",
+            "ping",
+            "content_block_start",
+            "content_block_delta",
+            "content_block_delta",
+            "content_block_delta",
+            "content_block_stop",
+            "message_delta",
+            "message_stop",
+        ]
+    );
+    let id = ev[0].data["message"]["id"].as_str().unwrap().to_string();
+    assert!(id.starts_with("msg_mock_"));
+    let input_tokens = (req.to_string().len() / 4) as u64;
+    assert_eq!(
+        ev[0].data,
+        json!({"type":"message_start","message":{"id":id,"type":"message","role":"assistant",
+            "content":[],"model":"claude-sonnet-5","stop_reason":null,"stop_sequence":null,
+            "usage":{"input_tokens":input_tokens,"cache_creation_input_tokens":0,
+                     "cache_read_input_tokens":0,"output_tokens":1}}})
+    );
+    assert_eq!(ev[1].data, json!({"type":"ping"}));
+    assert_eq!(ev[2].data, json!({"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}));
+    let mut text = String::new();
+    for e in &ev[3..6] {
+        assert_eq!(e.data["type"], "content_block_delta");
+        assert_eq!(e.data["index"], 0);
+        assert_eq!(e.data["delta"]["type"], "text_delta");
+        assert_eq!(e.data["delta"].as_object().unwrap().len(), 2);
+        text.push_str(e.data["delta"]["text"].as_str().unwrap());
+    }
+    assert_eq!(text, mock_upstream::DEFAULT_TEXT);
+    assert_eq!(ev[6].data, json!({"type":"content_block_stop","index":0}));
+    assert_eq!(
+        ev[7].data,
+        json!({"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},
+               "usage":{"output_tokens":5}})
+    );
+    assert_eq!(ev[8].data, json!({"type":"message_stop"}));
+}
+
+#[tokio::test]
+async fn tool_use_stream_exact_sequence_and_shapes() {
+    let mock = MockUpstream::start().await.unwrap();
+    let mut req = body(true);
+    req["tools"] = json!([
+        {"name":"get_weather","description":"w","input_schema":{"type":"object",
+          "properties":{"city":{"type":"string"},"days":{"type":"integer"}},"required":["city","days"]}},
+        {"name":"other","input_schema":{"type":"object"}}
+    ]);
+    let resp = post(&mock.base_url(), "k", &req).send().await.unwrap();
+    let (ev, errored) = read_events(resp).await;
+    assert!(!errored);
+    assert_eq!(
+        names(&ev),
+        [
+            "message_start",
+            "ping",
+            "content_block_start",
+            "content_block_delta",
+            "content_block_delta",
+            "content_block_delta",
+            "content_block_stop",
+            "content_block_start",
+            "content_block_delta",
+            "content_block_delta",
+            "content_block_delta",
+            "content_block_stop",
+            "message_delta",
+            "message_stop",
+        ]
+    );
+    let start = &ev[7].data;
+    assert_eq!(start["index"], 1);
+    let tool_id = start["content_block"]["id"].as_str().unwrap();
+    assert!(tool_id.starts_with("toolu_mock_"));
+    assert_eq!(start["content_block"], json!({"type":"tool_use","id":tool_id,"name":"get_weather","input":{}}));
+    let parts: Vec<&str> = ev[8..11]
+        .iter()
+        .map(|e| {
+            assert_eq!(e.data["index"], 1);
+            assert_eq!(e.data["delta"]["type"], "input_json_delta");
+            e.data["delta"]["partial_json"].as_str().unwrap()
+        })
+        .collect();
+    assert_eq!(parts[0], "");
+    let input: serde_json::Value = serde_json::from_str(&parts.concat()).unwrap();
+    assert_eq!(input, json!({"city":"mock"}));
+    assert_eq!(ev[11].data, json!({"type":"content_block_stop","index":1}));
+    assert_eq!(ev[12].data["delta"]["stop_reason"], "tool_use");
+    assert!(ev[12].data["usage"]["output_tokens"].as_u64().unwrap() >= 1);
+}
+
+#[tokio::test]
+async fn events_arrive_separately_in_time() {
+    let mock = MockUpstream::start().await.unwrap();
+    let interval = Duration::from_millis(300);
+    let resp = post(&mock.base_url(), "k", &body(true)).header("x-mock-event-interval-ms", "300").send().await.unwrap();
+    let (ev, _) = read_events(resp).await;
+    assert_eq!(ev.len(), 9);
+    // The first event is in hand well before the second one is even sent.
+    assert!(ev[0].at < Duration::from_millis(200), "{:?}", ev[0].at);
+    for pair in ev.windows(2) {
+        let gap = pair[1].at - pair[0].at;
+        assert!(gap >= interval - Duration::from_millis(30), "gap {gap:?}");
+    }
+}
+
+#[tokio::test]
+async fn scripted_stream_with_interval_and_cut() {
+    let mock = MockUpstream::start().await.unwrap();
+    let events = message_stream_events("claude-opus-4-8", &["Hel", "lo"]);
+    assert_eq!(events.len(), 8);
+    mock.enqueue(Scripted::Stream { events: events.clone(), interval_ms: 0, cut_after: None });
+    mock.enqueue(Scripted::Stream { events: events.clone(), interval_ms: 100, cut_after: Some(3) });
+    let url = mock.base_url();
+
+    let (ev, errored) = read_events(post(&url, "k", &body(true)).send().await.unwrap()).await;
+    assert!(!errored);
+    assert_eq!(ev.len(), 8);
+    for (got, (name, data)) in ev.iter().zip(&events) {
+        assert_eq!(&got.name, name);
+        assert_eq!(got.data, serde_json::from_str::<serde_json::Value>(data).unwrap());
+    }
+
+    let t = Instant::now();
+    let resp = post(&url, "k", &body(true)).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let (ev, errored) = read_events(resp).await;
+    assert!(errored, "a cut stream must end in a body error");
+    assert_eq!(names(&ev), ["message_start", "ping", "content_block_start"]);
+    assert!(t.elapsed() >= Duration::from_millis(200));
+
+    // The server is still fine afterwards.
+    let resp = post(&url, "k", &body(false)).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+}
