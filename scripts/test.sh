@@ -137,7 +137,7 @@ install_claude_code
 # ---------------------------------------------------------------------------------------------------------------
 section "cargo fmt --all --check"
 t=$SECONDS
-cargo fmt --all --check
+cargo fmt --all --check -- --color=never
 step_time "fmt" "$t"
 
 section "cargo clippy --workspace --all-targets -- -D warnings"
@@ -166,9 +166,10 @@ export LOG_DIR
 trap 'rm -rf "$LOG_DIR"' EXIT
 
 # Both suites run even when the first fails, so one CI run reports everything; the session's exit status is
-# non-zero when either failed (dbus-run-session exits with its child's status).
+# non-zero when either failed (dbus-run-session exits with its child's status). The keyring lives in a fresh
+# XDG_DATA_HOME, so no keyring left on the machine (with another password) can get in the way.
 rc=0
-dbus-run-session -- bash -c '
+XDG_DATA_HOME="$LOG_DIR/xdg-data" dbus-run-session -- bash -c '
     set -uo pipefail
     echo pw | gnome-keyring-daemon --unlock --components=secrets >/dev/null \
         || { echo "scripts/test.sh: error: gnome-keyring-daemon failed to start" >&2; exit 1; }

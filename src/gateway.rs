@@ -191,7 +191,9 @@ async fn load_accounts(
     for account in &config.accounts {
         let kept = previous.and_then(|p| {
             p.iter()
-                .find(|a| a.config == *account && a.base_url == effective_base(account, config) && a.credential.is_some())
+                .find(|a| {
+                    a.config == *account && a.base_url == effective_base(account, config) && a.credential.is_some()
+                })
                 .cloned()
         });
         if let Some(kept) = kept {
@@ -200,9 +202,10 @@ async fn load_accounts(
         }
         let store = secrets.clone();
         let id = account.secret_id();
-        let credential = tokio::task::spawn_blocking(move || store.get(&id))
-            .await
-            .map_err(|e| SecretError::Io { path: PathBuf::from("<secret store>"), source: std::io::Error::other(e) })??;
+        let credential = tokio::task::spawn_blocking(move || store.get(&id)).await.map_err(|e| SecretError::Io {
+            path: PathBuf::from("<secret store>"),
+            source: std::io::Error::other(e),
+        })??;
         if credential.is_none() {
             tracing::warn!(account = %account.name, "no credential in the secret store for this account");
         }
@@ -327,7 +330,11 @@ pub async fn start(options: StartOptions) -> Result<GatewayHandle, StartError> {
     } else {
         addr.ip().to_string()
     };
-    let info = RuntimeInfo { url: format!("http://{connect_ip}:{}", addr.port()), admin_token: admin_token.clone(), pid: std::process::id() };
+    let info = RuntimeInfo {
+        url: format!("http://{connect_ip}:{}", addr.port()),
+        admin_token: admin_token.clone(),
+        pid: std::process::id(),
+    };
     let info_json = serde_json::to_vec_pretty(&info).map_err(|e| StartError::Internal(e.to_string()))?;
     config::write_private(&runtime_path, &info_json)?;
 

@@ -236,8 +236,8 @@ impl Manager {
         let mut config = self.config()?;
         crate::config::env_overrides(&mut config);
         let secrets = self.secrets()?;
-        let client = crate::upstream::UpstreamClient::new(&config.upstream)
-            .map_err(|e| ManageError::Invalid(e.to_string()))?;
+        let client =
+            crate::upstream::UpstreamClient::new(&config.upstream).map_err(|e| ManageError::Invalid(e.to_string()))?;
         let mut probes = Vec::new();
         for account in &config.accounts {
             let credential = secrets.get(&account.secret_id())?;
@@ -286,12 +286,8 @@ impl Manager {
         let text = std::fs::read(&path).ok()?;
         let info: crate::gateway::RuntimeInfo = serde_json::from_slice(&text).ok()?;
         let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(3)).build().ok()?;
-        let response = client
-            .get(format!("{}/admin/api/status", info.url))
-            .bearer_auth(&info.admin_token)
-            .send()
-            .await
-            .ok()?;
+        let response =
+            client.get(format!("{}/admin/api/status", info.url)).bearer_auth(&info.admin_token).send().await.ok()?;
         if !response.status().is_success() {
             tracing::debug!(status = %response.status(), "running server refused the status request");
             return None;

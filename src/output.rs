@@ -131,7 +131,8 @@ pub fn health(results: &[ProbeResult], json: bool) -> Result<()> {
         println!("no accounts to check");
         return Ok(());
     }
-    let mut rows = vec![vec!["ID".to_string(), "NAME".into(), "RESULT".into(), "STATUS".into(), "MS".into(), "DETAIL".into()]];
+    let mut rows =
+        vec![vec!["ID".to_string(), "NAME".into(), "RESULT".into(), "STATUS".into(), "MS".into(), "DETAIL".into()]];
     for r in results {
         rows.push(vec![
             r.id.clone(),

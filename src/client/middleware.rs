@@ -67,7 +67,10 @@ pub async fn check_host_and_origin(State(gateway): State<Arc<Gateway>>, request:
     let server = &live.config.server;
     let loopback = gateway.listen().ip().is_loopback();
     if let Some(host) = request.headers().get(http::header::HOST).and_then(|h| h.to_str().ok()) {
-        let allowed = server.allowed_hosts.iter().any(|h| h.eq_ignore_ascii_case(host) || h.eq_ignore_ascii_case(host_name(host)));
+        let allowed = server
+            .allowed_hosts
+            .iter()
+            .any(|h| h.eq_ignore_ascii_case(host) || h.eq_ignore_ascii_case(host_name(host)));
         if loopback && !allowed && !is_loopback_name(host_name(host)) {
             return ApiError::forbidden(format!(
                 "host `{host}` is not allowed: this gateway listens on loopback; add the name to server.allowed_hosts to reach it by name"
@@ -94,7 +97,8 @@ fn host_name(host: &str) -> &str {
     if let Some(rest) = host.strip_prefix('[') {
         return rest.split(']').next().unwrap_or(rest);
     }
-    host.rsplit_once(':').map_or(host, |(name, port)| if port.bytes().all(|b| b.is_ascii_digit()) { name } else { host })
+    host.rsplit_once(':')
+        .map_or(host, |(name, port)| if port.bytes().all(|b| b.is_ascii_digit()) { name } else { host })
 }
 
 fn is_loopback_name(name: &str) -> bool {

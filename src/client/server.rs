@@ -49,7 +49,13 @@ async fn models(State(gateway): State<Arc<Gateway>>, uri: Uri, headers: HeaderMa
         .unwrap_or_else(IntoResponse::into_response)
 }
 
-async fn forward(gateway: Arc<Gateway>, endpoint: Endpoint, uri: Uri, headers: HeaderMap, request: Request) -> Response {
+async fn forward(
+    gateway: Arc<Gateway>,
+    endpoint: Endpoint,
+    uri: Uri,
+    headers: HeaderMap,
+    request: Request,
+) -> Response {
     let limit = gateway.live().config.server.max_body_bytes;
     let body = match read_body(request.into_body(), &headers, limit).await {
         Ok(body) => body,
@@ -60,10 +66,8 @@ async fn forward(gateway: Arc<Gateway>, endpoint: Endpoint, uri: Uri, headers: H
 
 /// Reads the whole request body (needed to route it), refusing more than `limit` bytes without reading them.
 async fn read_body(body: Body, headers: &HeaderMap, limit: u64) -> Result<Bytes, ApiError> {
-    let declared = headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared =
+        headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|len| len > limit) {
         return Err(ApiError::too_large(limit));
     }

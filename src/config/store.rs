@@ -167,9 +167,11 @@ pub(crate) fn create_private_dir(dir: &Path) -> Result<(), ConfigError> {
         use std::os::unix::fs::DirBuilderExt;
         builder.mode(0o700);
     }
-    builder
-        .create(dir)
-        .map_err(|source| ConfigError::Io { action: "cannot create directory", path: dir.to_path_buf(), source })
+    builder.create(dir).map_err(|source| ConfigError::Io {
+        action: "cannot create directory",
+        path: dir.to_path_buf(),
+        source,
+    })
 }
 
 /// Writes `bytes` to `path` atomically (temp file, fsync, rename) with mode 0600.
@@ -223,9 +225,11 @@ impl FileLock {
             use std::os::unix::fs::OpenOptionsExt;
             options.mode(0o600);
         }
-        let file = options
-            .open(path)
-            .map_err(|source| ConfigError::Io { action: "cannot open lock file", path: path.to_path_buf(), source })?;
+        let file = options.open(path).map_err(|source| ConfigError::Io {
+            action: "cannot open lock file",
+            path: path.to_path_buf(),
+            source,
+        })?;
         file.lock().map_err(|source| ConfigError::Io { action: "cannot lock", path: path.to_path_buf(), source })?;
         Ok(Self { _file: file })
     }

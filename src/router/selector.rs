@@ -51,11 +51,8 @@ impl Selector {
             Strategy::RoundRobin | Strategy::HealthFirst => self.next.fetch_add(1, Ordering::Relaxed) % eligible,
             Strategy::Random => rand::rng().random_range(0..eligible),
             Strategy::Weighted => {
-                let total: u64 = accounts
-                    .iter()
-                    .filter(|a| a.is_usable() && serves(a))
-                    .map(|a| u64::from(a.config.weight))
-                    .sum();
+                let total: u64 =
+                    accounts.iter().filter(|a| a.is_usable() && serves(a)).map(|a| u64::from(a.config.weight)).sum();
                 let mut point = rand::rng().random_range(0..total.max(1));
                 let mut index = 0;
                 for (i, a) in accounts.iter().filter(|a| a.is_usable() && serves(a)).enumerate() {
@@ -69,12 +66,7 @@ impl Selector {
                 index
             }
         };
-        accounts
-            .iter()
-            .filter(|a| a.is_usable() && serves(a))
-            .nth(nth)
-            .cloned()
-            .ok_or_else(|| explain(accounts, model))
+        accounts.iter().filter(|a| a.is_usable() && serves(a)).nth(nth).cloned().ok_or_else(|| explain(accounts, model))
     }
 }
 
@@ -141,9 +133,8 @@ mod tests {
     fn round_robin_visits_each_account_in_turn() {
         let accounts = vec![account("a", 1, &[]), account("b", 1, &[]), account("c", 1, &[])];
         let s = Selector::new();
-        let picks: Vec<String> = (0..6)
-            .map(|_| s.select(Strategy::RoundRobin, &accounts, Some("m")).unwrap().name().to_string())
-            .collect();
+        let picks: Vec<String> =
+            (0..6).map(|_| s.select(Strategy::RoundRobin, &accounts, Some("m")).unwrap().name().to_string()).collect();
         assert_eq!(picks, ["a", "b", "c", "a", "b", "c"]);
     }
 
@@ -180,9 +171,8 @@ mod tests {
     fn weighted_follows_weights() {
         let accounts = vec![account("heavy", 3, &[]), account("light", 1, &[])];
         let s = Selector::new();
-        let heavy = (0..10_000)
-            .filter(|_| s.select(Strategy::Weighted, &accounts, None).unwrap().name() == "heavy")
-            .count();
+        let heavy =
+            (0..10_000).filter(|_| s.select(Strategy::Weighted, &accounts, None).unwrap().name() == "heavy").count();
         // Expected 7500; binomial sd ≈ 43, so ±500 cannot fail by chance.
         assert!((7_000..8_000).contains(&heavy), "{heavy}");
     }

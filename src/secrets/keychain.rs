@@ -77,6 +77,12 @@ impl KeychainBackend for OsKeychain {
 
 type Job = Box<dyn FnOnce() + Send>;
 
+/// Milliseconds since `epoch`, plus one so a job started in the first
+/// millisecond isn't read as "idle" (0).
+fn ms_since(epoch: Instant) -> u64 {
+    u64::try_from(epoch.elapsed().as_millis()).unwrap_or(u64::MAX - 1) + 1
+}
+
 /// The single worker thread that talks to the keychain. One thread, not one
 /// per call: keyring's docs warn that concurrent Secret Service calls can
 /// fail, and a hung keychain then costs one thread, not one per request.
@@ -93,8 +99,7 @@ impl Worker {
     }
 
     fn now_ms(&self) -> u64 {
-        // +1 so a job started in the first millisecond isn't read as idle.
-        self.epoch.elapsed().as_millis() as u64 + 1
+        ms_since(self.epoch)
     }
 
     /// How long the current job has been running, if any.
@@ -122,7 +127,7 @@ impl Worker {
             .name("keychain".into())
             .spawn(move || {
                 for job in rx {
-                    busy.store(epoch.elapsed().as_millis() as u64 + 1, Ordering::Release);
+                    busy.store(ms_since(epoch), Ordering::Release);
                     // A panic inside a platform backend must not kill the
                     // worker; the caller sees a closed reply channel instead.
                     let _ = std::panic::catch_unwind(AssertUnwindSafe(job));
@@ -169,6 +174,7 @@ impl KeychainStore {
     }
 
     /// Sets the timeout for each get/set/delete (default [`DEFAULT_OP_TIMEOUT`]).
+    #[must_use]
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.op_timeout = timeout;
         self
@@ -204,7 +210,7 @@ impl KeychainStore {
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 tracing::warn!(
                     op,
-                    timeout_ms = timeout.as_millis() as u64,
+                    timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
                     service = %self.service,
                     "OS keychain call timed out; it may complete later in the background"
                 );

@@ -158,3 +158,19 @@ fn keyring_errors_never_carry_the_secret() {
     let err = keyring_error("get", keyring::Error::NoStorageAccess("locked".into()));
     assert!(matches!(err, SecretError::KeychainUnavailable { .. }));
 }
+
+/// Guards the `keyring` feature flags: without them keyring 3 silently uses
+/// an in-memory mock (secrets vanish at exit), and with `linux-native` alone
+/// it uses the kernel keyring (lost at logout, needs `keyctl session`).
+/// Building an entry does not contact the store, so this runs anywhere.
+#[test]
+fn keyring_default_store_is_the_real_os_store() {
+    let entry = keyring::Entry::new(DEFAULT_SERVICE, "feature-check").unwrap();
+    let credential = entry.get_credential();
+    assert!(credential.downcast_ref::<keyring::mock::MockCredential>().is_none(), "keyring uses its mock store");
+    #[cfg(any(target_os = "linux", target_os = "freebsd", target_os = "openbsd"))]
+    assert!(
+        credential.downcast_ref::<keyring::secret_service::SsCredential>().is_some(),
+        "keyring does not default to the Secret Service"
+    );
+}

@@ -235,7 +235,9 @@ fn child_scenario() {
             let elapsed = t.elapsed();
             eprintln!("open_store fell back after {elapsed:?}");
             assert_eq!(store.backend(), BackendKind::File);
-            assert!(elapsed < PROBE_TIMEOUT + Duration::from_secs(1), "{elapsed:?}");
+            // Generous margin for a loaded CI machine; without the timeout a
+            // blocked libdbus call would take 25 s or forever.
+            assert!(elapsed < PROBE_TIMEOUT + Duration::from_secs(2), "{elapsed:?}");
             store.set("a", &s("v")).unwrap();
             assert_eq!(value(&*store, "a").as_deref(), Some("v"));
             assert!(dir.join(MASTER_KEY_FILE).exists());
@@ -275,14 +277,46 @@ fn unreachable_dbus_falls_back_to_the_file() {
     ];
     for env in cases {
         let dir = tempfile::tempdir().unwrap();
-        let t = Instant::now();
         let (ok, out) = run_child("keychain-fallback", dir.path(), env);
         assert!(ok, "{env:?}:\n{out}");
         assert!(out.contains("OS keychain is unavailable"), "no warning logged:\n{out}");
         assert!(out.contains(SECRETS_FILE), "warning does not name the file:\n{out}");
-        // Generous: includes starting the child process.
-        assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
     }
+}
+
+/// A bus that accepts the connection and then never answers (the real-world
+/// shape of a wedged D-Bus or an unanswered prompt): libdbus blocks, and only
+/// the probe timeout gets the gateway going, on the file store.
+#[cfg(target_os = "linux")]
+#[test]
+fn silent_dbus_falls_back_after_the_probe_timeout() {
+    use std::os::unix::net::UnixListener;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("silent-bus");
+    let listener = UnixListener::bind(&socket).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let acceptor = {
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                if let Ok((conn, _)) = listener.accept() {
+                    held.push(conn);
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        })
+    };
+    let store_dir = dir.path().join("config");
+    let address = format!("unix:path={}", socket.display());
+    let (ok, out) = run_child("keychain-fallback", &store_dir, &[("DBUS_SESSION_BUS_ADDRESS", Some(&address))]);
+    stop.store(true, Ordering::Relaxed);
+    acceptor.join().unwrap();
+    assert!(ok, "{out}");
+    assert!(out.contains("did not answer"), "expected a timeout as the reason:\n{out}");
 }
 
 /// `LLM_GATEWAY_MASTER_KEY` is read from the environment, and a wrong one is

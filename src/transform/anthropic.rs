@@ -93,7 +93,10 @@ mod tests {
 
     #[test]
     fn reads_model_and_stream() {
-        let s = inspect_messages_request(br#"{"model":"claude-sonnet-5","stream":true,"messages":[{"role":"user","content":"hi"}],"max_tokens":5}"#).unwrap();
+        let s = inspect_messages_request(
+            br#"{"model":"claude-sonnet-5","stream":true,"messages":[{"role":"user","content":"hi"}],"max_tokens":5}"#,
+        )
+        .unwrap();
         assert_eq!(s, MessagesSummary { model: "claude-sonnet-5".into(), stream: true });
     }
 

@@ -55,8 +55,7 @@ pub async fn probe(client: &UpstreamClient, account: &LiveAccount) -> ProbeResul
                 result.usable = true;
                 result.detail = "ok".into();
             } else {
-                result.detail = super::error_message(&body)
-                    .unwrap_or_else(|| format!("upstream answered {status}"));
+                result.detail = super::error_message(&body).unwrap_or_else(|| format!("upstream answered {status}"));
             }
         }
         Err(e) => result.detail = e.to_string(),

@@ -46,8 +46,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _http(method: str, url: str, timeout: float = 5.0) -> tuple[int, bytes]:
-    req = urllib.request.Request(url, method=method)
+def _http(method: str, url: str, timeout: float = 5.0, body: bytes | None = None) -> tuple[int, bytes]:
+    req = urllib.request.Request(url, method=method, data=body)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             return resp.status, resp.read()
@@ -117,6 +117,12 @@ class MockUpstream:
     def clear(self) -> None:
         status, body = _http("DELETE", f"{self.url}/_mock/requests")
         assert status in (200, 204), f"DELETE /_mock/requests -> {status}: {body[:500]!r}"
+
+    def enqueue(self, script: dict) -> None:
+        """Scripts the mock's reply to the next `/v1/messages*` request (see `Scripted` in the mock's state.rs),
+        e.g. `{"kind": "response", "status": 529, "body": "…"}` or `{"kind": "stream", "events": […], "cut_after": 3}`."""
+        status, body = _http("POST", f"{self.url}/_mock/enqueue", body=json.dumps(script).encode())
+        assert status in (200, 204), f"POST /_mock/enqueue -> {status}: {body[:500]!r}"
 
 
 @dataclass
@@ -191,6 +197,7 @@ def start_gateway(mock: MockUpstream, workdir: Path) -> Gateway:
         NO_PROXY="127.0.0.1,localhost",
     )
     env.setdefault("RUST_LOG", "info")
+    env["NO_COLOR"] = "1"  # logs go to files
     account_id = _run_cli(gw_bin, config, env, "add-api-key", "--key", ACCOUNT_KEY, "--name", "primary")
     client_key = _run_cli(gw_bin, config, env, "add-client-key", "--name", "tests")
 

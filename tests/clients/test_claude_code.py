@@ -111,3 +111,55 @@ def test_claude_code_request_is_forwarded_like_a_direct_call(claude_bin, gateway
     for key in ("model", "max_tokens", "tools", "thinking", "stream"):
         assert proxied_body.get(key) == direct_body.get(key), key
     assert len(proxied_body["system"]) == len(direct_body["system"])
+
+
+def sse_events(*events: tuple[str, dict]) -> list[list[str]]:
+    return [[name, json.dumps(data)] for name, data in events]
+
+
+# The first events of an answer, for a stream the mock cuts before it ends.
+BROKEN_STREAM_START = sse_events(
+    (
+        "message_start",
+        {
+            "type": "message_start",
+            "message": {
+                "id": "msg_cut",
+                "type": "message",
+                "role": "assistant",
+                "model": "claude-opus-4-8",
+                "content": [],
+                "stop_reason": None,
+                "stop_sequence": None,
+                "usage": {"input_tokens": 5, "output_tokens": 1},
+            },
+        },
+    ),
+    ("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+    (
+        "content_block_delta",
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Half an ans"}},
+    ),
+)
+
+
+def test_claude_code_recovers_when_the_upstream_stream_breaks_mid_answer(claude_bin, fresh_gateway, mock):
+    # The connection dies after three events: the gateway must end the client's stream so the CLI retries.
+    mock.enqueue({"kind": "stream", "events": BROKEN_STREAM_START, "cut_after": 3})
+
+    result = say_hi(claude_bin, fresh_gateway.url, fresh_gateway.client_key)
+
+    assert result.get("is_error") is False, result
+    assert MOCK_ANSWER in result["result"], result
+    assert len(mock.requests_to("POST", "/v1/messages")) >= 2, "the CLI did not retry the broken request"
+
+
+def test_claude_code_gets_its_answer_after_one_upstream_529(claude_bin, fresh_gateway, mock):
+    overloaded = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+    mock.enqueue({"kind": "response", "status": 529, "body": json.dumps(overloaded)})
+
+    result = say_hi(claude_bin, fresh_gateway.url, fresh_gateway.client_key)
+
+    assert result.get("is_error") is False, result
+    assert MOCK_ANSWER in result["result"], result
+    assert len(mock.requests_to("POST", "/v1/messages")) == 2

@@ -1,0 +1,150 @@
+//! Test harness: a gateway started in-process against the mock upstream, in a temporary config directory.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use llm_gateway::config::ConfigFile;
+use llm_gateway::manage::{Manager, NewApiKeyAccount};
+use llm_gateway::secrets::Secret;
+use llm_gateway::{GatewayHandle, StartOptions};
+use mock_upstream::MockUpstream;
+
+/// A running gateway with its mock upstream and config directory.
+pub struct Harness {
+    pub mock: MockUpstream,
+    pub gateway: Option<GatewayHandle>,
+    pub dir: tempfile::TempDir,
+    pub config_path: PathBuf,
+    pub url: String,
+    pub http: reqwest::Client,
+}
+
+pub const GOOD_KEY: &str = "sk-ant-api03-good-primary";
+
+/// Writes a config for the mock; `extra` is appended YAML (top-level keys other than server/upstream/secrets).
+pub fn write_config(dir: &std::path::Path, mock_url: &str, server_extra: &str, upstream_extra: &str) -> PathBuf {
+    let path = dir.join("config.yaml");
+    let text = format!(
+        "server:\n  listen: 127.0.0.1:0\n{server_extra}upstream:\n  base_url: {mock_url}\n{upstream_extra}secrets:\n  backend: file\n"
+    );
+    std::fs::write(&path, text).expect("write test config");
+    path
+}
+
+pub fn manager(path: &std::path::Path) -> Manager {
+    Manager::new(ConfigFile::new(path))
+}
+
+pub fn add_account(path: &std::path::Path, name: &str, key: &str, models: &[&str]) -> String {
+    manager(path)
+        .add_api_key(NewApiKeyAccount {
+            key: Secret::new(key),
+            name: name.into(),
+            weight: 1,
+            models: models.iter().map(|m| m.to_string()).collect(),
+            base_url: None,
+        })
+        .expect("add account")
+        .id
+}
+
+impl Harness {
+    /// Mock + gateway with one good account.
+    pub async fn start() -> Self {
+        Self::with(|path| {
+            add_account(path, "primary", GOOD_KEY, &[]);
+        })
+        .await
+    }
+
+    /// Mock + gateway; `setup` prepares the config directory before the gateway starts.
+    pub async fn with(setup: impl FnOnce(&std::path::Path)) -> Self {
+        Self::with_config("", "", setup).await
+    }
+
+    pub async fn with_config(server_extra: &str, upstream_extra: &str, setup: impl FnOnce(&std::path::Path)) -> Self {
+        let mock = MockUpstream::start().await.expect("mock upstream");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config_path = write_config(dir.path(), &mock.base_url(), server_extra, upstream_extra);
+        setup(&config_path);
+        let gateway = llm_gateway::start(StartOptions { config_path: config_path.clone(), listen: None })
+            .await
+            .expect("gateway starts");
+        let url = format!("http://{}", gateway.addr());
+        let http = reqwest::Client::builder().build().expect("client");
+        Self { mock, gateway: Some(gateway), dir, config_path, url, http }
+    }
+
+    pub fn manager(&self) -> Manager {
+        manager(&self.config_path)
+    }
+
+    /// POST /v1/messages with a small valid body.
+    pub async fn message(&self, extra_headers: &[(&str, &str)]) -> reqwest::Response {
+        let mut request = self
+            .http
+            .post(format!("{}/v1/messages", self.url))
+            .header("content-type", "application/json")
+            .header("anthropic-version", "2023-06-01")
+            .body(simple_body(false));
+        for (k, v) in extra_headers {
+            request = request.header(*k, *v);
+        }
+        request.send().await.expect("request reaches the gateway")
+    }
+
+    /// Polls `check` until it holds (hot reload takes up to ~1 s).
+    pub async fn eventually<F, Fut>(&self, what: &str, mut check: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while tokio::time::Instant::now() < deadline {
+            if check().await {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("timed out waiting for: {what}");
+    }
+
+    pub async fn status_json(&self) -> serde_json::Value {
+        let info: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(self.dir.path().join("runtime.json")).expect("runtime.json"))
+                .expect("runtime json");
+        let token = info["admin_token"].as_str().expect("token").to_string();
+        self.http
+            .get(format!("{}/admin/api/status", self.url))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("status")
+            .json()
+            .await
+            .expect("status json")
+    }
+
+    pub async fn shutdown(mut self) {
+        if let Some(g) = self.gateway.take() {
+            g.shutdown().await;
+        }
+    }
+}
+
+pub fn simple_body(stream: bool) -> String {
+    format!(
+        r#"{{"model":"claude-sonnet-5","max_tokens":64,"stream":{stream},"messages":[{{"role":"user","content":"hi"}}]}}"#
+    )
+}
+
+/// Asserts an Anthropic error body of `kind` and returns its message.
+pub async fn error_of(response: reqwest::Response, status: u16, kind: &str) -> String {
+    assert_eq!(response.status().as_u16(), status);
+    let body: serde_json::Value = response.json().await.expect("error body is JSON");
+    assert_eq!(body["type"], "error", "{body}");
+    assert_eq!(body["error"]["type"], kind, "{body}");
+    assert!(body["request_id"].is_string(), "{body}");
+    body["error"]["message"].as_str().expect("message").to_string()
+}

@@ -1,0 +1,62 @@
+//! Plain round robin across accounts, and config changes taking effect without a restart.
+
+mod common;
+
+use common::Harness;
+
+#[tokio::test]
+async fn round_robin_alternates_between_accounts() {
+    let h = Harness::with(|p| {
+        common::add_account(p, "one", "sk-ant-one", &[]);
+        common::add_account(p, "two", "sk-ant-two", &[]);
+    })
+    .await;
+    for _ in 0..4 {
+        assert_eq!(h.message(&[]).await.status(), 200);
+    }
+    let keys: Vec<String> =
+        h.mock.requests().iter().map(|r| r.header("x-api-key").unwrap_or_default().to_string()).collect();
+    assert_eq!(keys, ["sk-ant-one", "sk-ant-two", "sk-ant-one", "sk-ant-two"]);
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn accounts_added_and_disabled_by_the_cli_take_effect_without_restart() {
+    let h = Harness::with(|_| {}).await;
+    assert_eq!(h.message(&[]).await.status(), 503);
+    let id = common::add_account(&h.config_path, "late", "sk-ant-late", &[]);
+    h.eventually("new account used", || async { h.message(&[]).await.status() == 200 }).await;
+    h.manager().set_enabled(&id, false).unwrap();
+    h.eventually("disabled account no longer used", || async { h.message(&[]).await.status() == 503 }).await;
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_invalid_config_change_keeps_the_last_good_config() {
+    let h = Harness::start().await;
+    assert_eq!(h.message(&[]).await.status(), 200);
+    let good = std::fs::read_to_string(&h.config_path).unwrap();
+    std::fs::write(&h.config_path, good.replace("weight: 1", "weight: 0")).unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
+    assert_eq!(h.message(&[]).await.status(), 200, "still serving with the last good config");
+    std::fs::write(&h.config_path, "server: [unclosed").unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
+    assert_eq!(h.message(&[]).await.status(), 200);
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_config_file_holds_no_secret_and_is_private() {
+    let h = Harness::start().await;
+    let text = std::fs::read_to_string(&h.config_path).unwrap();
+    assert!(!text.contains(common::GOOD_KEY), "{text}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&h.config_path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let runtime = std::fs::metadata(h.dir.path().join("runtime.json")).unwrap().permissions().mode() & 0o777;
+        assert_eq!(runtime, 0o600);
+    }
+    h.shutdown().await;
+}
