@@ -87,8 +87,9 @@ pub enum SecretError {
         timeout: Duration,
     },
 
-    /// The secret id is empty, too long, or not printable ASCII.
-    #[error("invalid secret id {id:?}: ids are 1-{max} printable ASCII characters", max = super::MAX_ID_LEN)]
+    /// The secret id is empty, longer than [`MAX_ID_LEN`](super::MAX_ID_LEN)
+    /// bytes, or contains control characters.
+    #[error("invalid secret id {id:?}: ids are 1-{max} bytes without control characters", max = super::MAX_ID_LEN)]
     InvalidId {
         /// The rejected id (ids are names, not secrets).
         id: String,

@@ -217,11 +217,13 @@ fn delete_removes_and_tolerates_missing() {
 fn invalid_ids_are_rejected() {
     let dir = tempfile::tempdir().unwrap();
     let store = keyfile_store(dir.path());
-    for id in ["", "has space", "tab\t", "é", &"x".repeat(MAX_ID_LEN + 1)] {
+    for id in ["", "tab\t", "new\nline", "nul\0", &"x".repeat(MAX_ID_LEN + 1)] {
         assert!(matches!(store.set(id, &s("v")), Err(SecretError::InvalidId { .. })), "{id:?}");
         assert!(matches!(store.get(id), Err(SecretError::InvalidId { .. })), "{id:?}");
     }
     store.set(&"x".repeat(MAX_ID_LEN), &s("v")).unwrap();
+    store.set("account:my account é:api_key", &s("v")).unwrap();
+    assert_eq!(get(&store, "account:my account é:api_key").as_deref(), Some("v"));
 }
 
 #[test]

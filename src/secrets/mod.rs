@@ -47,7 +47,8 @@ pub enum BackendKind {
 /// A place to keep secrets by id.
 ///
 /// Blocking API (callers in async code use `spawn_blocking`). Ids are short
-/// printable-ASCII strings such as `account:acc_1a2b3c:api_key`.
+/// strings such as `account:acc_1a2b3c:api_key` (at most [`MAX_ID_LEN`]
+/// bytes, no control characters).
 pub trait SecretStore: Send + Sync + std::fmt::Debug {
     /// The secret stored under `id`, or `None` if there is none.
     fn get(&self, id: &str) -> Result<Option<Secret>, SecretError>;
@@ -60,9 +61,10 @@ pub trait SecretStore: Send + Sync + std::fmt::Debug {
     fn backend(&self) -> BackendKind;
 }
 
-/// Rejects ids that could not be stored the same way in every backend.
+/// Rejects ids that would be awkward in a keychain entry name or a log line;
+/// anything else (spaces, non-ASCII from a user-chosen account id) is fine.
 pub(crate) fn validate_id(id: &str) -> Result<(), SecretError> {
-    if id.is_empty() || id.len() > MAX_ID_LEN || !id.bytes().all(|b| b.is_ascii_graphic()) {
+    if id.is_empty() || id.len() > MAX_ID_LEN || id.chars().any(char::is_control) {
         return Err(SecretError::InvalidId { id: id.chars().take(MAX_ID_LEN).collect() });
     }
     Ok(())

@@ -1,6 +1,9 @@
 //! `health-check`: a cheap authenticated call per account (`GET /v1/models?limit=1`).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// A probe that takes longer than this counts as failed: health checks must answer quickly.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(15);
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method};
@@ -44,7 +47,15 @@ pub async fn probe(client: &UpstreamClient, account: &LiveAccount) -> ProbeResul
     let mut headers = HeaderMap::new();
     headers.insert("anthropic-version", HeaderValue::from_static("2023-06-01"));
     let started = Instant::now();
-    let outcome = client.send(account, Method::GET, "/v1/models?limit=1", headers, Bytes::new()).await;
+    let call = client.send(account, Method::GET, "/v1/models?limit=1", headers, Bytes::new());
+    let outcome = match tokio::time::timeout(PROBE_TIMEOUT, call).await {
+        Ok(outcome) => outcome,
+        Err(_) => {
+            result.latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            result.detail = format!("no answer within {} s", PROBE_TIMEOUT.as_secs());
+            return result;
+        }
+    };
     result.latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     match outcome {
         Ok(response) => {

@@ -1,0 +1,201 @@
+//! The `llm-gateway` binary as scripts and users call it (design.md §3).
+
+mod common;
+
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use mock_upstream::MockUpstream;
+
+const BIN: &str = env!("CARGO_BIN_EXE_llm-gateway");
+
+fn run(config: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env_remove("LLM_GATEWAY_MASTER_KEY")
+        .env_remove("LLM_GATEWAY_LISTEN")
+        .env_remove("LLM_GATEWAY_UPSTREAM_URL")
+        .output()
+        .expect("binary runs")
+}
+
+fn ok(output: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    assert!(
+        output.status.success(),
+        "exit {:?}\nstdout: {stdout}\nstderr: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+fn last_line(stdout: &str) -> String {
+    stdout.lines().last().unwrap_or_default().trim().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn account_commands_manage_accounts_and_print_ids() {
+    let mock = MockUpstream::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::write_config(dir.path(), &mock.base_url(), "", "");
+
+    let out = ok(&run(
+        &config,
+        &[
+            "add-api-key",
+            "--key",
+            "sk-ant-api03-secret-value",
+            "--name",
+            "main",
+            "--weight",
+            "3",
+            "--models",
+            "claude-opus-*,claude-sonnet-5",
+        ],
+    ));
+    let id = last_line(&out);
+    assert!(id.starts_with("acc_"), "{out}");
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(!text.contains("sk-ant-api03-secret-value"), "key must not be in the config: {text}");
+
+    let listed: serde_json::Value = serde_json::from_str(&ok(&run(&config, &["list-accounts", "--json"]))).unwrap();
+    assert_eq!(listed[0]["id"], id.as_str());
+    assert_eq!(listed[0]["name"], "main");
+    assert_eq!(listed[0]["weight"], 3);
+    assert_eq!(listed[0]["models"], serde_json::json!(["claude-opus-*", "claude-sonnet-5"]));
+    assert_eq!(listed[0]["state"], "active");
+
+    ok(&run(&config, &["disable-account", "--account-id", &id]));
+    let listed: serde_json::Value = serde_json::from_str(&ok(&run(&config, &["list-accounts", "--json"]))).unwrap();
+    assert_eq!(listed[0]["state"], "disabled");
+    ok(&run(&config, &["enable-account", "--account-id", &id]));
+
+    let dup = run(&config, &["add-api-key", "--key", "sk-ant-x", "--name", "main"]);
+    assert!(!dup.status.success());
+    assert!(String::from_utf8_lossy(&dup.stderr).contains("already exists"));
+
+    let missing = run(&config, &["remove-account", "--account-id", "acc_nope"]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("acc_nope"));
+
+    ok(&run(&config, &["remove-account", "--account-id", &id]));
+    let listed: serde_json::Value = serde_json::from_str(&ok(&run(&config, &["list-accounts", "--json"]))).unwrap();
+    assert_eq!(listed, serde_json::json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_key_commands_print_the_key_once_and_store_a_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("fresh").join("config.yaml");
+    let out = ok(&run(&config, &["add-client-key", "--name", "ide"]));
+    let key = last_line(&out);
+    assert!(key.starts_with("lgw-"), "{out}");
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(!text.contains(&key));
+    let listed: serde_json::Value = serde_json::from_str(&ok(&run(&config, &["list-client-keys", "--json"]))).unwrap();
+    assert_eq!(listed[0]["name"], "ide");
+    assert!(!listed.to_string().contains(&key));
+    ok(&run(&config, &["remove-client-key", "--name", "ide"]));
+    let listed: serde_json::Value = serde_json::from_str(&ok(&run(&config, &["list-client-keys", "--json"]))).unwrap();
+    assert_eq!(listed, serde_json::json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_check_exits_zero_only_with_a_usable_account() {
+    let mock = MockUpstream::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::write_config(dir.path(), &mock.base_url(), "", "");
+    ok(&run(&config, &["add-api-key", "--key", "sk-ant-invalid-key", "--name", "bad"]));
+    let out = run(&config, &["health-check", "--json"]);
+    assert!(!out.status.success());
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["usable"], false);
+    assert_eq!(doc["accounts"][0]["status"], 401);
+    assert!(doc["accounts"][0]["detail"].as_str().unwrap().contains("invalid x-api-key"));
+
+    ok(&run(&config, &["add-api-key", "--key", "sk-ant-good", "--name", "good"]));
+    let doc: serde_json::Value = serde_json::from_str(&ok(&run(&config, &["health-check", "--json"]))).unwrap();
+    assert_eq!(doc["usable"], true);
+    let probe = mock.requests().into_iter().find(|r| r.header("x-api-key") == Some("sk-ant-good")).unwrap();
+    assert_eq!(probe.path, "/v1/models");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_runs_reports_status_and_drains_on_sigterm() {
+    let mock = MockUpstream::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::write_config(dir.path(), &mock.base_url(), "", "");
+    ok(&run(&config, &["add-api-key", "--key", "sk-ant-good", "--name", "main"]));
+
+    let status: serde_json::Value = serde_json::from_str(&ok(&run(&config, &["status", "--json"]))).unwrap();
+    assert_eq!(status["source"], "config");
+
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let listen = format!("127.0.0.1:{port}");
+    let server = Command::new(BIN)
+        .arg("--config")
+        .arg(&config)
+        .args(["server", "--listen", &listen])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let url = format!("http://{listen}");
+    let http = reqwest::Client::new();
+    let mut up = false;
+    for _ in 0..100 {
+        if http.get(format!("{url}/health")).send().await.is_ok_and(|r| r.status() == 200) {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(up, "server did not come up");
+    let response = http.post(format!("{url}/v1/messages")).body(common::simple_body(false)).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+
+    let status: serde_json::Value = serde_json::from_str(&ok(&run(&config, &["status", "--json"]))).unwrap();
+    assert_eq!(status["source"], "server");
+    assert_eq!(status["accounts"][0]["requests"], 1);
+    let text = ok(&run(&config, &["status"]));
+    assert!(text.contains("running on"), "{text}");
+
+    // SIGTERM: the server drains and exits 0.
+    let pid = server.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let exit = tokio::task::spawn_blocking(move || server.wait_with_output()).await.unwrap().unwrap();
+    let stderr = String::from_utf8_lossy(&exit.stderr);
+    assert!(exit.status.success(), "{stderr}");
+    assert!(stderr.contains("request_id="), "one log line per request: {stderr}");
+    assert!(!stderr.contains("sk-ant-good"), "secret in logs: {stderr}");
+    assert!(!dir.path().join("runtime.json").exists(), "runtime.json removed on exit");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_refuses_a_public_listen_without_client_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::write_config(dir.path(), "http://127.0.0.1:9", "", "");
+    let out = run(&config, &["server", "--listen", "0.0.0.0:0"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("add-client-key"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_config_is_reported_with_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.yaml");
+    std::fs::write(&config, "routing:\n  strategy: fastest\n").unwrap();
+    let out = run(&config, &["list-accounts"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("strategy"), "{stderr}");
+    std::fs::write(&config, "server:\n  listen: nowhere\n").unwrap();
+    let stderr = String::from_utf8_lossy(&run(&config, &["list-accounts"]).stderr).to_string();
+    assert!(stderr.contains("server.listen"), "{stderr}");
+}
