@@ -171,3 +171,55 @@ async fn graceful_shutdown_lets_a_running_stream_finish() {
     stopping.await.unwrap();
     drop((mock, dir));
 }
+
+/// An upstream that streams an event every 50 ms until the connection is closed, then reports that it was.
+async fn endless_stream_upstream() -> (String, tokio::sync::oneshot::Receiver<usize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (closed_tx, closed_rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut buf = vec![0u8; 64 * 1024];
+        let _ = socket.read(&mut buf).await;
+        let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n";
+        socket.write_all(head.as_bytes()).await.unwrap();
+        let mut sent = 0;
+        loop {
+            let event = "event: ping\ndata: {\"type\":\"ping\"}\n\n";
+            let chunk = format!("{:x}\r\n{event}\r\n", event.len());
+            if socket.write_all(chunk.as_bytes()).await.is_err() || socket.flush().await.is_err() {
+                break;
+            }
+            sent += 1;
+            if sent > 200 {
+                break; // 10 s: the gateway never closed the connection
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let _ = closed_tx.send(sent);
+    });
+    (url, closed_rx)
+}
+
+#[tokio::test]
+async fn client_going_away_cancels_the_upstream_call() {
+    let (upstream_url, closed) = endless_stream_upstream().await;
+    let h = Harness::with(|p| {
+        llm_gateway::config::ConfigFile::new(p)
+            .update(|c| {
+                c.upstream.base_url = upstream_url.clone();
+                Ok(())
+            })
+            .unwrap();
+        common::add_account(p, "primary", GOOD_KEY, &[]);
+    })
+    .await;
+    let response = h.http.post(format!("{}/v1/messages", h.url)).body(simple_body(true)).send().await.unwrap();
+    let mut stream = response.bytes_stream();
+    assert!(stream.next().await.unwrap().unwrap().starts_with(b"event: ping"));
+    drop(stream);
+    let sent = tokio::time::timeout(Duration::from_secs(15), closed).await.expect("upstream finished").unwrap();
+    assert!(sent < 100, "upstream kept streaming for {sent} events after the client left");
+    h.shutdown().await;
+}
