@@ -11,10 +11,12 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::accounts::{AccountList, LiveAccount};
+use crate::accounts::{AccountList, HealthPolicy, LiveAccount};
 use crate::client;
+use crate::clock::{Clock, SystemClock};
 use crate::config::{self, Config, ConfigError, ConfigFile};
 use crate::router::Selector;
+use crate::router::schedule;
 use crate::secrets::{self, BackendKind, SecretError, SecretStore};
 use crate::status::{ReportSource, StatusReport};
 use crate::upstream::{UpstreamClient, UpstreamError};
@@ -23,12 +25,21 @@ use crate::upstream::{UpstreamClient, UpstreamError};
 pub const KEYCHAIN_PROBE_TIMEOUT: Duration = Duration::from_millis(1500);
 
 /// What the gateway needs to start.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct StartOptions {
     /// The config file (created with defaults when missing).
     pub config_path: PathBuf,
     /// Overrides `server.listen` (the CLI's `--listen`).
     pub listen: Option<String>,
+    /// The clock for cooldowns and sessions (default: the system clock; tests pass a manual one).
+    pub clock: Option<Arc<dyn Clock>>,
+}
+
+impl StartOptions {
+    /// Options for the config file at `path`, everything else default.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self { config_path: path.into(), ..Self::default() }
+    }
 }
 
 /// Why the gateway could not start.
@@ -74,6 +85,24 @@ pub struct Live {
     pub client_keys: Vec<[u8; 32]>,
     /// The pooled upstream client.
     pub upstream: UpstreamClient,
+    /// Smooth weighted round-robin order over `accounts`.
+    pub schedule: Vec<u32>,
+    /// Cooldown and circuit-breaker settings.
+    pub policy: HealthPolicy,
+}
+
+impl Live {
+    fn new(config: Config, accounts: AccountList, client_keys: Vec<[u8; 32]>, upstream: UpstreamClient) -> Self {
+        let weights: Vec<u32> = accounts.iter().map(|a| a.config.weight).collect();
+        let r = &config.routing;
+        let policy = HealthPolicy {
+            overloaded_cooldown_ms: (r.overloaded_cooldown_secs * 1000.0) as u64,
+            breaker_threshold: r.breaker_threshold,
+            breaker_base_ms: (r.breaker_backoff_secs * 1000.0) as u64,
+            breaker_max_ms: (r.breaker_max_backoff_secs * 1000.0) as u64,
+        };
+        Self { schedule: schedule::smooth_weighted(&weights), policy, config, accounts, client_keys, upstream }
+    }
 }
 
 /// The running gateway's shared state.
@@ -83,6 +112,7 @@ pub struct Gateway {
     live: ArcSwap<Live>,
     secrets: Arc<dyn SecretStore>,
     selector: Selector,
+    clock: Arc<dyn Clock>,
     listen: SocketAddr,
     started: Instant,
     admin_token_hash: [u8; 32],
@@ -98,6 +128,11 @@ impl Gateway {
     /// The account selector.
     pub fn selector(&self) -> &Selector {
         &self.selector
+    }
+
+    /// The current time (Unix ms) on the gateway's clock.
+    pub fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
     }
 
     /// The bound listen address.
@@ -120,7 +155,7 @@ impl Gateway {
             strategy: live.config.routing.strategy,
             secrets_backend: Some(backend_name(self.secrets.backend()).into()),
             client_keys: live.client_keys.len(),
-            accounts: live.accounts.iter().map(|a| a.view()).collect(),
+            accounts: live.accounts.iter().map(|a| a.view(self.now_ms())).collect(),
         }
     }
 
@@ -159,7 +194,7 @@ impl Gateway {
         }
         let client_keys = client_key_hashes(&config);
         tracing::info!(accounts = accounts.len(), client_keys = client_keys.len(), "configuration applied");
-        self.live.store(Arc::new(Live { config, accounts, client_keys, upstream }));
+        self.live.store(Arc::new(Live::new(config, accounts, client_keys, upstream)));
     }
 }
 
@@ -299,7 +334,7 @@ pub async fn start(options: StartOptions) -> Result<GatewayHandle, StartError> {
     .await
     .map_err(|e| StartError::Internal(e.to_string()))??;
     config::env_overrides(&mut config);
-    if let Some(listen) = options.listen {
+    if let Some(listen) = options.listen.clone() {
         config.server.listen = listen;
     }
     let listen = config::parse_listen(&config.server.listen)
@@ -342,9 +377,10 @@ pub async fn start(options: StartOptions) -> Result<GatewayHandle, StartError> {
     let client_keys = client_key_hashes(&config);
     let gateway = Arc::new(Gateway {
         file: file.clone(),
-        live: ArcSwap::from_pointee(Live { config, accounts, client_keys, upstream }),
+        live: ArcSwap::from_pointee(Live::new(config, accounts, client_keys, upstream)),
         secrets,
         selector: Selector::new(),
+        clock: options.clock.clone().unwrap_or_else(|| Arc::new(SystemClock)),
         listen: addr,
         started: Instant::now(),
         admin_token_hash: client::hash_key(&admin_token),

@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod client;
+pub mod clock;
 pub mod config;
 pub mod gateway;
 pub mod manage;

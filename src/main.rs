@@ -41,6 +41,9 @@ enum Command {
         /// Share of traffic under the weighted strategy.
         #[arg(long, default_value_t = 1)]
         weight: u32,
+        /// Priority tier: lower numbers are preferred; higher tiers are used only when lower ones are unusable.
+        #[arg(long, default_value_t = 0)]
+        priority: u32,
         /// Comma-separated models this account serves (a trailing * matches a prefix); default all.
         #[arg(long, value_delimiter = ',')]
         models: Vec<String>,
@@ -141,10 +144,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Server { listen } => {
             runtime()?.block_on(serve(path, listen))?;
         }
-        Command::AddApiKey { key, name, weight, models, base_url } => {
+        Command::AddApiKey { key, name, weight, priority, models, base_url } => {
             let models = models.into_iter().map(|m| m.trim().to_string()).filter(|m| !m.is_empty()).collect();
-            let account =
-                manager.add_api_key(NewApiKeyAccount { key: Secret::new(key), name, weight, models, base_url })?;
+            let account = manager.add_api_key(NewApiKeyAccount {
+                key: Secret::new(key),
+                name,
+                weight,
+                priority,
+                models,
+                base_url,
+            })?;
             println!("added API-key account `{}`", account.name);
             println!("{}", account.id);
         }
@@ -190,7 +199,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 async fn serve(config_path: PathBuf, listen: Option<String>) -> Result<()> {
-    let handle = llm_gateway::start(llm_gateway::StartOptions { config_path, listen }).await?;
+    let handle = llm_gateway::start(llm_gateway::StartOptions { config_path, listen, clock: None }).await?;
     eprintln!("llm-gateway listening on http://{}", handle.addr());
     wait_for_signal().await;
     tracing::info!("shutting down: no new connections; waiting for in-flight requests");

@@ -41,6 +41,8 @@ pub struct NewApiKeyAccount {
     pub name: String,
     /// Weight (≥ 1).
     pub weight: u32,
+    /// Priority tier (lower is preferred).
+    pub priority: u32,
     /// Model allowlist (empty: all).
     pub models: Vec<String>,
     /// Base URL override.
@@ -110,6 +112,7 @@ impl Manager {
             kind: AccountKind::ApiKey,
             enabled: true,
             weight: new.weight,
+            priority: new.priority,
             models: new.models,
             base_url: new.base_url.map(|u| u.trim_end_matches('/').to_string()),
             updated_at: now(),

@@ -1,19 +1,22 @@
-//! One request's orchestration: inspect the body, choose an account, call the upstream, report the outcome, and
-//! hand the upstream's answer back unchanged (status, headers, streamed body).
+//! One request's orchestration: inspect the body, choose an account, call the upstream, report the outcome, fail
+//! over to the next account while nothing has reached the client, and hand the answer back unchanged.
 
-use std::sync::Arc;
+use std::hash::{Hash, Hasher};
+use std::time::Instant;
 
 use axum::body::Body;
-use axum::http::{HeaderMap, Method};
-use axum::response::Response;
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
-use futures_util::StreamExt;
+use futures_util::{Stream, StreamExt};
 
-use crate::accounts::LiveAccount;
+use crate::accounts::windows::parse_windows;
+use crate::accounts::{LiveAccount, Observation};
 use crate::client::{AccountUsed, ApiError};
-use crate::config::AccountKind;
-use crate::gateway::Gateway;
-use crate::transform::anthropic::inspect_messages_request;
+use crate::gateway::{Gateway, Live};
+use crate::router::{Pick, SelectRequest};
+use crate::transform::anthropic::{MessagesSummary, inspect_messages_request};
+use crate::upstream::outcome::{Verdict, classify};
 use crate::upstream::{self, UpstreamError, request_headers_for_upstream, response_headers_for_client};
 
 /// The upstream endpoints the gateway forwards to.
@@ -44,8 +47,27 @@ impl Endpoint {
     }
 }
 
-/// Error bodies read to learn why a credential was rejected are small; never read more than this.
+/// Error bodies read to classify a failure are small; never read more than this.
 const MAX_ERROR_BODY: usize = 64 * 1024;
+/// The first SSE event (`message_start`) is small; a stream that sends this much without one is passed on as is.
+const MAX_FIRST_EVENT: usize = 256 * 1024;
+/// Bytes of the system prompt and first message hashed into a session key when the client names no session.
+const SESSION_PREFIX_BYTES: usize = 4096;
+
+/// The last failed attempt, returned to the client when no account is left to try.
+enum Failure {
+    Gateway(ApiError),
+    Upstream { status: StatusCode, headers: HeaderMap, body: Bytes, account: String },
+}
+
+impl Failure {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Gateway(e) => e.into_response(),
+            Self::Upstream { status, headers, body, account } => build(status, headers, Body::from(body), &account),
+        }
+    }
+}
 
 /// Forwards one client request. `query` is passed through as is (e.g. `beta=true`).
 pub async fn forward(
@@ -55,58 +77,246 @@ pub async fn forward(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let model = match endpoint {
+    let summary = match endpoint {
         Endpoint::Messages | Endpoint::CountTokens => {
-            Some(inspect_messages_request(&body).map_err(|e| ApiError::bad_request(e.to_string()))?.model)
+            Some(inspect_messages_request(&body).map_err(|e| ApiError::bad_request(e.to_string()))?)
         }
         Endpoint::Models => None,
     };
     let live = gateway.live();
-    let account = gateway
-        .selector()
-        .select(live.config.routing.strategy, &live.accounts, model.as_deref())
-        .map_err(|e| ApiError::unavailable(e.reason))?;
-
+    let routing = &live.config.routing;
+    let session = match (&summary, endpoint) {
+        (Some(s), Endpoint::Messages) if routing.session_affinity => Some(session_key(&headers, s)),
+        _ => None,
+    };
+    let model = summary.as_ref().map(|s| s.model.as_str());
     let path_and_query = match query {
         Some(q) if !q.is_empty() => format!("{}?{q}", endpoint.path()),
         _ => endpoint.path().to_string(),
     };
-    account.record_attempt();
-    let sent = live
-        .upstream
-        .send(&account, endpoint.method(), &path_and_query, request_headers_for_upstream(&headers), body)
-        .await;
-    let upstream_response = match sent {
-        Ok(r) => r,
-        Err(e) => {
-            account.record_network_failure();
-            tracing::warn!(account = %account.name(), "upstream call failed: {e}");
-            return Err(with_account(upstream_failure(&e), &account));
+    let upstream_headers = request_headers_for_upstream(&headers);
+    let max_cooldown_ms = routing.max_cooldown_secs.saturating_mul(1000);
+
+    let mut tried: Vec<usize> = Vec::with_capacity(2);
+    let mut last_failure: Option<Failure> = None;
+    for attempt in 1..=routing.max_attempts {
+        let request = SelectRequest {
+            strategy: routing.strategy,
+            accounts: &live.accounts,
+            schedule: &live.schedule,
+            model,
+            exclude: &tried,
+            session,
+            affinity_ttl_ms: routing.affinity_ttl_secs.saturating_mul(1000),
+            now_ms: gateway.now_ms(),
+        };
+        let pick = match gateway.selector().select(&request) {
+            Ok(pick) => pick,
+            Err(none) => {
+                return match last_failure {
+                    Some(failure) => Ok(failure.into_response()),
+                    None => Err(ApiError { retry_after: none.retry_after_secs, ..ApiError::unavailable(none.reason) }),
+                };
+            }
+        };
+        tried.push(pick.index);
+        log_pick(&pick, attempt);
+        let account = pick.account;
+        account.record_attempt(gateway.now_ms());
+        let started = Instant::now();
+        let sent = live
+            .upstream
+            .send(&account, endpoint.method(), &path_and_query, upstream_headers.clone(), body.clone())
+            .await;
+        let response = match sent {
+            Ok(r) => r,
+            Err(e) => {
+                account.record_network_failure();
+                observe(gateway, &live, &account, &Observation::Failed);
+                tracing::warn!(attempt, account = %account.name(), "upstream call failed: {e}");
+                last_failure = Some(Failure::Gateway(with_account(upstream_failure(&e), &account)));
+                continue;
+            }
+        };
+        let status = response.status();
+        let now = gateway.now_ms();
+        account.record_response(status.as_u16(), parse_windows(response.headers(), now));
+        let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        match classify(status, response.headers(), now, max_cooldown_ms) {
+            Verdict::Success if is_event_stream(response.headers()) => {
+                let response_headers = response_headers_for_client(response.headers());
+                match first_event(response).await {
+                    Ok((head, rest)) => {
+                        if let Some(observation) = error_event_observation(&head) {
+                            observe(gateway, &live, &account, &observation);
+                            tracing::warn!(attempt, account = %account.name(), "stream opened with an error event");
+                            last_failure = Some(Failure::Upstream {
+                                status,
+                                headers: response_headers,
+                                body: head,
+                                account: account.name().into(),
+                            });
+                            continue;
+                        }
+                        observe(gateway, &live, &account, &Observation::Healthy { latency_ms });
+                        let body = Body::from_stream(stream_with_error_event(head, rest));
+                        return Ok(build(status, response_headers, body, account.name()));
+                    }
+                    Err(e) => {
+                        account.record_network_failure();
+                        observe(gateway, &live, &account, &Observation::Failed);
+                        tracing::warn!(attempt, account = %account.name(), "stream failed before its first event: {e}");
+                        last_failure = Some(Failure::Gateway(with_account(
+                            ApiError::bad_gateway(format!("the upstream stream failed before its first event: {e}")),
+                            &account,
+                        )));
+                        continue;
+                    }
+                }
+            }
+            Verdict::Success | Verdict::ClientError => {
+                observe(gateway, &live, &account, &Observation::Healthy { latency_ms });
+                let response_headers = response_headers_for_client(response.headers());
+                // Forward chunks as they arrive. Dropping this body (client gone) drops the upstream response,
+                // which closes its connection and so cancels the upstream call.
+                let body = Body::from_stream(response.bytes_stream());
+                return Ok(build(status, response_headers, body, account.name()));
+            }
+            Verdict::CredentialRejected => {
+                let response_headers = response_headers_for_client(response.headers());
+                let body = read_capped(response, MAX_ERROR_BODY).await;
+                let message =
+                    upstream::error_message(&body).unwrap_or_else(|| format!("the upstream answered {status}"));
+                account.mark_error(format!("upstream rejected the credential ({}): {message}", status.as_u16()));
+                tracing::warn!(attempt, account = %account.name(), "{} credential rejected; trying another account", status.as_u16());
+                last_failure =
+                    Some(Failure::Upstream { status, headers: response_headers, body, account: account.name().into() });
+            }
+            Verdict::RetryElsewhere { observation, reason } => {
+                let response_headers = response_headers_for_client(response.headers());
+                let body = read_capped(response, MAX_ERROR_BODY).await;
+                observe(gateway, &live, &account, &observation);
+                tracing::warn!(attempt, account = %account.name(), "{reason}; trying another account");
+                last_failure =
+                    Some(Failure::Upstream { status, headers: response_headers, body, account: account.name().into() });
+            }
         }
-    };
-    let status = upstream_response.status();
-    account.record_status(status.as_u16());
-    let response_headers = response_headers_for_client(upstream_response.headers());
-
-    if status == http::StatusCode::UNAUTHORIZED && account.kind() == AccountKind::ApiKey {
-        // The key was rejected: remember why (the body is a small JSON error), then return it unchanged.
-        let body = read_capped(upstream_response, MAX_ERROR_BODY).await;
-        let message = upstream::error_message(&body).unwrap_or_else(|| "the upstream answered 401".into());
-        account.mark_error(format!("upstream rejected the API key: {message}"));
-        return Ok(build(status, response_headers, Body::from(body), &account));
     }
-
-    // Forward chunks as they arrive. Dropping this body (client gone) drops the upstream response, which closes
-    // its connection and so cancels the upstream call.
-    let stream = upstream_response.bytes_stream();
-    Ok(build(status, response_headers, Body::from_stream(stream), &account))
+    Ok(last_failure.map_or_else(
+        || ApiError::unavailable("no attempt was made (routing.max_attempts)").into_response(),
+        Failure::into_response,
+    ))
 }
 
-fn build(status: http::StatusCode, headers: HeaderMap, body: Body, account: &Arc<LiveAccount>) -> Response {
+fn log_pick(pick: &Pick, attempt: u32) {
+    if let Some(from) = &pick.moved_from {
+        tracing::info!(attempt, from = %from, to = %pick.account.name(), "session moved to another account");
+    } else if attempt > 1 {
+        tracing::info!(attempt, account = %pick.account.name(), "failing over");
+    }
+}
+
+fn observe(gateway: &Gateway, live: &Live, account: &LiveAccount, observation: &Observation) {
+    if let Some((until, reason)) = account.health.observe(observation, gateway.now_ms(), &live.policy) {
+        tracing::warn!(
+            account = %account.name(),
+            reason = reason.as_str(),
+            until = %crate::clock::rfc3339(until),
+            "account benched"
+        );
+    }
+}
+
+/// The session key: Claude Code's session header, else the session in `metadata.user_id`, else a hash of the
+/// client's key with the start of the system prompt and first message.
+fn session_key(headers: &HeaderMap, summary: &MessagesSummary<'_>) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    if let Some(id) = headers.get("x-claude-code-session-id").and_then(|v| v.to_str().ok()) {
+        ("header", id).hash(&mut hasher);
+    } else if let Some(id) = &summary.session_id {
+        ("metadata", id).hash(&mut hasher);
+    } else {
+        let key = headers.get("x-api-key").or_else(|| headers.get(http::header::AUTHORIZATION));
+        ("derived", key.map(|k| k.as_bytes())).hash(&mut hasher);
+        prefix(summary.system).hash(&mut hasher);
+        prefix(summary.first_message).hash(&mut hasher);
+    }
+    hasher.finish()
+}
+
+fn prefix(s: Option<&str>) -> Option<&[u8]> {
+    s.map(|s| &s.as_bytes()[..s.len().min(SESSION_PREFIX_BYTES)])
+}
+
+fn is_event_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().starts_with("text/event-stream"))
+}
+
+type ByteStream = std::pin::Pin<Box<dyn Stream<Item = Result<Bytes, reqwest::Error>> + Send>>;
+
+/// Reads until the first complete SSE event is in hand, so a failure up to then can still go to another account.
+async fn first_event(response: reqwest::Response) -> Result<(Bytes, ByteStream), String> {
+    let mut stream: ByteStream = Box::pin(response.bytes_stream());
+    let mut head = BytesMut::new();
+    loop {
+        match stream.next().await {
+            Some(Ok(chunk)) => {
+                head.extend_from_slice(&chunk);
+                if has_event_end(&head) || head.len() >= MAX_FIRST_EVENT {
+                    return Ok((head.freeze(), stream));
+                }
+            }
+            Some(Err(e)) => return Err(e.to_string()),
+            None if head.is_empty() => return Err("the stream ended without any event".into()),
+            None => return Ok((head.freeze(), stream)),
+        }
+    }
+}
+
+fn has_event_end(buf: &[u8]) -> bool {
+    buf.windows(2).any(|w| w == b"\n\n") || buf.windows(4).any(|w| w == b"\r\n\r\n")
+}
+
+/// An `event: error` as the stream's first event: what it says about the account.
+fn error_event_observation(head: &[u8]) -> Option<Observation> {
+    let text = std::str::from_utf8(head).ok()?;
+    let first = text.split("\n\n").next()?;
+    if !first.lines().any(|l| l.trim_end() == "event: error") {
+        return None;
+    }
+    Some(if first.contains("overloaded_error") { Observation::Overloaded } else { Observation::Failed })
+}
+
+/// The stream as committed to the client: the bytes already read, then the rest as it arrives; a failure after
+/// the first byte becomes an Anthropic `error` event and ends the stream (the client can no longer be switched).
+fn stream_with_error_event(head: Bytes, rest: ByteStream) -> impl Stream<Item = Result<Bytes, std::io::Error>> {
+    let head = futures_util::stream::once(async move { Ok::<_, std::io::Error>(head) });
+    let tail = futures_util::stream::unfold(Some(rest), |state| async move {
+        let mut rest = state?;
+        match rest.next().await {
+            Some(Ok(chunk)) => Some((Ok(chunk), Some(rest))),
+            Some(Err(e)) => {
+                tracing::warn!("upstream stream failed mid-way: {e}");
+                let data = serde_json::json!({
+                    "type": "error",
+                    "error": {"type": "api_error", "message": format!("the upstream stream failed: {e}")},
+                });
+                Some((Ok(Bytes::from(format!("event: error\ndata: {data}\n\n"))), None))
+            }
+            None => None,
+        }
+    });
+    head.chain(tail)
+}
+
+fn build(status: StatusCode, headers: HeaderMap, body: Body, account: &str) -> Response {
     let mut response = Response::new(body);
     *response.status_mut() = status;
     *response.headers_mut() = headers;
-    response.extensions_mut().insert(AccountUsed(account.name().to_string()));
+    response.extensions_mut().insert(AccountUsed(account.to_string()));
     response
 }
 

@@ -76,7 +76,7 @@ async fn rejected_key_marks_the_account_error_with_the_upstream_message() {
     assert_eq!(account["state"], "error");
     assert!(account["error"].as_str().unwrap().contains("invalid x-api-key"), "{account}");
     let message = error_of(h.message(&[]).await, 503, "api_error").await;
-    assert!(message.contains("revoked (upstream rejected the API key"), "{message}");
+    assert!(message.contains("revoked (upstream rejected the credential (401): invalid x-api-key"), "{message}");
 
     // Re-enabling clears the error so the account is tried again.
     h.manager().set_enabled("revoked", true).unwrap();
@@ -115,17 +115,24 @@ async fn client_keys_are_required_once_one_exists() {
 async fn non_loopback_listen_without_client_keys_refuses_to_start() {
     let dir = tempfile::tempdir().unwrap();
     let path = common::write_config(dir.path(), "http://127.0.0.1:9", "", "");
-    let err =
-        llm_gateway::start(llm_gateway::StartOptions { config_path: path.clone(), listen: Some("0.0.0.0:0".into()) })
-            .await
-            .unwrap_err()
-            .to_string();
+    let err = llm_gateway::start(llm_gateway::StartOptions {
+        config_path: path.clone(),
+        listen: Some("0.0.0.0:0".into()),
+        clock: None,
+    })
+    .await
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("add-client-key"), "{err}");
 
     common::manager(&path).add_client_key("team").unwrap();
-    let handle = llm_gateway::start(llm_gateway::StartOptions { config_path: path, listen: Some("0.0.0.0:0".into()) })
-        .await
-        .expect("starts once a client key exists");
+    let handle = llm_gateway::start(llm_gateway::StartOptions {
+        config_path: path,
+        listen: Some("0.0.0.0:0".into()),
+        clock: None,
+    })
+    .await
+    .expect("starts once a client key exists");
     handle.shutdown().await;
 }
 

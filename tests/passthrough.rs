@@ -58,7 +58,10 @@ async fn upstream_errors_pass_through_with_status_headers_and_body() {
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["error"]["type"], "rate_limit_error");
     assert!(body["request_id"].as_str().unwrap().starts_with("req_mock_"), "the upstream's own body: {body}");
+    h.shutdown().await;
 
+    // With no other account to fail over to, the last upstream failure goes back as it was.
+    let h = Harness::start().await;
     h.mock.enqueue(Scripted::Response {
         status: 529,
         headers: vec![("x-should-retry".into(), "true".into())],

@@ -7,6 +7,7 @@ use common::Harness;
 #[tokio::test]
 async fn round_robin_alternates_between_accounts() {
     let h = Harness::with(|p| {
+        common::edit_config(p, |c| c.routing.session_affinity = false);
         common::add_account(p, "one", "sk-ant-one", &[]);
         common::add_account(p, "two", "sk-ant-two", &[]);
     })

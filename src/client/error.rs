@@ -48,12 +48,14 @@ pub struct ApiError {
     pub kind: ErrorKind,
     /// Human-readable message saying what is wrong and, where possible, how to fix it.
     pub message: String,
+    /// Seconds after which a retry may succeed (sent as `retry-after`).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
     /// Builds an error.
     pub fn new(status: StatusCode, kind: ErrorKind, message: impl Into<String>) -> Self {
-        Self { status, kind, message: message.into() }
+        Self { status, kind, message: message.into(), retry_after: None }
     }
     /// 400 `invalid_request_error`.
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -106,6 +108,9 @@ impl IntoResponse for ApiError {
             "request_id": request_id,
         });
         let mut response = (self.status, Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            response.headers_mut().insert("retry-after", HeaderValue::from(secs));
+        }
         if let Some(id) = request_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
             response.headers_mut().insert("request-id", id);
         }

@@ -85,7 +85,8 @@ async fn health() -> Response {
 
 async fn ready(State(gateway): State<Arc<Gateway>>) -> Response {
     let live = gateway.live();
-    let usable = live.accounts.iter().filter(|a| a.is_usable()).count();
+    let now = gateway.now_ms();
+    let usable = live.accounts.iter().filter(|a| a.is_available(now)).count();
     let status = if usable > 0 { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     let word = if usable > 0 { "ready" } else { "no usable account" };
     (status, axum::Json(json!({"status": word, "usable_accounts": usable, "accounts": live.accounts.len()})))

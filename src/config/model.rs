@@ -105,11 +105,43 @@ pub enum Strategy {
 }
 
 /// `routing:` settings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RoutingConfig {
     /// `round_robin` | `random` | `weighted` | `health_first`.
     pub strategy: Strategy,
+    /// Accounts tried per request before giving up (failover happens only before the first byte to the client).
+    pub max_attempts: u32,
+    /// Keep a session's requests on one account so the upstream prompt cache stays warm.
+    pub session_affinity: bool,
+    /// How long an idle session keeps its account, in seconds.
+    pub affinity_ttl_secs: u64,
+    /// Bench after a 529 overloaded answer, in seconds.
+    pub overloaded_cooldown_secs: f64,
+    /// Longest bench a rate-limit reset can impose, in seconds (protects against absurd reset headers).
+    pub max_cooldown_secs: u64,
+    /// Consecutive 5xx/network failures that open an account's circuit breaker.
+    pub breaker_threshold: u32,
+    /// First open-circuit backoff in seconds; doubles per failed trial, up to `breaker_max_backoff_secs`.
+    pub breaker_backoff_secs: f64,
+    /// Longest open-circuit backoff, in seconds.
+    pub breaker_max_backoff_secs: f64,
+}
+
+impl Default for RoutingConfig {
+    fn default() -> Self {
+        Self {
+            strategy: Strategy::RoundRobin,
+            max_attempts: 3,
+            session_affinity: true,
+            affinity_ttl_secs: 3600,
+            overloaded_cooldown_secs: 15.0,
+            max_cooldown_secs: 86_400,
+            breaker_threshold: 5,
+            breaker_backoff_secs: 5.0,
+            breaker_max_backoff_secs: 300.0,
+        }
+    }
 }
 
 /// `oauth:` settings: the Claude Code OAuth client by default (see docs/protocol.md §1).
@@ -171,6 +203,10 @@ pub struct Account {
     /// Share of traffic under the `weighted` strategy (≥ 1).
     #[serde(default = "one")]
     pub weight: u32,
+    /// Priority tier: accounts with a lower number are preferred; a higher tier is used only when every account
+    /// of the lower tiers is unusable.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub priority: u32,
     /// Models this account serves (exact names, or prefixes ending in `*`); empty means all.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub models: Vec<String>,
@@ -187,6 +223,9 @@ fn yes() -> bool {
 }
 fn one() -> u32 {
     1
+}
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl Account {

@@ -28,6 +28,20 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
         return Err(ConfigError::invalid("oauth.client_id", "must not be empty"));
     }
 
+    let r = &config.routing;
+    if !(1..=10).contains(&r.max_attempts) {
+        return Err(ConfigError::invalid("routing.max_attempts", "must be between 1 and 10"));
+    }
+    if r.breaker_threshold == 0 {
+        return Err(ConfigError::invalid("routing.breaker_threshold", "must be at least 1"));
+    }
+    check_timeout("routing.overloaded_cooldown_secs", r.overloaded_cooldown_secs)?;
+    check_timeout("routing.breaker_backoff_secs", r.breaker_backoff_secs)?;
+    check_timeout("routing.breaker_max_backoff_secs", r.breaker_max_backoff_secs)?;
+    if r.max_cooldown_secs == 0 {
+        return Err(ConfigError::invalid("routing.max_cooldown_secs", "must be at least 1"));
+    }
+
     let mut ids = HashSet::new();
     let mut names = HashSet::new();
     for (i, account) in config.accounts.iter().enumerate() {
@@ -119,6 +133,7 @@ mod tests {
             weight: 1,
             models: vec![],
             base_url: None,
+            priority: 0,
             updated_at: String::new(),
         }
     }

@@ -1,5 +1,12 @@
-//! Account selection. Never calls the upstream; reads account state from [`crate::accounts`].
+//! Account selection: strategies, priority tiers, model filters, session affinity and health. Never calls the
+//! upstream; reads account state from [`crate::accounts`].
 
+mod affinity;
+pub mod schedule;
 mod selector;
 
-pub use selector::{NoAccount, Selector};
+pub use affinity::Affinity;
+pub use selector::{NoAccount, Pick, SelectRequest, Selector};
+
+#[cfg(test)]
+mod tests;

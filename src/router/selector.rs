@@ -1,4 +1,6 @@
-//! Strategies over the eligible accounts (enabled, credential present, not in error, serving the model).
+//! Choosing an account: session affinity first, then the best priority tier among the eligible accounts
+//! (enabled, credential accepted, not benched, serving the model, not already tried), then the strategy.
+//! Lock-free: atomics only on the account side, a sharded map for sessions.
 
 use std::fmt;
 use std::sync::Arc;
@@ -6,13 +8,50 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rand::Rng;
 
+use super::Affinity;
 use crate::accounts::{AccountState, LiveAccount};
+use crate::clock::hh_mm;
 use crate::config::Strategy;
 
-/// Chooses an account per request. Lock-free: one atomic counter.
+/// Chooses an account per request.
 #[derive(Debug, Default)]
 pub struct Selector {
     next: AtomicUsize,
+    affinity: Affinity,
+}
+
+/// One selection's inputs.
+#[derive(Debug, Clone, Copy)]
+pub struct SelectRequest<'a> {
+    /// The configured strategy.
+    pub strategy: Strategy,
+    /// All accounts, in config order.
+    pub accounts: &'a [Arc<LiveAccount>],
+    /// Smooth weighted round-robin order over `accounts` (see [`super::schedule`]).
+    pub schedule: &'a [u32],
+    /// The requested model (`None`: any account).
+    pub model: Option<&'a str>,
+    /// Indices already tried for this request.
+    pub exclude: &'a [usize],
+    /// Session key hash, when affinity is on and the request has one.
+    pub session: Option<u64>,
+    /// Session TTL in ms.
+    pub affinity_ttl_ms: u64,
+    /// Current time (Unix ms).
+    pub now_ms: u64,
+}
+
+/// The chosen account.
+#[derive(Debug, Clone)]
+pub struct Pick {
+    /// Index into the account list.
+    pub index: usize,
+    /// The account (already claimed: a half-open trial slot is held until its outcome is recorded).
+    pub account: Arc<LiveAccount>,
+    /// Chosen because the session is bound to it.
+    pub sticky: bool,
+    /// The session was bound to this other account before (affinity broken by failover or a bench).
+    pub moved_from: Option<Arc<str>>,
 }
 
 /// Why no account could serve a request; the message is shown to the client in the 503.
@@ -20,6 +59,8 @@ pub struct Selector {
 pub struct NoAccount {
     /// A sentence naming the cause(s).
     pub reason: String,
+    /// Seconds until the earliest bench ends, when waiting would help.
+    pub retry_after_secs: Option<u64>,
 }
 
 impl fmt::Display for NoAccount {
@@ -34,146 +75,153 @@ impl Selector {
         Self::default()
     }
 
-    /// Picks an account for `model` (or any account when `model` is `None`).
-    pub fn select(
-        &self,
-        strategy: Strategy,
-        accounts: &[Arc<LiveAccount>],
-        model: Option<&str>,
-    ) -> Result<Arc<LiveAccount>, NoAccount> {
-        let serves = |a: &LiveAccount| model.is_none_or(|m| a.config.serves(m));
-        // Two passes over a short list beat allocating a filtered Vec per request.
-        let eligible = accounts.iter().filter(|a| a.is_usable() && serves(a)).count();
-        if eligible == 0 {
-            return Err(explain(accounts, model));
-        }
-        let nth = match strategy {
-            Strategy::RoundRobin | Strategy::HealthFirst => self.next.fetch_add(1, Ordering::Relaxed) % eligible,
-            Strategy::Random => rand::rng().random_range(0..eligible),
-            Strategy::Weighted => {
-                let total: u64 =
-                    accounts.iter().filter(|a| a.is_usable() && serves(a)).map(|a| u64::from(a.config.weight)).sum();
-                let mut point = rand::rng().random_range(0..total.max(1));
-                let mut index = 0;
-                for (i, a) in accounts.iter().filter(|a| a.is_usable() && serves(a)).enumerate() {
-                    let w = u64::from(a.config.weight);
-                    if point < w {
-                        index = i;
-                        break;
-                    }
-                    point -= w;
-                }
-                index
+    /// Sessions currently bound.
+    pub fn sessions(&self) -> usize {
+        self.affinity.len()
+    }
+
+    /// Picks and claims an account.
+    pub fn select(&self, req: &SelectRequest<'_>) -> Result<Pick, NoAccount> {
+        let serves = |a: &LiveAccount| req.model.is_none_or(|m| a.config.serves(m));
+        let eligible = |i: usize, a: &LiveAccount| !req.exclude.contains(&i) && a.is_available(req.now_ms) && serves(a);
+
+        // A session stays on its account while that account is usable and no better priority tier is.
+        let bound = req.session.and_then(|s| self.affinity.get(s, req.now_ms));
+        let best_tier =
+            || req.accounts.iter().enumerate().filter(|(i, a)| eligible(*i, a)).map(|(_, a)| a.config.priority).min();
+        if let Some(id) = &bound
+            && let Some((i, a)) = req.accounts.iter().enumerate().find(|(_, a)| a.id() == &**id)
+            && eligible(i, a)
+            && best_tier().is_none_or(|tier| a.config.priority <= tier)
+            && a.health.claim(req.now_ms)
+        {
+            if let Some(s) = req.session {
+                self.affinity.bind(s, a.id(), req.now_ms, req.affinity_ttl_ms);
             }
-        };
-        accounts.iter().filter(|a| a.is_usable() && serves(a)).nth(nth).cloned().ok_or_else(|| explain(accounts, model))
+            return Ok(Pick { index: i, account: a.clone(), sticky: true, moved_from: None });
+        }
+
+        // A claim fails only when another request just took a half-open trial slot; skip that account and retry.
+        let mut lost: [usize; 4] = [usize::MAX; 4];
+        for round in 0..lost.len() {
+            let ok = |i: usize, a: &LiveAccount| eligible(i, a) && !lost.contains(&i);
+            let Some(tier) =
+                req.accounts.iter().enumerate().filter(|(i, a)| ok(*i, a)).map(|(_, a)| a.config.priority).min()
+            else {
+                break;
+            };
+            let candidate = |i: usize, a: &LiveAccount| ok(i, a) && a.config.priority == tier;
+            let Some(index) = self.choose(req, &candidate) else { break };
+            let account = &req.accounts[index];
+            if !account.health.claim(req.now_ms) {
+                lost[round] = index;
+                continue;
+            }
+            let moved_from = match req.session {
+                Some(s) => self.affinity.bind(s, account.id(), req.now_ms, req.affinity_ttl_ms),
+                None => None,
+            };
+            return Ok(Pick { index, account: account.clone(), sticky: false, moved_from });
+        }
+        Err(explain(req))
+    }
+
+    fn choose(&self, req: &SelectRequest<'_>, candidate: &dyn Fn(usize, &LiveAccount) -> bool) -> Option<usize> {
+        let accounts = req.accounts;
+        let count = accounts.iter().enumerate().filter(|(i, a)| candidate(*i, a)).count();
+        if count == 0 {
+            return None;
+        }
+        let nth = |n: usize| accounts.iter().enumerate().filter(|(i, a)| candidate(*i, a)).nth(n).map(|(i, _)| i);
+        match req.strategy {
+            Strategy::RoundRobin => nth(self.next.fetch_add(1, Ordering::Relaxed) % count),
+            Strategy::Random => nth(rand::rng().random_range(0..count)),
+            Strategy::Weighted => {
+                let len = req.schedule.len();
+                if len == 0 {
+                    return nth(0);
+                }
+                // Slots of unusable accounts are consumed, not handed to the next slot's account, so the
+                // remaining accounts keep their proportions to each other.
+                (0..len).find_map(|_| {
+                    let slot = self.next.fetch_add(1, Ordering::Relaxed) % len;
+                    let i = req.schedule[slot] as usize;
+                    accounts.get(i).is_some_and(|a| candidate(i, a)).then_some(i)
+                })
+            }
+            Strategy::HealthFirst => {
+                // Lowest score wins; ties rotate so equally healthy accounts share the load.
+                let offset = self.next.fetch_add(1, Ordering::Relaxed);
+                let n = accounts.len();
+                (0..n)
+                    .map(|k| (offset + k) % n)
+                    .filter(|&i| candidate(i, &accounts[i]))
+                    .min_by_key(|&i| accounts[i].health.score())
+            }
+        }
     }
 }
 
-/// Explains why nothing is eligible, e.g. "2 accounts disabled, 1 account's key was rejected (…)".
-fn explain(accounts: &[Arc<LiveAccount>], model: Option<&str>) -> NoAccount {
+/// Explains why nothing is eligible, e.g. "2 accounts cooling down (a until 14:05:00 UTC, …); 1 disabled".
+fn explain(req: &SelectRequest<'_>) -> NoAccount {
+    let accounts = req.accounts;
     if accounts.is_empty() {
         return NoAccount {
             reason: "no account is configured; add one with `llm-gateway add-api-key --key sk-ant-… --name NAME`"
                 .into(),
+            retry_after_secs: None,
         };
     }
+    let now = req.now_ms;
+    let serves = |a: &LiveAccount| req.model.is_none_or(|m| a.config.serves(m));
     let mut parts = Vec::new();
-    let count = |state: AccountState| accounts.iter().filter(|a| a.state() == state).count();
-    let disabled = count(AccountState::Disabled);
-    if disabled > 0 {
-        parts.push(format!("{} disabled", plural(disabled)));
+    let mut benched = Vec::new();
+    let mut earliest: Option<u64> = None;
+    let mut counts = [0usize; 3];
+    let mut errors = Vec::new();
+    let mut not_serving = 0;
+    for a in accounts {
+        match a.state(now) {
+            AccountState::Disabled => counts[0] += 1,
+            AccountState::MissingCredential => counts[1] += 1,
+            AccountState::Error => errors.push(format!("{} ({})", a.name(), a.error_message().unwrap_or_default())),
+            AccountState::CoolingDown | AccountState::CircuitOpen if serves(a) => {
+                if let Some((until, reason)) = a.health.benched(now) {
+                    benched.push(format!("{} {} until {}", a.name(), reason.as_str(), hh_mm(until)));
+                    earliest = Some(earliest.map_or(until, |e: u64| e.min(until)));
+                }
+            }
+            AccountState::Active if !serves(a) => not_serving += 1,
+            AccountState::Active => counts[2] += 1,
+            _ => not_serving += 1,
+        }
     }
-    let missing = count(AccountState::MissingCredential);
-    if missing > 0 {
-        parts.push(format!("{} without a credential in the secret store", plural(missing)));
+    if !benched.is_empty() {
+        parts.push(format!("{} cooling down ({})", plural(benched.len()), benched.join(", ")));
     }
-    let errors: Vec<String> = accounts
-        .iter()
-        .filter(|a| a.state() == AccountState::Error)
-        .map(|a| format!("{} ({})", a.name(), a.error_message().unwrap_or_default()))
-        .collect();
+    if counts[2] > 0 {
+        parts.push(format!("{} busy with a half-open trial or already tried", plural(counts[2])));
+    }
+    if counts[0] > 0 {
+        parts.push(format!("{} disabled", plural(counts[0])));
+    }
+    if counts[1] > 0 {
+        parts.push(format!("{} without a credential in the secret store", plural(counts[1])));
+    }
     if !errors.is_empty() {
         parts.push(format!("credential rejected by the upstream: {}", errors.join(", ")));
     }
-    if let Some(model) = model {
-        let not_serving = accounts.iter().filter(|a| a.is_usable() && !a.config.serves(model)).count();
-        if not_serving > 0 {
-            parts.push(format!("{} not serving model `{model}`", plural(not_serving)));
-        }
+    if let Some(model) = req.model
+        && not_serving > 0
+    {
+        parts.push(format!("{} not serving model `{model}`", plural(not_serving)));
     }
-    NoAccount { reason: format!("no usable account: {}", parts.join("; ")) }
+    NoAccount {
+        reason: format!("no usable account: {}", parts.join("; ")),
+        retry_after_secs: earliest.map(|e| e.saturating_sub(now).div_ceil(1000).max(1)),
+    }
 }
 
 fn plural(n: usize) -> String {
     if n == 1 { "1 account".into() } else { format!("{n} accounts") }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::{Account, AccountKind};
-    use crate::secrets::Secret;
-
-    fn account(name: &str, weight: u32, models: &[&str]) -> Arc<LiveAccount> {
-        let config = Account {
-            id: format!("acc_{name}"),
-            name: name.into(),
-            kind: AccountKind::ApiKey,
-            enabled: true,
-            weight,
-            models: models.iter().map(|m| m.to_string()).collect(),
-            base_url: None,
-            updated_at: String::new(),
-        };
-        Arc::new(LiveAccount::new(config, "http://up", Some(Secret::new("k"))))
-    }
-
-    #[test]
-    fn round_robin_visits_each_account_in_turn() {
-        let accounts = vec![account("a", 1, &[]), account("b", 1, &[]), account("c", 1, &[])];
-        let s = Selector::new();
-        let picks: Vec<String> =
-            (0..6).map(|_| s.select(Strategy::RoundRobin, &accounts, Some("m")).unwrap().name().to_string()).collect();
-        assert_eq!(picks, ["a", "b", "c", "a", "b", "c"]);
-    }
-
-    #[test]
-    fn model_filter_excludes_accounts_and_supports_prefixes() {
-        let accounts = vec![account("opus", 1, &["claude-opus-*"]), account("haiku", 1, &["claude-haiku-4-5"])];
-        let s = Selector::new();
-        for _ in 0..4 {
-            assert_eq!(s.select(Strategy::RoundRobin, &accounts, Some("claude-opus-4-8")).unwrap().name(), "opus");
-        }
-        let err = s.select(Strategy::RoundRobin, &accounts, Some("claude-sonnet-5")).unwrap_err();
-        assert!(err.reason.contains("2 accounts not serving model `claude-sonnet-5`"), "{err}");
-    }
-
-    #[test]
-    fn errored_and_disabled_accounts_are_skipped_and_explained() {
-        let a = account("a", 1, &[]);
-        a.mark_error("invalid x-api-key");
-        let mut b_cfg = account("b", 1, &[]).config.clone();
-        b_cfg.enabled = false;
-        let b = Arc::new(LiveAccount::new(b_cfg, "http://up", Some(Secret::new("k"))));
-        let err = Selector::new().select(Strategy::RoundRobin, &[a, b], Some("m")).unwrap_err();
-        assert!(err.reason.contains("1 account disabled"), "{err}");
-        assert!(err.reason.contains("a (invalid x-api-key)"), "{err}");
-    }
-
-    #[test]
-    fn no_accounts_says_how_to_add_one() {
-        let err = Selector::new().select(Strategy::RoundRobin, &[], Some("m")).unwrap_err();
-        assert!(err.reason.contains("add-api-key"), "{err}");
-    }
-
-    #[test]
-    fn weighted_follows_weights() {
-        let accounts = vec![account("heavy", 3, &[]), account("light", 1, &[])];
-        let s = Selector::new();
-        let heavy =
-            (0..10_000).filter(|_| s.select(Strategy::Weighted, &accounts, None).unwrap().name() == "heavy").count();
-        // Expected 7500; binomial sd ≈ 43, so ±500 cannot fail by chance.
-        assert!((7_000..8_000).contains(&heavy), "{heavy}");
-    }
 }

@@ -1,15 +1,21 @@
 //! The Anthropic Messages format: just enough of the request to route it.
 
 use serde::Deserialize;
-use serde::de::IgnoredAny;
+use serde_json::value::RawValue;
 
-/// What routing needs to know about a Messages (or count_tokens) request.
+/// What routing needs to know about a Messages (or count_tokens) request. Borrows from the body.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MessagesSummary {
+pub struct MessagesSummary<'a> {
     /// The requested model.
     pub model: String,
     /// Whether the client asked for a server-sent-event stream.
     pub stream: bool,
+    /// The session id from `metadata.user_id` (Claude Code's JSON form or the older `…_session_<uuid>` form).
+    pub session_id: Option<String>,
+    /// The raw `system` value, if any (for a session key when the client names no session).
+    pub system: Option<&'a str>,
+    /// The raw first message, if any.
+    pub first_message: Option<&'a str>,
 }
 
 /// Why a request body is not a usable Messages request. The message is shown to the client as is.
@@ -40,16 +46,40 @@ struct RoutingFields<'a> {
     model: Option<std::borrow::Cow<'a, str>>,
     #[serde(default)]
     stream: Option<bool>,
-    // A Vec of a zero-sized type: checks "is an array" without allocating per element.
-    #[serde(default)]
-    messages: Option<Vec<IgnoredAny>>,
+    // Borrowed raw slices: checks "is an array" and keeps the first turn without copying anything.
+    #[serde(borrow, default)]
+    messages: Option<Vec<&'a RawValue>>,
+    #[serde(borrow, default)]
+    system: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    metadata: Option<Metadata<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Metadata<'a> {
+    #[serde(borrow, default)]
+    user_id: Option<std::borrow::Cow<'a, str>>,
+}
+
+/// Claude Code ≥ 2.1.78 sends `{"device_id","account_uuid","session_id"}` as a JSON string; older clients
+/// `user_<hex>_account_<uuid>_session_<uuid>`.
+fn session_from_user_id(user_id: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Parts {
+        session_id: Option<String>,
+    }
+    if user_id.trim_start().starts_with('{') {
+        return serde_json::from_str::<Parts>(user_id).ok()?.session_id.filter(|s| !s.is_empty());
+    }
+    let (_, session) = user_id.rsplit_once("_session_")?;
+    (!session.is_empty()).then(|| session.to_string())
 }
 
 /// Reads `model`, `stream` and the presence of `messages` from a request body, leaving the bytes untouched.
 ///
 /// The whole document is still syntax-checked (so malformed JSON gets a clear 400 here rather than an opaque one
 /// upstream), but nothing besides these fields is materialised.
-pub fn inspect_messages_request(body: &[u8]) -> Result<MessagesSummary, RequestError> {
+pub fn inspect_messages_request(body: &[u8]) -> Result<MessagesSummary<'_>, RequestError> {
     match body.iter().find(|b| !b.is_ascii_whitespace()) {
         None => return Err(RequestError::MalformedJson("the body is empty".into())),
         // serde would read a JSON array into the struct positionally; only an object is a request.
@@ -64,10 +94,16 @@ pub fn inspect_messages_request(body: &[u8]) -> Result<MessagesSummary, RequestE
     if model.trim().is_empty() {
         return Err(RequestError::Invalid { field: "model", problem: "must be a non-empty string" });
     }
-    if fields.messages.is_none() {
+    let Some(messages) = fields.messages else {
         return Err(RequestError::Missing("messages"));
-    }
-    Ok(MessagesSummary { model: model.into_owned(), stream: fields.stream.unwrap_or(false) })
+    };
+    Ok(MessagesSummary {
+        model: model.into_owned(),
+        stream: fields.stream.unwrap_or(false),
+        session_id: fields.metadata.and_then(|m| m.user_id).and_then(|u| session_from_user_id(&u)),
+        system: fields.system.map(RawValue::get),
+        first_message: messages.first().map(|m| m.get()),
+    })
 }
 
 fn data_error(e: &serde_json::Error) -> String {
@@ -97,7 +133,18 @@ mod tests {
             br#"{"model":"claude-sonnet-5","stream":true,"messages":[{"role":"user","content":"hi"}],"max_tokens":5}"#,
         )
         .unwrap();
-        assert_eq!(s, MessagesSummary { model: "claude-sonnet-5".into(), stream: true });
+        assert_eq!((s.model.as_str(), s.stream), ("claude-sonnet-5", true));
+        assert_eq!(s.first_message, Some(r#"{"role":"user","content":"hi"}"#));
+    }
+
+    #[test]
+    fn session_ids_come_from_both_user_id_forms() {
+        let body = br#"{"model":"m","messages":[],"metadata":{"user_id":"{\"device_id\":\"d\",\"account_uuid\":\"\",\"session_id\":\"s-123\"}"}}"#;
+        assert_eq!(inspect_messages_request(body).unwrap().session_id.as_deref(), Some("s-123"));
+        let body = br#"{"model":"m","messages":[],"metadata":{"user_id":"user_ab_account__session_9f1c"}}"#;
+        assert_eq!(inspect_messages_request(body).unwrap().session_id.as_deref(), Some("9f1c"));
+        let body = br#"{"model":"m","messages":[],"metadata":{"user_id":"plain-user"}}"#;
+        assert_eq!(inspect_messages_request(body).unwrap().session_id, None);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 mod client;
 mod headers;
+pub mod outcome;
 pub mod probe;
 
 pub use client::{UpstreamClient, UpstreamError};

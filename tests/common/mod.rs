@@ -36,12 +36,44 @@ pub fn manager(path: &std::path::Path) -> Manager {
     Manager::new(ConfigFile::new(path))
 }
 
+/// Changes the config file directly (before or while the gateway runs).
+pub fn edit_config(path: &std::path::Path, change: impl FnOnce(&mut llm_gateway::config::Config)) {
+    ConfigFile::new(path)
+        .update(|c| {
+            change(c);
+            Ok(())
+        })
+        .expect("config update");
+}
+
+/// Adds an account with its own base URL (another mock) and priority.
+pub fn add_account_at(
+    path: &std::path::Path,
+    name: &str,
+    key: &str,
+    base_url: Option<String>,
+    priority: u32,
+) -> String {
+    manager(path)
+        .add_api_key(NewApiKeyAccount {
+            key: Secret::new(key),
+            name: name.into(),
+            weight: 1,
+            priority,
+            models: vec![],
+            base_url,
+        })
+        .expect("add account")
+        .id
+}
+
 pub fn add_account(path: &std::path::Path, name: &str, key: &str, models: &[&str]) -> String {
     manager(path)
         .add_api_key(NewApiKeyAccount {
             key: Secret::new(key),
             name: name.into(),
             weight: 1,
+            priority: 0,
             models: models.iter().map(|m| m.to_string()).collect(),
             base_url: None,
         })
@@ -64,11 +96,20 @@ impl Harness {
     }
 
     pub async fn with_config(server_extra: &str, upstream_extra: &str, setup: impl FnOnce(&std::path::Path)) -> Self {
+        Self::with_clock(server_extra, upstream_extra, None, setup).await
+    }
+
+    pub async fn with_clock(
+        server_extra: &str,
+        upstream_extra: &str,
+        clock: Option<std::sync::Arc<dyn llm_gateway::clock::Clock>>,
+        setup: impl FnOnce(&std::path::Path),
+    ) -> Self {
         let mock = MockUpstream::start().await.expect("mock upstream");
         let dir = tempfile::tempdir().expect("tempdir");
         let config_path = write_config(dir.path(), &mock.base_url(), server_extra, upstream_extra);
         setup(&config_path);
-        let gateway = llm_gateway::start(StartOptions { config_path: config_path.clone(), listen: None })
+        let gateway = llm_gateway::start(StartOptions { config_path: config_path.clone(), listen: None, clock })
             .await
             .expect("gateway starts");
         let url = format!("http://{}", gateway.addr());

@@ -1,5 +1,6 @@
 //! Every non-control request: recording, scripts, auth, key- and header-driven errors, routing.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +14,7 @@ use crate::ratelimit::{api_key_headers, api_key_limited, unified_headers};
 use crate::server::ConnControl;
 use crate::sse::stream_response;
 use crate::state::{RecordedRequest, Scripted, Shared};
-use crate::{messages, models};
+use crate::{messages, models, oauth};
 
 /// The beta an OAuth access token must come with (protocol.md §2).
 const OAUTH_BETA: &str = "oauth-2025-04-20";
@@ -136,6 +137,15 @@ pub(crate) async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> R
     record(&shared, &parts, &body);
     let request_id = shared.next_request_id();
 
+    if parts.method == Method::POST && path == "/v1/oauth/token" {
+        return shared.oauth().token(&parts.headers, &body);
+    }
+    if parts.method == Method::GET && path == "/oauth/authorize" {
+        let query =
+            axum::extract::Query::<HashMap<String, String>>::try_from_uri(&parts.uri).map(|q| q.0).unwrap_or_default();
+        return oauth::authorize_redirect(&mut shared.oauth(), &query);
+    }
+
     let scriptable = path == "/v1/messages" || path.starts_with("/v1/messages/");
     if let Some(script) = scriptable.then(|| shared.next_script()).flatten() {
         match script {
@@ -150,7 +160,7 @@ pub(crate) async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> R
             Scripted::Delay { ms } => tokio::time::sleep(Duration::from_millis(ms)).await,
         }
     }
-    default_response(&parts, &body, &request_id)
+    default_response(&shared, &parts, &body, &request_id)
 }
 
 /// Closes the connection without a response; the handler never completes.
@@ -164,7 +174,7 @@ async fn reset(parts: &Parts, request_id: &str) -> Response {
     }
 }
 
-fn default_response(parts: &Parts, body: &[u8], request_id: &str) -> Response {
+fn default_response(shared: &Shared, parts: &Parts, body: &[u8], request_id: &str) -> Response {
     let route = Route::of(&parts.method, parts.uri.path());
     if route == Route::NotFound {
         return ApiError::new(404, default_message(404)).into_response(request_id);
@@ -178,6 +188,17 @@ fn default_response(parts: &Parts, body: &[u8], request_id: &str) -> Response {
     }
     if cred.is_oauth() && !has_beta(headers, OAUTH_BETA) {
         return ApiError::new(401, "OAuth authentication is currently not supported.").into_response(request_id);
+    }
+    if cred.is_oauth() && cred.key.starts_with(oauth::MOCK_ACCESS_PREFIX) {
+        // Tokens this mock issued: valid only until they expire, and (for messages) only with the identity.
+        if let Some(message) = shared.oauth().check_access(&cred.key) {
+            return ApiError::new(401, message).into_response(request_id);
+        }
+        if route == Route::Messages
+            && let Some(err) = oauth::identity_error(body)
+        {
+            return err.into_response(request_id);
+        }
     }
     if let Some(err) = forced_status(headers) {
         return err.into_response(request_id);

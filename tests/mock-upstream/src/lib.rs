@@ -14,6 +14,8 @@ mod control;
 mod errors;
 mod messages;
 mod models;
+mod oauth;
+mod oauth_control;
 mod ratelimit;
 mod reply;
 mod server;
@@ -30,6 +32,9 @@ use tokio::task::JoinHandle;
 pub use errors::{ORGANIZATION_ID, error_body, error_type_for_status};
 pub use messages::DEFAULT_TEXT;
 pub use models::MODELS;
+pub use oauth::{
+    AuthorizeRequest, EXPIRED_MESSAGE, MOCK_ACCESS_PREFIX, MOCK_REFRESH_PREFIX, OAuthMockConfig, OAuthStats,
+};
 pub use sse::message_stream_events;
 pub use state::{RecordedRequest, Scripted};
 
@@ -53,7 +58,11 @@ impl MockUpstream {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(state::Shared::default());
-        let router = Router::new().merge(control::router()).fallback(api::handle).with_state(shared.clone());
+        let router = Router::new()
+            .merge(control::router())
+            .merge(oauth_control::router())
+            .fallback(api::handle)
+            .with_state(shared.clone());
         let (shutdown, rx) = watch::channel(false);
         let task = tokio::spawn(server::serve(listener, router, rx));
         Ok(MockUpstream { addr, shared, shutdown, task: Some(task) })
@@ -82,6 +91,65 @@ impl MockUpstream {
     /// Queues a script (FIFO): the next `/v1/messages*` request gets it instead of the default.
     pub fn enqueue(&self, r: Scripted) {
         self.shared.enqueue(r);
+    }
+
+    /// `{base_url}/v1/oauth/token`: the mock token endpoint (JSON bodies only).
+    pub fn oauth_token_url(&self) -> String {
+        format!("{}/v1/oauth/token", self.base_url())
+    }
+
+    /// `{base_url}/oauth/authorize`: a `GET` with the usual parameters auto-approves and redirects (302) to
+    /// `redirect_uri?code=…&state=…`; the body is `code#state`, as the manual-paste page shows it.
+    pub fn oauth_authorize_url(&self) -> String {
+        format!("{}/oauth/authorize", self.base_url())
+    }
+
+    /// Counters of the token endpoint.
+    pub fn oauth_stats(&self) -> OAuthStats {
+        self.shared.oauth().stats()
+    }
+
+    /// Changes the mock OAuth server's settings (only the fields that are `Some`); a
+    /// `fail_next_with_status` arms the failure for the next token request(s).
+    pub fn oauth_config(&self, config: OAuthMockConfig) {
+        self.shared.oauth().configure(config);
+    }
+
+    /// Issues an authorization code for this client, PKCE challenge, redirect URI and state, as the
+    /// authorize page would after the user approves.
+    pub fn issue_code(&self, client_id: &str, code_challenge: &str, redirect_uri: &str, state: &str) -> String {
+        self.shared.oauth().issue_code(AuthorizeRequest {
+            client_id: client_id.into(),
+            code_challenge: code_challenge.into(),
+            redirect_uri: redirect_uri.into(),
+            state: state.into(),
+            scope: String::new(),
+        })
+    }
+
+    /// Approves an authorize URL (as built by the gateway's `oauth-start`) without HTTP: issues a code for
+    /// its `client_id`, `code_challenge`, `redirect_uri`, `state` and `scope`, and returns `code#state`, the
+    /// text the manual-paste page shows. Errors name a missing parameter.
+    pub fn approve(&self, authorize_url: &str) -> Result<String, String> {
+        let uri: axum::http::Uri = authorize_url.parse().map_err(|e| format!("bad authorize URL: {e}"))?;
+        let q = axum::extract::Query::<std::collections::HashMap<String, String>>::try_from_uri(&uri)
+            .map_err(|e| format!("bad query: {e}"))?
+            .0;
+        let get = |k: &str| q.get(k).cloned().ok_or_else(|| format!("the authorize URL has no {k}"));
+        let state = get("state")?;
+        let code = self.shared.oauth().issue_code(AuthorizeRequest {
+            client_id: get("client_id")?,
+            code_challenge: get("code_challenge")?,
+            redirect_uri: get("redirect_uri")?,
+            state: state.clone(),
+            scope: q.get("scope").cloned().unwrap_or_default(),
+        });
+        Ok(format!("{code}#{state}"))
+    }
+
+    /// Expires every access token issued so far (`/v1/messages` then answers 401 "OAuth token has expired…").
+    pub fn oauth_expire_access_tokens(&self) {
+        self.shared.oauth().expire_access_tokens();
     }
 
     /// Stops the server and waits until its listener and connections are closed.

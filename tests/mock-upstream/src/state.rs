@@ -87,6 +87,7 @@ pub(crate) struct Shared {
     requests: Mutex<Vec<RecordedRequest>>,
     scripts: Mutex<VecDeque<Scripted>>,
     request_counter: AtomicU64,
+    oauth: Mutex<crate::oauth::MockOAuth>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -112,6 +113,11 @@ impl Shared {
 
     pub(crate) fn next_script(&self) -> Option<Scripted> {
         lock(&self.scripts).pop_front()
+    }
+
+    /// The mock OAuth server's state.
+    pub(crate) fn oauth(&self) -> MutexGuard<'_, crate::oauth::MockOAuth> {
+        lock(&self.oauth)
     }
 
     /// A fresh `req_mock_<n>` id (n counts from 1 per server).

@@ -3,13 +3,19 @@
 //! This is the one place account state lives. The router reads it to choose; the proxy reports outcomes into it;
 //! status and the admin API read it. It performs no I/O: credentials are loaded by the gateway on (re)load.
 
+mod health;
+pub mod windows;
+
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
 
+pub use health::{BenchReason, Health, HealthPolicy, Observation};
+pub use windows::RateWindows;
+
+use crate::clock::rfc3339;
 use crate::config::{Account, AccountKind};
 use crate::secrets::Secret;
 
@@ -22,16 +28,20 @@ pub struct LiveAccount {
     pub base_url: String,
     /// The credential, or `None` when the secret store has none for this account.
     pub credential: Option<Secret>,
-    health: Mutex<Health>,
+    /// Routing health (lock-free).
+    pub health: Health,
+    credential_error: AtomicBool,
+    detail: Mutex<Detail>,
     requests: AtomicU64,
     failures: AtomicU64,
 }
 
 #[derive(Debug, Default, Clone)]
-struct Health {
-    error: Option<(String, OffsetDateTime)>,
-    last_used: Option<OffsetDateTime>,
+struct Detail {
+    error: Option<String>,
+    last_used_ms: Option<u64>,
     last_status: Option<u16>,
+    windows: Option<RateWindows>,
 }
 
 /// Where an account stands, as shown by `status`, `list-accounts` and the admin API.
@@ -46,6 +56,10 @@ pub enum AccountState {
     Error,
     /// The secret store holds no credential for it.
     MissingCredential,
+    /// Benched until a reset time (429, 529).
+    CoolingDown,
+    /// Benched by the circuit breaker after repeated failures.
+    CircuitOpen,
 }
 
 impl AccountState {
@@ -56,6 +70,8 @@ impl AccountState {
             Self::Disabled => "disabled",
             Self::Error => "error",
             Self::MissingCredential => "missing_credential",
+            Self::CoolingDown => "cooling_down",
+            Self::CircuitOpen => "circuit_open",
         }
     }
 }
@@ -68,7 +84,9 @@ impl LiveAccount {
             config,
             base_url,
             credential,
-            health: Mutex::new(Health::default()),
+            health: Health::default(),
+            credential_error: AtomicBool::new(false),
+            detail: Mutex::new(Detail::default()),
             requests: AtomicU64::new(0),
             failures: AtomicU64::new(0),
         }
@@ -89,46 +107,62 @@ impl LiveAccount {
         self.config.kind
     }
 
-    fn health(&self) -> std::sync::MutexGuard<'_, Health> {
+    fn detail(&self) -> std::sync::MutexGuard<'_, Detail> {
         // A poisoned lock only means a panic elsewhere mid-update; the data is still a valid snapshot.
-        self.health.lock().unwrap_or_else(|p| p.into_inner())
+        self.detail.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The account's current state.
-    pub fn state(&self) -> AccountState {
+    /// Whether the account could ever be chosen (enabled, credential present and not rejected), ignoring benches.
+    pub fn is_configured_usable(&self) -> bool {
+        self.config.enabled && self.credential.is_some() && !self.credential_error.load(Ordering::Acquire)
+    }
+
+    /// Whether the router may choose this account at `now_ms`.
+    pub fn is_available(&self, now_ms: u64) -> bool {
+        self.is_configured_usable() && self.health.available(now_ms)
+    }
+
+    /// The account's state at `now_ms`.
+    pub fn state(&self, now_ms: u64) -> AccountState {
         if !self.config.enabled {
             AccountState::Disabled
         } else if self.credential.is_none() {
             AccountState::MissingCredential
-        } else if self.health().error.is_some() {
+        } else if self.credential_error.load(Ordering::Acquire) {
             AccountState::Error
         } else {
-            AccountState::Active
+            match self.health.benched(now_ms) {
+                Some((_, BenchReason::CircuitOpen)) => AccountState::CircuitOpen,
+                Some(_) => AccountState::CoolingDown,
+                None => AccountState::Active,
+            }
         }
-    }
-
-    /// Whether the router may choose this account now.
-    pub fn is_usable(&self) -> bool {
-        self.state() == AccountState::Active
     }
 
     /// The upstream's message from the credential failure that put the account in `error`, if any.
     pub fn error_message(&self) -> Option<String> {
-        self.health().error.as_ref().map(|(m, _)| m.clone())
+        self.detail().error.clone()
     }
 
     /// Records that a request is being sent with this account.
-    pub fn record_attempt(&self) {
+    pub fn record_attempt(&self, now_ms: u64) {
         self.requests.fetch_add(1, Ordering::Relaxed);
-        self.health().last_used = Some(OffsetDateTime::now_utc());
+        self.detail().last_used_ms = Some(now_ms);
     }
 
-    /// Records the upstream's answer status.
-    pub fn record_status(&self, status: u16) {
+    /// Records the upstream's answer status and any rate-limit windows it reported.
+    pub fn record_response(&self, status: u16, windows: Option<RateWindows>) {
         if status >= 500 || status == 429 {
             self.failures.fetch_add(1, Ordering::Relaxed);
         }
-        self.health().last_status = Some(status);
+        if let Some(w) = &windows {
+            self.health.set_utilization(w.utilization());
+        }
+        let mut detail = self.detail();
+        detail.last_status = Some(status);
+        if windows.is_some() {
+            detail.windows = windows;
+        }
     }
 
     /// Records a failure to reach the upstream at all.
@@ -140,26 +174,37 @@ impl LiveAccount {
     pub fn mark_error(&self, message: impl Into<String>) {
         let message = message.into();
         tracing::warn!(account = %self.config.name, "account marked error: {message}");
-        self.health().error = Some((message, OffsetDateTime::now_utc()));
+        self.detail().error = Some(message);
+        self.credential_error.store(true, Ordering::Release);
+        self.health.release();
     }
 
-    /// Builds the account's public view.
-    pub fn view(&self) -> AccountView {
-        let health = self.health().clone();
+    /// Builds the account's public view at `now_ms`.
+    pub fn view(&self, now_ms: u64) -> AccountView {
+        let detail = self.detail().clone();
+        let bench = self.health.benched(now_ms);
+        let (error_rate, latency_ms) = self.health.recent();
         AccountView {
             id: self.config.id.clone(),
             name: self.config.name.clone(),
             kind: self.config.kind,
-            state: self.state(),
+            state: self.state(now_ms),
             enabled: self.config.enabled,
-            error: health.error.map(|(m, _)| m),
+            error: detail.error,
             weight: self.config.weight,
+            priority: self.config.priority,
             models: self.config.models.clone(),
             base_url: self.config.base_url.clone(),
+            cooldown_until: bench.map(|(until, _)| rfc3339(until)),
+            cooldown_reason: bench.map(|(_, reason)| reason.as_str().to_string()),
+            half_open: bench.is_none() && self.health.on_probation(),
+            windows: detail.windows,
+            recent_error_rate: Some(error_rate),
+            recent_latency_ms: Some(latency_ms),
             requests: self.requests.load(Ordering::Relaxed),
             failures: self.failures.load(Ordering::Relaxed),
-            last_used: health.last_used.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()),
-            last_status: health.last_status,
+            last_used: detail.last_used_ms.map(rfc3339),
+            last_status: detail.last_status,
         }
     }
 }
@@ -182,11 +227,32 @@ pub struct AccountView {
     pub error: Option<String>,
     /// Weight under the `weighted` strategy.
     pub weight: u32,
+    /// Priority tier (lower is preferred).
+    #[serde(default)]
+    pub priority: u32,
     /// Model allowlist (empty: all models).
     pub models: Vec<String>,
     /// Base URL override.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base_url: Option<String>,
+    /// End of the current bench (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cooldown_until: Option<String>,
+    /// Why it is benched (`rate_limited`, `overloaded`, `circuit_open`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cooldown_reason: Option<String>,
+    /// A bench ended and the next request is a trial.
+    #[serde(default)]
+    pub half_open: bool,
+    /// The rate-limit windows the upstream last reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub windows: Option<RateWindows>,
+    /// Recent error rate (0–1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recent_error_rate: Option<f64>,
+    /// Recent latency to response headers (ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recent_latency_ms: Option<u32>,
     /// Requests sent with this account since the server started.
     pub requests: u64,
     /// Of which failed (network errors, 429, 5xx).
@@ -202,16 +268,17 @@ pub struct AccountView {
 impl AccountView {
     /// The view of an account straight from config, for when no server is running.
     pub fn from_config(account: &Account, has_credential: Option<bool>) -> Self {
-        let state = if !account.enabled {
+        let live = LiveAccount::new(account.clone(), "", None);
+        let mut view = live.view(0);
+        view.recent_error_rate = None;
+        view.recent_latency_ms = None;
+        view.state = if !account.enabled {
             AccountState::Disabled
         } else if has_credential == Some(false) {
             AccountState::MissingCredential
         } else {
             AccountState::Active
         };
-        let live = LiveAccount::new(account.clone(), "", None);
-        let mut view = live.view();
-        view.state = state;
         view
     }
 }

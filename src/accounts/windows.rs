@@ -1,0 +1,270 @@
+//! Rate-limit windows from the upstream's response headers, and the cooldown a 429 implies.
+//!
+//! Subscription (OAuth) accounts report `anthropic-ratelimit-unified-*` headers (unix-second resets, fractional
+//! utilisation); API keys report `anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-*` (RFC 3339
+//! resets). See protocol.md §3. Pure functions: headers and the current time in, values out.
+
+use http::HeaderMap;
+use serde::{Deserialize, Serialize};
+
+use crate::clock::rfc3339;
+
+/// One subscription window (5 h or 7 d).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Window {
+    /// `allowed`, `allowed_warning` or `rejected`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// Fraction used (1.0 = full).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub utilization: Option<f64>,
+    /// When it resets (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reset: Option<String>,
+}
+
+/// One API-key limit (requests, tokens, …).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Limit {
+    /// The limit per window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u64>,
+    /// What is left.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remaining: Option<u64>,
+    /// When it is replenished (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reset: Option<String>,
+}
+
+/// The rate-limit state an account last reported.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RateWindows {
+    /// Unified status (`allowed`, `allowed_warning`, `rejected`), subscription accounts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unified_status: Option<String>,
+    /// Unified reset (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unified_reset: Option<String>,
+    /// The 5-hour window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub five_hour: Option<Window>,
+    /// The 7-day window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seven_day: Option<Window>,
+    /// Requests per minute (API keys).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests: Option<Limit>,
+    /// Tokens per minute (API keys).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<Limit>,
+    /// Input tokens per minute (API keys).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_tokens: Option<Limit>,
+    /// Output tokens per minute (API keys).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_tokens: Option<Limit>,
+    /// When these values were reported (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<String>,
+}
+
+impl RateWindows {
+    /// How full the fullest window is, 0.0–1.0+ (0 when unknown). Used by `health_first`.
+    pub fn utilization(&self) -> f64 {
+        let mut max: f64 = 0.0;
+        for w in [&self.five_hour, &self.seven_day].into_iter().flatten() {
+            max = max.max(w.utilization.unwrap_or(0.0));
+        }
+        for l in [&self.requests, &self.tokens, &self.input_tokens, &self.output_tokens].into_iter().flatten() {
+            if let (Some(limit), Some(remaining)) = (l.limit, l.remaining)
+                && limit > 0
+            {
+                max = max.max(1.0 - remaining.min(limit) as f64 / limit as f64);
+            }
+        }
+        if self.unified_status.as_deref() == Some("rejected") {
+            max = max.max(1.0);
+        }
+        max
+    }
+}
+
+fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim)
+}
+
+fn unix_secs_ms(value: &str) -> Option<u64> {
+    let secs: f64 = value.parse().ok()?;
+    (secs.is_finite() && secs > 0.0).then_some((secs * 1000.0) as u64)
+}
+
+fn rfc3339_ms(value: &str) -> Option<u64> {
+    let t = time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339).ok()?;
+    u64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
+fn window(headers: &HeaderMap, prefix: &str) -> Option<Window> {
+    let status = header(headers, &format!("{prefix}-status")).map(String::from);
+    let utilization = header(headers, &format!("{prefix}-utilization")).and_then(|v| v.parse().ok());
+    let reset = header(headers, &format!("{prefix}-reset")).and_then(unix_secs_ms).map(rfc3339);
+    (status.is_some() || utilization.is_some() || reset.is_some()).then_some(Window { status, utilization, reset })
+}
+
+fn limit(headers: &HeaderMap, prefix: &str) -> Option<Limit> {
+    let limit = header(headers, &format!("{prefix}-limit")).and_then(|v| v.parse().ok());
+    let remaining = header(headers, &format!("{prefix}-remaining")).and_then(|v| v.parse().ok());
+    let reset = header(headers, &format!("{prefix}-reset")).and_then(rfc3339_ms).map(rfc3339);
+    (limit.is_some() || remaining.is_some() || reset.is_some()).then_some(Limit { limit, remaining, reset })
+}
+
+/// Whether the response carries any rate-limit information at all.
+pub fn has_rate_limit_headers(headers: &HeaderMap) -> bool {
+    headers.contains_key("retry-after")
+        || headers.contains_key("retry-after-ms")
+        || headers.keys().any(|k| k.as_str().starts_with("anthropic-ratelimit-"))
+}
+
+/// The windows a response reports, or `None` when it reports none.
+pub fn parse_windows(headers: &HeaderMap, now_ms: u64) -> Option<RateWindows> {
+    let u = "anthropic-ratelimit-unified";
+    let w = RateWindows {
+        unified_status: header(headers, &format!("{u}-status")).map(String::from),
+        unified_reset: header(headers, &format!("{u}-reset")).and_then(unix_secs_ms).map(rfc3339),
+        five_hour: window(headers, &format!("{u}-5h")),
+        seven_day: window(headers, &format!("{u}-7d")),
+        requests: limit(headers, "anthropic-ratelimit-requests"),
+        tokens: limit(headers, "anthropic-ratelimit-tokens"),
+        input_tokens: limit(headers, "anthropic-ratelimit-input-tokens"),
+        output_tokens: limit(headers, "anthropic-ratelimit-output-tokens"),
+        updated_at: None,
+    };
+    if w == RateWindows::default() {
+        return None;
+    }
+    Some(RateWindows { updated_at: Some(rfc3339(now_ms)), ..w })
+}
+
+/// `retry-after` (seconds or HTTP date) or `retry-after-ms`, as an absolute time.
+pub fn retry_after_ms(headers: &HeaderMap, now_ms: u64) -> Option<u64> {
+    if let Some(ms) = header(headers, "retry-after-ms").and_then(|v| v.parse::<f64>().ok())
+        && ms.is_finite()
+        && ms >= 0.0
+    {
+        return Some(now_ms + ms as u64);
+    }
+    let value = header(headers, "retry-after")?;
+    if let Ok(secs) = value.parse::<f64>() {
+        return (secs.is_finite() && secs >= 0.0).then(|| now_ms + (secs * 1000.0) as u64);
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    let at_ms = u64::try_from(at.duration_since(std::time::UNIX_EPOCH).ok()?.as_millis()).ok()?;
+    Some(at_ms.max(now_ms))
+}
+
+/// Until when a 429 benches the account: the latest of `retry-after`, the unified reset, the 5 h / 7 d resets of
+/// windows whose status is `rejected`, and the resets of API-key limits with nothing remaining; capped at
+/// `now + cap_ms`. `None` when the response names no future time.
+pub fn rate_limit_until(headers: &HeaderMap, now_ms: u64, cap_ms: u64) -> Option<u64> {
+    let u = "anthropic-ratelimit-unified";
+    let mut candidates = Vec::with_capacity(8);
+    candidates.extend(retry_after_ms(headers, now_ms));
+    candidates.extend(header(headers, &format!("{u}-reset")).and_then(unix_secs_ms));
+    for w in ["5h", "7d"] {
+        if header(headers, &format!("{u}-{w}-status")) == Some("rejected") {
+            candidates.extend(header(headers, &format!("{u}-{w}-reset")).and_then(unix_secs_ms));
+        }
+    }
+    for l in ["requests", "tokens", "input-tokens", "output-tokens"] {
+        let p = format!("anthropic-ratelimit-{l}");
+        if header(headers, &format!("{p}-remaining")) == Some("0") {
+            candidates.extend(header(headers, &format!("{p}-reset")).and_then(rfc3339_ms));
+        }
+    }
+    let latest = candidates.into_iter().max()?;
+    (latest > now_ms).then(|| latest.min(now_ms.saturating_add(cap_ms)))
+}
+
+/// A 429 caused by exhausted extra-usage credits is scoped to a model or beta, not the account (protocol.md §3).
+pub fn is_out_of_credits_only(headers: &HeaderMap) -> bool {
+    header(headers, "anthropic-ratelimit-unified-overage-disabled-reason") == Some("out_of_credits")
+        && header(headers, "anthropic-ratelimit-unified-status") != Some("rejected")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    const NOW: u64 = 1_785_510_000_000;
+
+    #[test]
+    fn unified_429_benches_until_the_latest_rejected_reset() {
+        // The real capture from protocol.md §3: 5h rejected at 1785518400, 7d allowed (later reset ignored).
+        let h = headers(&[
+            ("anthropic-ratelimit-unified-status", "rejected"),
+            ("anthropic-ratelimit-unified-reset", "1785518400"),
+            ("anthropic-ratelimit-unified-5h-status", "rejected"),
+            ("anthropic-ratelimit-unified-5h-reset", "1785518400"),
+            ("anthropic-ratelimit-unified-7d-status", "allowed"),
+            ("anthropic-ratelimit-unified-7d-reset", "1786006800"),
+            ("retry-after", "7835"),
+        ]);
+        // retry-after: NOW + 7835 s = 1785517835000 < the 5h reset.
+        assert_eq!(rate_limit_until(&h, NOW, 86_400_000), Some(1_785_518_400_000));
+    }
+
+    #[test]
+    fn rejected_seven_day_window_extends_the_bench_and_is_capped_at_a_day() {
+        let h = headers(&[
+            ("anthropic-ratelimit-unified-7d-status", "rejected"),
+            ("anthropic-ratelimit-unified-7d-reset", "1786006800"),
+        ]);
+        assert_eq!(rate_limit_until(&h, NOW, 7 * 86_400_000), Some(1_786_006_800_000));
+        assert_eq!(rate_limit_until(&h, NOW, 86_400_000), Some(NOW + 86_400_000), "capped at 24 h");
+    }
+
+    #[test]
+    fn api_key_limits_with_nothing_left_count_and_retry_after_dates_parse() {
+        let h = headers(&[
+            ("anthropic-ratelimit-tokens-remaining", "0"),
+            ("anthropic-ratelimit-tokens-reset", "2026-07-31T15:00:30Z"),
+            ("anthropic-ratelimit-requests-remaining", "10"),
+            ("anthropic-ratelimit-requests-reset", "2026-07-31T16:00:00Z"),
+        ]);
+        let reset = rfc3339_ms("2026-07-31T15:00:30Z").unwrap();
+        assert_eq!(rate_limit_until(&h, reset - 30_000, 86_400_000), Some(reset));
+        let h = headers(&[("retry-after", "Wed, 21 Oct 2037 07:28:00 GMT")]);
+        assert!(retry_after_ms(&h, NOW).unwrap() > NOW);
+    }
+
+    #[test]
+    fn past_resets_give_no_bench() {
+        let h = headers(&[("anthropic-ratelimit-unified-reset", "1000")]);
+        assert_eq!(rate_limit_until(&h, NOW, 86_400_000), None);
+    }
+
+    #[test]
+    fn windows_are_parsed_for_status_and_utilisation() {
+        let h = headers(&[
+            ("anthropic-ratelimit-unified-status", "allowed_warning"),
+            ("anthropic-ratelimit-unified-5h-utilization", "0.82"),
+            ("anthropic-ratelimit-unified-7d-utilization", "0.4"),
+            ("anthropic-ratelimit-requests-limit", "50"),
+            ("anthropic-ratelimit-requests-remaining", "45"),
+        ]);
+        let w = parse_windows(&h, NOW).unwrap();
+        assert_eq!(w.unified_status.as_deref(), Some("allowed_warning"));
+        assert!((w.utilization() - 0.82).abs() < 1e-9);
+        assert!(parse_windows(&HeaderMap::new(), NOW).is_none());
+        assert!(!has_rate_limit_headers(&headers(&[("x-should-retry", "true")])));
+    }
+}

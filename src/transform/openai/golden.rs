@@ -1,0 +1,188 @@
+//! Golden-file tests over `tests/fixtures/openai/`:
+//!
+//! - `<name>.request.json` → `<name>.anthropic.json` (the upstream body) or `<name>.error.json`
+//!   (`{"status": …, "body": <OpenAI error body>}`);
+//! - `<name>.upstream.json` → `<name>.chat.json`;
+//! - `<name>.upstream.sse` → `<name>.chunks.sse` (also fed one byte at a time, which must give the same frames).
+//!
+//! An optional `<name>.ctx.json` sets the response context (`requested_model`, `include_usage`, `json_tool`); the
+//! id is `chatcmpl-golden` and `created` 1700000000. JSON is compared parsed. `UPDATE_GOLDEN=1` rewrites the
+//! expectations instead of comparing: review the diff by hand before committing.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use super::{
+    ChunkConverter, ConvertOptions, ResponseContext, SseParser, anthropic_response_to_chat, chat_request_to_anthropic,
+    default_aliases,
+};
+
+const SUFFIXES: [&str; 7] =
+    [".request.json", ".anthropic.json", ".error.json", ".upstream.json", ".chat.json", ".upstream.sse", ".chunks.sse"];
+
+fn dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/openai")
+}
+
+fn updating() -> bool {
+    std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1")
+}
+
+/// Case names with the given input suffix, sorted.
+fn cases(suffix: &str) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir())
+        .expect("fixture directory")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter_map(|f| f.strip_suffix(suffix).map(str::to_owned))
+        .collect();
+    names.sort();
+    assert!(!names.is_empty(), "no *{suffix} fixtures in {}", dir().display());
+    names
+}
+
+fn read(name: &str) -> Option<String> {
+    fs::read_to_string(dir().join(name)).ok()
+}
+
+fn parse(text: &str, what: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("{what} is not JSON: {e}"))
+}
+
+fn pretty(value: &Value) -> String {
+    serde_json::to_string_pretty(value).expect("serialisable") + "\n"
+}
+
+fn context(name: &str) -> ResponseContext {
+    let ctx = read(&format!("{name}.ctx.json")).map(|t| parse(&t, "ctx")).unwrap_or(Value::Null);
+    ResponseContext {
+        id: "chatcmpl-golden".into(),
+        created: 1_700_000_000,
+        requested_model: ctx.get("requested_model").and_then(Value::as_str).unwrap_or("gpt-4o").into(),
+        include_usage: ctx.get("include_usage").and_then(Value::as_bool).unwrap_or(false),
+        json_tool: ctx.get("json_tool").and_then(Value::as_str).map(str::to_owned),
+    }
+}
+
+/// Compares `actual` with the expectation in `file` (or writes it when updating); a mismatch is recorded.
+fn check(failures: &mut Vec<String>, case: &str, file: &str, actual: &Value) {
+    let path = dir().join(file);
+    if updating() {
+        fs::write(&path, pretty(actual)).expect("write expectation");
+        return;
+    }
+    match read(file) {
+        None => failures.push(format!("{case}: missing {file}; actual:\n{}", pretty(actual))),
+        Some(text) => {
+            let expected = parse(&text, file);
+            if &expected != actual {
+                failures.push(format!("{case}: {file} differs\nexpected:\n{}actual:\n{}", pretty(&expected), pretty(actual)));
+            }
+        }
+    }
+}
+
+fn report(kind: &str, failures: Vec<String>) {
+    assert!(failures.is_empty(), "{} {kind} golden case(s) failed:\n\n{}", failures.len(), failures.join("\n\n"));
+}
+
+#[test]
+fn golden_requests() {
+    let aliases = default_aliases();
+    let opts = ConvertOptions { default_max_tokens: 4096, aliases: &aliases };
+    let mut failures = Vec::new();
+    for case in cases(".request.json") {
+        let input = read(&format!("{case}.request.json")).unwrap_or_default();
+        match chat_request_to_anthropic(input.as_bytes(), &opts) {
+            Ok(converted) => {
+                let body: Value = serde_json::from_slice(&converted.body).expect("the converter writes JSON");
+                check(&mut failures, &case, &format!("{case}.anthropic.json"), &body);
+            }
+            Err(e) => {
+                let body: Value = serde_json::from_slice(&e.to_body()).expect("error bodies are JSON");
+                let actual = serde_json::json!({"status": e.status(), "body": body});
+                check(&mut failures, &case, &format!("{case}.error.json"), &actual);
+            }
+        }
+    }
+    report("request", failures);
+}
+
+#[test]
+fn golden_responses() {
+    let mut failures = Vec::new();
+    for case in cases(".upstream.json") {
+        let input = read(&format!("{case}.upstream.json")).unwrap_or_default();
+        let actual = match anthropic_response_to_chat(input.as_bytes(), &context(&case)) {
+            Ok(body) => serde_json::from_slice(&body).expect("the converter writes JSON"),
+            Err(e) => serde_json::json!({"status": e.status(), "error": e.to_string()}),
+        };
+        check(&mut failures, &case, &format!("{case}.chat.json"), &actual);
+    }
+    report("response", failures);
+}
+
+/// Runs a stream through parser and converter, feeding `step` bytes at a time.
+fn convert_stream(input: &[u8], ctx: ResponseContext, step: usize) -> String {
+    let mut parser = SseParser::new();
+    let mut converter = ChunkConverter::new(ctx);
+    let mut out = String::new();
+    for piece in input.chunks(step) {
+        for event in parser.push(piece) {
+            out.extend(converter.on_event(&event.event, &event.data));
+        }
+    }
+    out.extend(converter.finish());
+    out
+}
+
+/// Frames as JSON values (or the raw payload for `[DONE]`), for a comparison that ignores key order.
+fn frames(sse: &str) -> Result<Value, String> {
+    let mut out = Vec::new();
+    for frame in sse.split_terminator("\n\n") {
+        let data = frame.strip_prefix("data: ").ok_or_else(|| format!("frame without 'data: ': {frame:?}"))?;
+        out.push(serde_json::from_str(data).unwrap_or_else(|_| Value::String(data.to_owned())));
+    }
+    Ok(Value::Array(out))
+}
+
+#[test]
+fn golden_streams() {
+    let mut failures = Vec::new();
+    for case in cases(".upstream.sse") {
+        let input = read(&format!("{case}.upstream.sse")).unwrap_or_default();
+        let whole = convert_stream(input.as_bytes(), context(&case), usize::MAX);
+        let bytewise = convert_stream(input.as_bytes(), context(&case), 1);
+        if whole != bytewise {
+            failures.push(format!("{case}: output depends on how the input is split"));
+        }
+        assert!(whole.ends_with("\n\n"), "{case}: output must end with a complete frame");
+        let file = format!("{case}.chunks.sse");
+        if updating() {
+            fs::write(dir().join(&file), &whole).expect("write expectation");
+            continue;
+        }
+        let Some(expected) = read(&file) else {
+            failures.push(format!("{case}: missing {file}; actual:\n{whole}"));
+            continue;
+        };
+        match (frames(&expected), frames(&whole)) {
+            (Ok(e), Ok(a)) if e == a => {}
+            (Ok(_), Ok(_)) => failures.push(format!("{case}: {file} differs\nexpected:\n{expected}actual:\n{whole}")),
+            (e, a) => failures.push(format!("{case}: unreadable frames: expected {e:?}, actual {a:?}")),
+        }
+    }
+    report("stream", failures);
+}
+
+/// Every file in the fixture directory belongs to a case kind, so a misnamed fixture cannot be silently skipped.
+#[test]
+fn golden_files_are_named_right() {
+    let stray: Vec<String> = fs::read_dir(dir())
+        .expect("fixture directory")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|f| !SUFFIXES.iter().chain([".ctx.json"].iter()).any(|s| f.ends_with(s)))
+        .collect();
+    assert!(stray.is_empty(), "unexpected files in the fixture directory: {stray:?}");
+}

@@ -1,0 +1,194 @@
+//! `tools`, `tool_choice`, `response_format`, tool names and tool-call ids.
+
+use serde_json::{Map, Value, json};
+
+use super::error::OpenAiError;
+use super::request::{describe, take_str};
+use super::wire::Tool;
+
+/// Anthropic's tool-name rule, checked here so the client gets a 400 naming the parameter.
+pub(super) fn check_tool_name(name: &str, param: impl Fn() -> String) -> Result<(), OpenAiError> {
+    let valid = (1..=64).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if valid {
+        Ok(())
+    } else {
+        Err(OpenAiError::invalid(
+            param(),
+            "string does not match pattern. Expected a string that matches the pattern '^[a-zA-Z0-9_-]{1,64}$'.",
+        ))
+    }
+}
+
+/// A tool-call id in Anthropic's charset (`^[a-zA-Z0-9_-]+$`): other characters become `_`. Applied to both
+/// `tool_use.id` and `tool_result.tool_use_id`, so pairs still match; valid ids (all of OpenAI's and Anthropic's
+/// own) are unchanged.
+pub(super) fn sanitize_tool_id(id: &str) -> String {
+    id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' }).collect()
+}
+
+/// `tools[]` → Anthropic tools. Only `function` tools exist in Claude's client-tool model.
+pub(super) fn convert_tools(value: Option<Value>) -> Result<Vec<Tool>, OpenAiError> {
+    let list = match value {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(list)) => list,
+        Some(other) => {
+            return Err(OpenAiError::invalid("tools", format!("expected an array, but got {} instead.", describe(&other))));
+        }
+    };
+    let mut tools = Vec::with_capacity(list.len());
+    for (i, tool) in list.into_iter().enumerate() {
+        let path = || format!("tools[{i}]");
+        let Value::Object(mut tool) = tool else {
+            return Err(OpenAiError::invalid(path(), format!("expected an object, but got {} instead.", describe(&tool))));
+        };
+        if let Some(kind) = take_str(&mut tool, "type", &path)?
+            && kind != "function"
+        {
+            return Err(OpenAiError::unsupported(
+                format!("tools[{i}].type"),
+                format!("only 'function' tools are supported, not '{kind}'."),
+            ));
+        }
+        let fpath = || format!("tools[{i}].function");
+        let Some(Value::Object(mut function)) = tool.remove("function") else {
+            return Err(OpenAiError::missing(fpath()));
+        };
+        let name = take_str(&mut function, "name", &fpath)?.ok_or_else(|| OpenAiError::missing(format!("{}.name", fpath())))?;
+        check_tool_name(&name, || format!("{}.name", fpath()))?;
+        let description = take_str(&mut function, "description", &fpath)?.filter(|d| !d.trim().is_empty());
+        let input_schema = object_schema(function.remove("parameters"), &|| format!("{}.parameters", fpath()))?;
+        let cache_control = tool.remove("cache_control").filter(Value::is_object);
+        tools.push(Tool { name, description, input_schema, cache_control });
+    }
+    Ok(tools)
+}
+
+/// A JSON Schema usable as `input_schema`, whose root Anthropic requires to be `type: object`: absent → an empty
+/// object schema; a schema without `type` gets `"type": "object"`.
+fn object_schema(value: Option<Value>, param: &dyn Fn() -> String) -> Result<Value, OpenAiError> {
+    match value {
+        None | Some(Value::Null) => Ok(json!({"type": "object", "properties": {}})),
+        Some(Value::Object(mut schema)) => {
+            match schema.get("type") {
+                None => {
+                    schema.insert("type".into(), Value::String("object".into()));
+                }
+                Some(Value::String(t)) if t == "object" => {}
+                Some(_) => {
+                    return Err(OpenAiError::invalid(param(), "the schema's root must have \"type\": \"object\"."));
+                }
+            }
+            Ok(Value::Object(schema))
+        }
+        Some(other) => Err(OpenAiError::invalid(param(), format!("expected a JSON Schema object, but got {} instead.", describe(&other)))),
+    }
+}
+
+/// `tool_choice` as the client meant it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum ClientChoice {
+    None,
+    Auto,
+    Required,
+    Named(String),
+}
+
+pub(super) fn parse_tool_choice(value: Option<&Value>) -> Result<Option<ClientChoice>, OpenAiError> {
+    let invalid = |reason: String| OpenAiError::invalid("tool_choice", reason);
+    Ok(Some(match value {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::String(s)) => match s.as_str() {
+            "none" => ClientChoice::None,
+            "auto" => ClientChoice::Auto,
+            "required" => ClientChoice::Required,
+            other => {
+                return Err(invalid(format!(
+                    "unknown value '{other}'; the supported values are 'none', 'auto' and 'required', or a named function."
+                )));
+            }
+        },
+        Some(Value::Object(obj)) => {
+            let name = match obj.get("type").and_then(Value::as_str) {
+                Some("function") => obj.get("function").and_then(|f| f.get("name")).and_then(Value::as_str),
+                Some("allowed_tools") => {
+                    return Err(OpenAiError::unsupported("tool_choice.type", "'allowed_tools' is not supported; send only the allowed tools in 'tools'."));
+                }
+                _ => None,
+            };
+            match name {
+                Some(name) => ClientChoice::Named(name.to_owned()),
+                None => return Err(invalid("expected {\"type\": \"function\", \"function\": {\"name\": …}}.".into())),
+            }
+        }
+        Some(other) => return Err(invalid(format!("expected a string or an object, but got {} instead.", describe(other)))),
+    }))
+}
+
+/// `response_format` as the conversion uses it.
+#[derive(Debug)]
+pub(super) enum ResponseFormat {
+    Text,
+    JsonObject,
+    JsonSchema { name: Option<String>, description: Option<String>, schema: Value },
+}
+
+pub(super) fn parse_response_format(value: Option<Value>) -> Result<ResponseFormat, OpenAiError> {
+    let mut obj = match value {
+        None | Some(Value::Null) => return Ok(ResponseFormat::Text),
+        Some(Value::Object(obj)) => obj,
+        Some(other) => {
+            return Err(OpenAiError::invalid("response_format", format!("expected an object, but got {} instead.", describe(&other))));
+        }
+    };
+    let path = || "response_format".to_owned();
+    let kind = take_str(&mut obj, "type", &path)?.ok_or_else(|| OpenAiError::missing("response_format.type"))?;
+    match kind.as_str() {
+        "text" => Ok(ResponseFormat::Text),
+        "json_object" => Ok(ResponseFormat::JsonObject),
+        "json_schema" => {
+            let spath = || "response_format.json_schema".to_owned();
+            let Some(Value::Object(mut spec)) = obj.remove("json_schema") else {
+                return Err(OpenAiError::missing(spath()));
+            };
+            let name = take_str(&mut spec, "name", &spath)?;
+            let description = take_str(&mut spec, "description", &spath)?.filter(|d| !d.trim().is_empty());
+            let schema = object_schema(spec.remove("schema"), &|| "response_format.json_schema.schema".to_owned())?;
+            Ok(ResponseFormat::JsonSchema { name, description, schema })
+        }
+        other => Err(OpenAiError::invalid(
+            "response_format.type",
+            format!("unknown value '{other}'; the supported values are 'text', 'json_object' and 'json_schema'."),
+        )),
+    }
+}
+
+/// Base name of the tool that carries a `json_schema` answer.
+const JSON_TOOL: &str = "json_response";
+
+/// The tool for a `json_schema` response format, named so it does not clash with the client's tools.
+pub(super) fn json_tool(existing: &[Tool], name: Option<String>, description: Option<String>, schema: Value) -> Tool {
+    let mut tool_name = JSON_TOOL.to_owned();
+    while existing.iter().any(|t| t.name == tool_name) {
+        tool_name.push('_');
+    }
+    let description = description.unwrap_or_else(|| {
+        let what = name.map(|n| format!(" `{n}`")).unwrap_or_default();
+        format!("Give the final answer by calling this tool: its input is the response{what}, a JSON object matching the schema.")
+    });
+    Tool { name: tool_name, description: Some(description), input_schema: schema, cache_control: None }
+}
+
+/// Declarations for tools called in the history when the client sent no `tools` (OpenAI accepts that, Anthropic does
+/// not). Open schemas, because the real ones are unknown.
+pub(super) fn history_tools(names: Vec<String>) -> Vec<Tool> {
+    names
+        .into_iter()
+        .map(|name| Tool { name, description: None, input_schema: Value::Object(open_schema()), cache_control: None })
+        .collect()
+}
+
+fn open_schema() -> Map<String, Value> {
+    let mut schema = Map::new();
+    schema.insert("type".into(), Value::String("object".into()));
+    schema
+}

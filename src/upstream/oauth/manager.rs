@@ -1,0 +1,459 @@
+//! [`TokenManager`]: per-account access tokens, single-flight refresh with rotation persisted first, backoff
+//! after a 429, `needs_login` after `invalid_grant`, and the [`OAuthStatus`] the CLI, status and UI show.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use serde::Serialize;
+use sha2::{Digest as _, Sha256};
+
+use super::record::{TokenRecord, load_record, load_record_async, save_record_async};
+use super::{OAuthError, OAuthSettings, refresh_tokens, secrets_equal, unix_now};
+use crate::secrets::{Secret, SecretStore};
+
+/// How long before expiry the background task refreshes a token (10 minutes).
+pub const DEFAULT_REFRESH_MARGIN: Duration = Duration::from_secs(600);
+
+/// A request refreshes first when its token expires within this many seconds.
+const DEFAULT_REQUEST_MARGIN: Duration = Duration::from_secs(60);
+
+/// An OAuth account's token state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum OAuthState {
+    /// A token is stored (it may still be refreshed on demand).
+    Active,
+    /// A refresh is in progress.
+    Refreshing,
+    /// No usable refresh token: the user must log in again (`oauth-start`).
+    NeedsLogin {
+        /// Why, for the user.
+        message: String,
+    },
+    /// The last refresh failed (network, token endpoint error, rate limit); the next call retries.
+    Error {
+        /// What failed.
+        message: String,
+    },
+}
+
+impl OAuthState {
+    /// `active`, `refreshing`, `needs_login` or `error`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            OAuthState::Active => "active",
+            OAuthState::Refreshing => "refreshing",
+            OAuthState::NeedsLogin { .. } => "needs_login",
+            OAuthState::Error { .. } => "error",
+        }
+    }
+}
+
+/// What `status`, `list-accounts` and the admin API show for an OAuth account (the email comes from config).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OAuthStatus {
+    /// The state, serialised as `"state": "active"` (plus `"message"` for the failing ones).
+    #[serde(flatten)]
+    pub state: OAuthState,
+    /// Unix seconds when the access token expires.
+    pub expires_at: Option<i64>,
+    /// Unix seconds of the last successful refresh or login.
+    pub last_refresh: Option<i64>,
+    /// Unix seconds until which the token endpoint is not called again after a 429.
+    pub rate_limited_until: Option<i64>,
+}
+
+/// Token lifecycle of the gateway's OAuth accounts. Cheap to clone (shared state).
+///
+/// The secret `account:<id>:oauth` holds the record `{access_token, refresh_token, expires_at, scopes,
+/// last_refresh}`, written whole in one `SecretStore::set`; after a refresh the record with the new (rotated)
+/// refresh token is persisted before the new access token is handed to any caller.
+#[derive(Debug, Clone)]
+pub struct TokenManager {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Arc<dyn SecretStore>,
+    http: reqwest::Client,
+    request_margin: Duration,
+    slots: Mutex<HashMap<String, Arc<Slot>>>,
+}
+
+/// One account: the refresh guard (one flight at a time) and the cached state.
+#[derive(Debug, Default)]
+struct Slot {
+    flight: tokio::sync::Mutex<()>,
+    state: Mutex<SlotState>,
+}
+
+#[derive(Debug, Default)]
+struct SlotState {
+    /// The store was read at least once.
+    loaded: bool,
+    record: Option<TokenRecord>,
+    /// `record` is newer than the store (its save failed): persist before handing it out.
+    unsaved: bool,
+    phase: Phase,
+    /// Bumped whenever a flight (store reload or refresh) finishes; waiters share its outcome.
+    generation: u64,
+    /// The outcome of the last finished flight, when it failed.
+    last_error: Option<OAuthError>,
+    backoff_until: Option<i64>,
+    /// SHA-256 of the refresh token the endpoint rejected with `invalid_grant`.
+    dead_refresh: Option<[u8; 32]>,
+}
+
+#[derive(Debug, Default, Clone)]
+enum Phase {
+    #[default]
+    Idle,
+    Refreshing,
+    NeedsLogin(String),
+    Error(String),
+}
+
+/// Why a flight runs, and when a token is good enough to skip the refresh.
+#[derive(Clone, Copy)]
+enum Trigger<'a> {
+    /// Refresh when the token expires within the margin (seconds).
+    Expiring(i64),
+    /// Upstream rejected this token: refresh unless the current one is another.
+    Rejected(&'a Secret),
+}
+
+impl Trigger<'_> {
+    /// The token needs no refresh.
+    fn satisfied_by(&self, r: &TokenRecord, now: i64) -> bool {
+        match self {
+            Trigger::Expiring(margin) => r.expires_at.saturating_sub(now) > *margin,
+            Trigger::Rejected(bad) => r.expires_at > now && !secrets_equal(&r.access_token, bad),
+        }
+    }
+
+    /// A flight that just finished produced a token the waiter may use (even if inside the margin).
+    fn accepts_fresh(&self, r: &TokenRecord, now: i64) -> bool {
+        match self {
+            Trigger::Expiring(_) => r.expires_at > now,
+            Trigger::Rejected(_) => self.satisfied_by(r, now),
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn fingerprint(s: &Secret) -> [u8; 32] {
+    Sha256::digest(s.expose().as_bytes()).into()
+}
+
+fn secs(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}
+
+impl SlotState {
+    /// Ends a flight: bump the generation and remember its failure for the waiters.
+    fn finish<T>(&mut self, result: Result<T, OAuthError>) -> Result<T, OAuthError> {
+        self.generation = self.generation.wrapping_add(1);
+        self.last_error = result.as_ref().err().cloned();
+        result
+    }
+
+    fn usable(&self, trigger: Trigger<'_>, now: i64) -> Option<Secret> {
+        let r = self.record.as_ref().filter(|_| self.loaded && !self.unsaved)?;
+        trigger.satisfied_by(r, now).then(|| r.access_token.clone())
+    }
+
+    /// Adopts a record read from the store; clears `needs_login` when it holds a new refresh token.
+    fn adopt(&mut self, stored: Option<TokenRecord>) {
+        self.loaded = true;
+        if let (Phase::NeedsLogin(_), Some(rt)) = (&self.phase, stored.as_ref().and_then(|r| r.refresh_token.as_ref()))
+            && self.dead_refresh != Some(fingerprint(rt))
+        {
+            self.phase = Phase::Idle;
+            self.dead_refresh = None;
+        }
+        if stored.is_none() {
+            self.phase = Phase::NeedsLogin("not logged in; run oauth-start to log in".into());
+        } else if matches!(self.phase, Phase::NeedsLogin(ref m) if m.starts_with("not logged in")) {
+            self.phase = Phase::Idle;
+        }
+        self.record = stored;
+    }
+}
+
+impl TokenManager {
+    /// A manager reading and writing token records in `store` and calling token endpoints with `http`.
+    pub fn new(store: Arc<dyn SecretStore>, http: reqwest::Client) -> Self {
+        Self::with_request_margin(store, http, DEFAULT_REQUEST_MARGIN)
+    }
+
+    /// Like [`TokenManager::new`], refreshing on demand when a token expires within `margin` (default 60 s).
+    pub fn with_request_margin(store: Arc<dyn SecretStore>, http: reqwest::Client, margin: Duration) -> Self {
+        let inner = Inner { store, http, request_margin: margin, slots: Mutex::new(HashMap::new()) };
+        TokenManager { inner: Arc::new(inner) }
+    }
+
+    fn slot(&self, account_id: &str) -> Arc<Slot> {
+        lock(&self.inner.slots).entry(account_id.to_string()).or_default().clone()
+    }
+
+    /// A valid access token for `account_id`: the cached one, or, when it is expired or expires within the
+    /// request margin, a refreshed one. Single-flight: concurrent callers wait for one refresh and share it.
+    pub async fn access_token(&self, account_id: &str, settings: &OAuthSettings) -> Result<Secret, OAuthError> {
+        let trigger = Trigger::Expiring(secs(self.inner.request_margin));
+        self.get(account_id, settings, trigger).await
+    }
+
+    /// After an upstream 401 "OAuth token has expired": refreshes unless another caller already replaced
+    /// `rejected`, then returns the current token.
+    pub async fn refresh_after_rejection(
+        &self,
+        account_id: &str,
+        settings: &OAuthSettings,
+        rejected: &Secret,
+    ) -> Result<Secret, OAuthError> {
+        self.get(account_id, settings, Trigger::Rejected(rejected)).await
+    }
+
+    /// Background refresh: every account whose token expires within `margin` (default
+    /// [`DEFAULT_REFRESH_MARGIN`]) is refreshed; failures are logged and reflected in [`TokenManager::status`].
+    /// Meant to run every ~30 s; calling it at startup also loads every account's status.
+    pub async fn refresh_due(&self, accounts: &[(String, OAuthSettings)], margin: Duration) {
+        let trigger = Trigger::Expiring(secs(margin));
+        let jobs = accounts.iter().map(|(id, settings)| async move {
+            let slot = self.slot(id);
+            {
+                let st = lock(&slot.state);
+                let now = unix_now();
+                let backing_off = st.backoff_until.is_some_and(|u| u > now);
+                if backing_off || st.usable(trigger, now).is_some() {
+                    return;
+                }
+            }
+            if let Err(e) = self.get(id, settings, trigger).await {
+                tracing::debug!(account_id = %id, error = %e, "background OAuth refresh did not succeed");
+            }
+        });
+        futures_util::future::join_all(jobs).await;
+    }
+
+    /// The account's token state, expiry and last refresh. The first call for an account reads the secret
+    /// store (blocking) unless an async call has loaded it already.
+    pub fn status(&self, account_id: &str) -> OAuthStatus {
+        let slot = self.slot(account_id);
+        if !lock(&slot.state).loaded {
+            let stored = load_record(self.inner.store.as_ref(), account_id);
+            let mut st = lock(&slot.state);
+            if !st.loaded {
+                match stored {
+                    Ok(r) => st.adopt(r),
+                    Err(e) => st.phase = Phase::Error(e.to_string()),
+                }
+            }
+        }
+        let st = lock(&slot.state);
+        let state = match (&st.phase, &st.record) {
+            (Phase::Refreshing, _) => OAuthState::Refreshing,
+            (Phase::NeedsLogin(m), _) => OAuthState::NeedsLogin { message: m.clone() },
+            (Phase::Error(m), _) => OAuthState::Error { message: m.clone() },
+            (Phase::Idle, Some(_)) => OAuthState::Active,
+            (Phase::Idle, None) => OAuthState::NeedsLogin { message: "not logged in; run oauth-start to log in".into() },
+        };
+        let now = unix_now();
+        OAuthStatus {
+            state,
+            expires_at: st.record.as_ref().map(|r| r.expires_at),
+            last_refresh: st.record.as_ref().and_then(|r| r.last_refresh),
+            rate_limited_until: st.backoff_until.filter(|u| *u > now),
+        }
+    }
+
+    /// Drops everything cached for the account (after a new login, or when the account is removed); the next
+    /// call reads the secret store again.
+    pub fn forget(&self, account_id: &str) {
+        let slot = self.slot(account_id);
+        let mut st = lock(&slot.state);
+        let generation = st.generation.wrapping_add(1);
+        *st = SlotState { generation, ..SlotState::default() };
+    }
+
+    async fn get(&self, account_id: &str, settings: &OAuthSettings, trigger: Trigger<'_>) -> Result<Secret, OAuthError> {
+        let slot = self.slot(account_id);
+        let seen = {
+            let st = lock(&slot.state);
+            if let Some(token) = st.usable(trigger, unix_now()) {
+                return Ok(token);
+            }
+            st.generation
+        };
+        let _flight = slot.flight.lock().await;
+        self.fly(account_id, settings, &slot, trigger, seen).await
+    }
+
+    /// The slow path, run by one caller per account at a time.
+    async fn fly(
+        &self,
+        account_id: &str,
+        settings: &OAuthSettings,
+        slot: &Slot,
+        trigger: Trigger<'_>,
+        seen: u64,
+    ) -> Result<Secret, OAuthError> {
+        let now = unix_now();
+        {
+            let st = lock(&slot.state);
+            if st.generation != seen {
+                // A flight finished while we waited: share its outcome.
+                if let Some(e) = &st.last_error {
+                    return Err(e.clone());
+                }
+                if let Some(r) = st.record.as_ref().filter(|r| !st.unsaved && trigger.accepts_fresh(r, now)) {
+                    return Ok(r.access_token.clone());
+                }
+            }
+            if let Some(token) = st.usable(trigger, now) {
+                return Ok(token);
+            }
+            if let Some(until) = st.backoff_until.filter(|u| *u > now) {
+                return Err(OAuthError::RateLimited { until });
+            }
+        }
+        let current = self.current_record(account_id, slot).await?;
+        {
+            let st = lock(&slot.state);
+            if let Some(token) = st.usable(trigger, now) {
+                return Ok(token);
+            }
+            if let Phase::NeedsLogin(message) = &st.phase {
+                let message = message.clone();
+                return Err(OAuthError::NeedsLogin { account_id: account_id.to_string(), message });
+            }
+        }
+        let Some(refresh_token) = current.refresh_token.clone() else {
+            let message = "the access token expired and there is no refresh token; run oauth-start to log in".to_string();
+            let mut st = lock(&slot.state);
+            st.phase = Phase::NeedsLogin(message.clone());
+            return st.finish(Err(OAuthError::NeedsLogin { account_id: account_id.to_string(), message }));
+        };
+        self.refresh(account_id, settings, slot, &current, &refresh_token).await
+    }
+
+    /// The record to work from: an unsaved one is saved first; otherwise the store is re-read (another process
+    /// may have logged in or refreshed).
+    async fn current_record(&self, account_id: &str, slot: &Slot) -> Result<TokenRecord, OAuthError> {
+        let unsaved = {
+            let st = lock(&slot.state);
+            st.record.clone().filter(|_| st.unsaved)
+        };
+        if let Some(record) = unsaved {
+            let saved = save_record_async(&self.inner.store, account_id, &record).await;
+            let mut st = lock(&slot.state);
+            if let Err(e) = saved {
+                tracing::warn!(account_id, error = %e, "refreshed OAuth tokens still cannot be saved");
+                st.phase = Phase::Error(format!("refreshed tokens could not be saved: {e}"));
+                return st.finish(Err(e));
+            }
+            tracing::info!(account_id, "refreshed OAuth tokens saved");
+            st.unsaved = false;
+            st.phase = Phase::Idle;
+            return Ok(record);
+        }
+        let stored = load_record_async(&self.inner.store, account_id).await;
+        let mut st = lock(&slot.state);
+        match stored {
+            Ok(r) => {
+                st.adopt(r);
+                match st.record.clone() {
+                    Some(r) => Ok(r),
+                    None => {
+                        let message = "not logged in; run oauth-start to log in".to_string();
+                        st.finish(Err(OAuthError::NeedsLogin { account_id: account_id.to_string(), message }))
+                    }
+                }
+            }
+            Err(e) => {
+                st.phase = Phase::Error(e.to_string());
+                st.finish(Err(e))
+            }
+        }
+    }
+
+    async fn refresh(
+        &self,
+        account_id: &str,
+        settings: &OAuthSettings,
+        slot: &Slot,
+        current: &TokenRecord,
+        refresh_token: &Secret,
+    ) -> Result<Secret, OAuthError> {
+        lock(&slot.state).phase = Phase::Refreshing;
+        tracing::debug!(account_id, "refreshing OAuth token");
+        let result = refresh_tokens(&self.inner.http, settings, refresh_token).await;
+        let now = unix_now();
+        let set = match result {
+            Ok(set) => set,
+            Err(e) => return self.refresh_failed(account_id, slot, refresh_token, e),
+        };
+        let record = TokenRecord {
+            access_token: set.access_token,
+            refresh_token: set.refresh_token.or_else(|| Some(refresh_token.clone())),
+            expires_at: set.expires_at,
+            scopes: if set.scopes.is_empty() { current.scopes.clone() } else { set.scopes },
+            last_refresh: Some(now),
+        };
+        {
+            // The old refresh token is spent: keep the new one in memory even if the save below fails.
+            let mut st = lock(&slot.state);
+            st.record = Some(record.clone());
+            st.unsaved = true;
+            st.backoff_until = None;
+        }
+        let saved = save_record_async(&self.inner.store, account_id, &record).await;
+        let mut st = lock(&slot.state);
+        if let Err(e) = saved {
+            tracing::error!(account_id, error = %e, "OAuth token refreshed but the new refresh token could not be saved");
+            st.phase = Phase::Error(format!("refreshed tokens could not be saved: {e}"));
+            return st.finish(Err(e));
+        }
+        st.unsaved = false;
+        st.phase = Phase::Idle;
+        tracing::info!(account_id, expires_at = record.expires_at, "OAuth token refreshed");
+        st.finish(Ok(record.access_token))
+    }
+
+    fn refresh_failed(
+        &self,
+        account_id: &str,
+        slot: &Slot,
+        refresh_token: &Secret,
+        e: OAuthError,
+    ) -> Result<Secret, OAuthError> {
+        let mut st = lock(&slot.state);
+        match e {
+            OAuthError::InvalidGrant { description } => {
+                let detail = description.map(|d| format!(" ({d})")).unwrap_or_default();
+                let message =
+                    format!("the refresh token was rejected (invalid_grant{detail}); run oauth-start to log in again");
+                tracing::warn!(account_id, "OAuth refresh token rejected (invalid_grant); the account needs a new login");
+                st.phase = Phase::NeedsLogin(message.clone());
+                st.dead_refresh = Some(fingerprint(refresh_token));
+                st.finish(Err(OAuthError::NeedsLogin { account_id: account_id.to_string(), message }))
+            }
+            OAuthError::RateLimited { until } => {
+                tracing::warn!(account_id, until, "OAuth token endpoint answered 429; backing off");
+                st.backoff_until = Some(until);
+                st.phase = Phase::Error(e.to_string());
+                st.finish(Err(e))
+            }
+            e => {
+                tracing::warn!(account_id, error = %e, "OAuth token refresh failed");
+                st.phase = Phase::Error(e.to_string());
+                st.finish(Err(e))
+            }
+        }
+    }
+}
