@@ -82,36 +82,24 @@ impl Selector {
 
     /// Picks and claims an account.
     pub fn select(&self, req: &SelectRequest<'_>) -> Result<Pick, NoAccount> {
-        let serves = |a: &LiveAccount| req.model.is_none_or(|m| a.config.serves(m));
-        let eligible = |i: usize, a: &LiveAccount| !req.exclude.contains(&i) && a.is_available(req.now_ms) && serves(a);
-
-        // A session stays on its account while that account is usable and no better priority tier is.
-        let bound = req.session.and_then(|s| self.affinity.get(s, req.now_ms));
-        let best_tier =
-            || req.accounts.iter().enumerate().filter(|(i, a)| eligible(*i, a)).map(|(_, a)| a.config.priority).min();
-        if let Some(id) = &bound
-            && let Some((i, a)) = req.accounts.iter().enumerate().find(|(_, a)| a.id() == &**id)
-            && eligible(i, a)
-            && best_tier().is_none_or(|tier| a.config.priority <= tier)
-            && a.health.claim(req.now_ms)
-        {
-            if let Some(s) = req.session {
-                self.affinity.bind(s, a.id(), req.now_ms, req.affinity_ttl_ms);
-            }
-            return Ok(Pick { index: i, account: a.clone(), sticky: true, moved_from: None });
-        }
-
         // A claim fails only when another request just took a half-open trial slot; skip that account and retry.
         let mut lost: [usize; 4] = [usize::MAX; 4];
         for round in 0..lost.len() {
-            let ok = |i: usize, a: &LiveAccount| eligible(i, a) && !lost.contains(&i);
-            let Some(tier) =
-                req.accounts.iter().enumerate().filter(|(i, a)| ok(*i, a)).map(|(_, a)| a.config.priority).min()
-            else {
+            let tier = Tier::scan(req, &lost);
+            if tier.candidates.is_empty() {
                 break;
-            };
-            let candidate = |i: usize, a: &LiveAccount| ok(i, a) && a.config.priority == tier;
-            let Some(index) = self.choose(req, &candidate) else { break };
+            }
+            // A session stays on its account while that account is usable and in the best tier.
+            if round == 0
+                && let Some(session) = req.session
+                && let Some(id) = self.affinity.get(session, req.now_ms)
+                && let Some(&i) = tier.candidates.iter().find(|&&i| req.accounts[i].id() == &*id)
+                && req.accounts[i].health.claim(req.now_ms)
+            {
+                self.affinity.bind(session, &id, req.now_ms, req.affinity_ttl_ms);
+                return Ok(Pick { index: i, account: req.accounts[i].clone(), sticky: true, moved_from: None });
+            }
+            let index = self.choose(req, &tier);
             let account = &req.accounts[index];
             if !account.health.claim(req.now_ms) {
                 lost[round] = index;
@@ -126,39 +114,70 @@ impl Selector {
         Err(explain(req))
     }
 
-    fn choose(&self, req: &SelectRequest<'_>, candidate: &dyn Fn(usize, &LiveAccount) -> bool) -> Option<usize> {
-        let accounts = req.accounts;
-        let count = accounts.iter().enumerate().filter(|(i, a)| candidate(*i, a)).count();
-        if count == 0 {
-            return None;
-        }
-        let nth = |n: usize| accounts.iter().enumerate().filter(|(i, a)| candidate(*i, a)).nth(n).map(|(i, _)| i);
+    fn choose(&self, req: &SelectRequest<'_>, tier: &Tier) -> usize {
+        let candidates = &tier.candidates;
+        let n = candidates.len();
         match req.strategy {
-            Strategy::RoundRobin => nth(self.next.fetch_add(1, Ordering::Relaxed) % count),
-            Strategy::Random => nth(rand::rng().random_range(0..count)),
+            Strategy::RoundRobin => candidates[self.next.fetch_add(1, Ordering::Relaxed) % n],
+            Strategy::Random => candidates[rand::rng().random_range(0..n)],
             Strategy::Weighted => {
                 let len = req.schedule.len();
-                if len == 0 {
-                    return nth(0);
-                }
                 // Slots of unusable accounts are consumed, not handed to the next slot's account, so the
                 // remaining accounts keep their proportions to each other.
-                (0..len).find_map(|_| {
-                    let slot = self.next.fetch_add(1, Ordering::Relaxed) % len;
-                    let i = req.schedule[slot] as usize;
-                    accounts.get(i).is_some_and(|a| candidate(i, a)).then_some(i)
-                })
+                (0..len)
+                    .find_map(|_| {
+                        let slot = self.next.fetch_add(1, Ordering::Relaxed) % len;
+                        let i = req.schedule[slot] as usize;
+                        tier.contains(i).then_some(i)
+                    })
+                    .unwrap_or(candidates[0])
             }
             Strategy::HealthFirst => {
                 // Lowest score wins; ties rotate so equally healthy accounts share the load.
                 let offset = self.next.fetch_add(1, Ordering::Relaxed);
-                let n = accounts.len();
                 (0..n)
-                    .map(|k| (offset + k) % n)
-                    .filter(|&i| candidate(i, &accounts[i]))
-                    .min_by_key(|&i| accounts[i].health.score())
+                    .map(|k| candidates[(offset + k) % n])
+                    .min_by_key(|&i| req.accounts[i].health.score())
+                    .unwrap_or(candidates[0])
             }
         }
+    }
+}
+
+/// The eligible accounts of the best priority tier, found in one pass, as a list and as a bit set.
+struct Tier {
+    candidates: Vec<usize>,
+    bits: Vec<u64>,
+}
+
+impl Tier {
+    fn scan(req: &SelectRequest<'_>, lost: &[usize]) -> Self {
+        let mut best = u32::MAX;
+        let mut candidates = Vec::with_capacity(req.accounts.len());
+        let mut bits = vec![0u64; req.accounts.len().div_ceil(64)];
+        for (i, a) in req.accounts.iter().enumerate() {
+            let priority = a.config.priority;
+            if priority > best
+                || !a.is_available(req.now_ms)
+                || req.exclude.contains(&i)
+                || lost.contains(&i)
+                || !req.model.is_none_or(|m| a.config.serves(m))
+            {
+                continue;
+            }
+            if priority < best {
+                best = priority;
+                candidates.clear();
+                bits.iter_mut().for_each(|b| *b = 0);
+            }
+            candidates.push(i);
+            bits[i / 64] |= 1 << (i % 64);
+        }
+        Self { candidates, bits }
+    }
+
+    fn contains(&self, i: usize) -> bool {
+        self.bits.get(i / 64).is_some_and(|b| b & (1 << (i % 64)) != 0)
     }
 }
 

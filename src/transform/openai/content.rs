@@ -1,10 +1,15 @@
 //! Message `content` (a string or an array of parts) → Anthropic content blocks.
 
-use base64::Engine as _;
-use serde_json::{Map, Value};
+use std::borrow::Cow;
 
+use base64::Engine as _;
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+use super::detect;
 use super::error::OpenAiError;
-use super::request::{describe, take_str};
+use super::lazy::{self, Obj, ObjList, RawObject, Text};
+use super::request::take_raw_str;
 use super::wire::{Block, Source, ToolResultContent};
 
 /// Which part types a role may send; OpenAI allows images and files only from the user.
@@ -33,74 +38,97 @@ impl Allowed {
 
 /// The blocks of `messages[i].content`. Absent or null content gives no blocks; empty or whitespace-only text is
 /// dropped because Anthropic rejects empty text blocks.
-pub(super) fn blocks(content: Option<Value>, i: usize, allowed: Allowed) -> Result<Vec<Block>, OpenAiError> {
-    match content {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::String(text)) => Ok(text_block(text, None).into_iter().collect()),
-        Some(Value::Array(parts)) => {
-            let mut out = Vec::with_capacity(parts.len());
-            for (j, part) in parts.into_iter().enumerate() {
-                if let Some(block) = part_block(part, i, j, allowed)? {
-                    out.push(block);
-                }
-            }
-            Ok(out)
-        }
-        Some(other) => Err(OpenAiError::invalid(
-            format!("messages[{i}].content"),
-            format!("expected a string or an array of content parts, but got {} instead.", describe(&other)),
-        )),
+pub(super) fn blocks<'a>(content: Option<&'a RawValue>, i: usize, allowed: Allowed) -> Result<Vec<Block<'a>>, OpenAiError> {
+    let Some(raw) = content.filter(|raw| !lazy::is_null(raw)) else { return Ok(Vec::new()) };
+    if lazy::is_string(raw) {
+        return Ok(text_block(Text::Raw(raw), None).into_iter().collect());
     }
+    let ObjList::List(parts) = lazy::obj_list(raw) else {
+        return Err(OpenAiError::invalid(
+            format!("messages[{i}].content"),
+            format!("expected a string or an array of content parts, but got {} instead.", lazy::describe_raw(raw)),
+        ));
+    };
+    let mut out = Vec::with_capacity(parts.len());
+    for (j, part) in parts.into_iter().enumerate() {
+        let part = match part {
+            Obj::Object(part) => part,
+            Obj::Other(kind) => {
+                return Err(OpenAiError::invalid(
+                    format!("messages[{i}].content[{j}]"),
+                    format!("expected an object, but got {kind} instead."),
+                ));
+            }
+        };
+        if let Some(block) = part_block(part, i, j, allowed)? {
+            out.push(block);
+        }
+    }
+    Ok(out)
 }
 
 /// A `tool` message's content as a `tool_result` content: a string stays a string, parts become blocks; nothing
 /// left means no `content` field (a result without content is valid, an empty text block is not).
-pub(super) fn tool_result(content: Option<Value>, i: usize) -> Result<Option<ToolResultContent>, OpenAiError> {
-    match content {
-        Some(Value::String(text)) if text.trim().is_empty() => Ok(None),
-        Some(Value::String(text)) => Ok(Some(ToolResultContent::Text(text))),
-        other => {
-            let blocks = blocks(other, i, Allowed::Tool)?;
-            Ok(if blocks.is_empty() { None } else { Some(ToolResultContent::Blocks(blocks)) })
-        }
+pub(super) fn tool_result<'a>(content: Option<&'a RawValue>, i: usize) -> Result<Option<ToolResultContent<'a>>, OpenAiError> {
+    if let Some(raw) = content.filter(|raw| lazy::is_string(raw)) {
+        let text = Text::Raw(raw);
+        return Ok(if text.is_blank() { None } else { Some(ToolResultContent::Text(text)) });
+    }
+    let blocks = blocks(content, i, Allowed::Tool)?;
+    Ok(if blocks.is_empty() { None } else { Some(ToolResultContent::Blocks(blocks)) })
+}
+
+fn text_block(text: Text<'_>, cache_control: Option<Value>) -> Option<Block<'_>> {
+    if text.is_blank() { None } else { Some(Block::Text { text, cache_control }) }
+}
+
+/// A string field of a part as text to send verbatim; absent or null is `None`.
+fn take_text<'a>(part: &mut RawObject<'a>, key: &str, path: &dyn Fn() -> String) -> Result<Option<Text<'a>>, OpenAiError> {
+    match part.take(key) {
+        None => Ok(None),
+        Some(raw) if lazy::is_null(raw) => Ok(None),
+        Some(raw) if lazy::is_string(raw) => Ok(Some(Text::Raw(raw))),
+        Some(raw) => Err(OpenAiError::invalid(
+            format!("{}.{key}", path()),
+            format!("expected a string, but got {} instead.", lazy::describe_raw(raw)),
+        )),
     }
 }
 
-fn text_block(text: String, cache_control: Option<Value>) -> Option<Block> {
-    if text.trim().is_empty() { None } else { Some(Block::Text { text, cache_control }) }
-}
-
-fn part_block(part: Value, i: usize, j: usize, allowed: Allowed) -> Result<Option<Block>, OpenAiError> {
+fn part_block<'a>(mut part: RawObject<'a>, i: usize, j: usize, allowed: Allowed) -> Result<Option<Block<'a>>, OpenAiError> {
     let path = || format!("messages[{i}].content[{j}]");
-    let Value::Object(mut part) = part else {
-        return Err(OpenAiError::invalid(path(), format!("expected an object, but got {} instead.", describe(&part))));
-    };
-    let kind = take_str(&mut part, "type", &path)?.ok_or_else(|| OpenAiError::missing(format!("{}.type", path())))?;
-    let cache_control = part.remove("cache_control").filter(Value::is_object);
-    match (kind.as_str(), allowed) {
+    let kind = take_raw_str(&mut part, "type", &path)?.ok_or_else(|| OpenAiError::missing(format!("{}.type", path())))?;
+    if detect::is_anthropic_block(&kind, part.has("source")) {
+        let found = format!("`messages[{i}].content[{j}]` is a '{kind}' block");
+        return Err(OpenAiError::WrongFormat(detect::sent_to_openai_route(&found)));
+    }
+    let cache_control = part
+        .take("cache_control")
+        .filter(|raw| raw.get().starts_with('{'))
+        .and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok());
+    match (kind.as_ref(), allowed) {
         ("text", _) => {
-            let text = take_str(&mut part, "text", &path)?.ok_or_else(|| OpenAiError::missing(format!("{}.text", path())))?;
+            let text = take_text(&mut part, "text", &path)?.ok_or_else(|| OpenAiError::missing(format!("{}.text", path())))?;
             Ok(text_block(text, cache_control))
         }
         ("refusal", Allowed::Assistant) => {
-            let text = take_str(&mut part, "refusal", &path)?.unwrap_or_default();
-            Ok(text_block(text, cache_control))
+            Ok(take_text(&mut part, "refusal", &path)?.and_then(|text| text_block(text, cache_control)))
         }
         ("image_url", Allowed::User | Allowed::Tool) => {
             let path = || format!("messages[{i}].content[{j}].image_url");
-            let url = match part.remove("image_url") {
+            let raw = part.take("image_url");
+            let url = match raw.map(lazy::obj) {
                 // Some clients send the URL directly instead of `{"url": …}`.
-                Some(Value::String(url)) => url,
-                Some(Value::Object(mut obj)) => {
-                    take_str(&mut obj, "url", &path)?.ok_or_else(|| OpenAiError::missing(format!("{}.url", path())))?
-                }
-                _ => return Err(OpenAiError::missing(format!("{}.url", path()))),
+                Some(Obj::Other("a string")) => raw.and_then(lazy::as_str),
+                Some(Obj::Object(mut obj)) => take_raw_str(&mut obj, "url", &path)?,
+                _ => None,
             };
+            let url = url.ok_or_else(|| OpenAiError::missing(format!("{}.url", path())))?;
             let source = image_source(url).map_err(|reason| OpenAiError::invalid(format!("{}.url", path()), reason))?;
             Ok(Some(Block::Image { source, cache_control }))
         }
-        ("file", Allowed::User) => match part.remove("file") {
-            Some(Value::Object(file)) => file_block(file, i, j, cache_control).map(Some),
+        ("file", Allowed::User) => match part.take("file").map(lazy::obj) {
+            Some(Obj::Object(file)) => file_block(file, i, j, cache_control).map(Some),
             _ => Err(OpenAiError::missing(format!("{}.file", path()))),
         },
         ("input_audio", _) => Err(OpenAiError::unsupported(
@@ -117,14 +145,14 @@ fn part_block(part: Value, i: usize, j: usize, allowed: Allowed) -> Result<Optio
 const IMAGE_TYPES: [&str; 4] = ["image/jpeg", "image/png", "image/gif", "image/webp"];
 
 /// An image source from a data URL (→ base64) or an http(s) URL (→ url, fetched by Anthropic).
-fn image_source(url: String) -> Result<Source, String> {
+fn image_source(url: Cow<'_, str>) -> Result<Source<'_>, String> {
     if starts_with_ci(&url, "https://") || starts_with_ci(&url, "http://") {
         return Ok(Source::Url { url });
     }
     if !starts_with_ci(&url, "data:") {
         return Err("expected an http(s) URL or a base64 data URL such as 'data:image/png;base64,…'.".into());
     }
-    let (media_type, data) = parse_data_url(&url)?;
+    let (media_type, data) = parse_data_url(url)?;
     let media_type = image_media_type(&media_type)?;
     Ok(Source::Base64 { media_type, data })
 }
@@ -135,17 +163,19 @@ fn image_media_type(media_type: &str) -> Result<String, String> {
     if IMAGE_TYPES.contains(&media_type) {
         Ok(media_type.to_owned())
     } else {
-        Err(format!("unsupported image type '{media_type}'; Claude reads image/jpeg, image/png, image/gif and image/webp."))
+        Err(format!(
+            "unsupported image type '{media_type}'; Claude reads image/jpeg, image/png, image/gif and image/webp."
+        ))
     }
 }
 
 /// `data:<media type>[;param…];base64,<data>` → (lower-cased media type, data). Only base64 payloads are accepted:
 /// Anthropic's sources take base64 and percent-decoding binary data here is not worth the risk.
-fn parse_data_url(url: &str) -> Result<(String, String), String> {
-    let rest = url.get(5..).unwrap_or_default();
-    let Some((header, data)) = rest.split_once(',') else {
+fn parse_data_url(url: Cow<'_, str>) -> Result<(String, Cow<'_, str>), String> {
+    let Some(comma) = url.find(',') else {
         return Err("the data URL has no ',' before its data.".into());
     };
+    let header = url.get(5..comma).unwrap_or_default();
     let mut params = header.split(';');
     let media_type = params.next().unwrap_or_default().trim().to_ascii_lowercase();
     if !params.any(|p| p.trim().eq_ignore_ascii_case("base64")) {
@@ -154,19 +184,29 @@ fn parse_data_url(url: &str) -> Result<(String, String), String> {
     if media_type.is_empty() {
         return Err("the data URL has no media type.".into());
     }
-    if data.is_empty() {
+    if url.len() <= comma + 1 {
         return Err("the data URL has no data.".into());
     }
-    Ok((media_type, data.to_owned()))
+    // Borrowed stays borrowed: a large image is copied once, into the upstream body.
+    let data = match url {
+        Cow::Borrowed(s) => Cow::Borrowed(s.get(comma + 1..).unwrap_or_default()),
+        Cow::Owned(s) => Cow::Owned(s.get(comma + 1..).unwrap_or_default().to_owned()),
+    };
+    Ok((media_type, data))
 }
 
 /// A `file` part: `file_data` (a data URL, or bare base64 with a telling `filename`) → PDF document, plain-text
 /// document (decoded: Anthropic's text source takes the text itself) or image.
-fn file_block(mut file: Map<String, Value>, i: usize, j: usize, cache_control: Option<Value>) -> Result<Block, OpenAiError> {
+fn file_block<'a>(
+    mut file: RawObject<'a>,
+    i: usize,
+    j: usize,
+    cache_control: Option<Value>,
+) -> Result<Block<'a>, OpenAiError> {
     let path = || format!("messages[{i}].content[{j}].file");
-    let filename = take_str(&mut file, "filename", &path)?;
-    let Some(file_data) = take_str(&mut file, "file_data", &path)? else {
-        if file.get("file_id").is_some_and(|v| !v.is_null()) {
+    let filename = take_raw_str(&mut file, "filename", &path)?.map(Cow::into_owned);
+    let Some(file_data) = take_raw_str(&mut file, "file_data", &path)? else {
+        if file.has("file_id") {
             return Err(OpenAiError::unsupported(
                 format!("{}.file_id", path()),
                 "uploaded files are not available here; send the file inline as file_data (a base64 data URL).",
@@ -176,7 +216,7 @@ fn file_block(mut file: Map<String, Value>, i: usize, j: usize, cache_control: O
     };
     let data_path = || format!("{}.file_data", path());
     let (media_type, data) = if starts_with_ci(&file_data, "data:") {
-        parse_data_url(&file_data).map_err(|reason| OpenAiError::invalid(data_path(), reason))?
+        parse_data_url(file_data).map_err(|reason| OpenAiError::invalid(data_path(), reason))?
     } else {
         let by_name = filename.as_deref().and_then(media_type_of_filename).ok_or_else(|| {
             OpenAiError::invalid(data_path(), "expected a base64 data URL such as 'data:application/pdf;base64,…'.")

@@ -53,14 +53,34 @@ pub fn detect_wrong_format(body: &Value, route: Format) -> Option<String> {
                  base_url ending in /v1)."
             )
         }),
-        Format::OpenAi => anthropic_signal(obj).map(|found| {
-            format!(
-                "This looks like an Anthropic Messages request ({found}), but it was sent to the OpenAI Chat \
-                 Completions endpoint /v1/chat/completions. Send it to /v1/messages instead (Anthropic SDKs: \
-                 base_url without /v1)."
-            )
-        }),
+        Format::OpenAi => anthropic_signal(obj).map(|found| sent_to_openai_route(&found)),
     }
+}
+
+/// The 400 message for an Anthropic body on the OpenAI route; `found` says what gave it away.
+pub(super) fn sent_to_openai_route(found: &str) -> String {
+    format!(
+        "This looks like an Anthropic Messages request ({found}), but it was sent to the OpenAI Chat Completions \
+         endpoint /v1/chat/completions. Send it to /v1/messages instead (Anthropic SDKs: base_url without /v1)."
+    )
+}
+
+/// Whether a content part of type `kind` is an Anthropic content block.
+pub(super) fn is_anthropic_block(kind: &str, has_source: bool) -> bool {
+    match kind {
+        "tool_use" | "tool_result" | "thinking" | "redacted_thinking" => true,
+        "image" | "document" => has_source,
+        _ => false,
+    }
+}
+
+/// The top-level Anthropic signals (the request converter checks content blocks as it walks them).
+pub(super) fn anthropic_top_level_signal(obj: &serde_json::Map<String, Value>) -> Option<String> {
+    if obj.contains_key("system") {
+        return Some("a top-level `system` field".into());
+    }
+    let position = array(obj.get("tools")).position(|t| t.get("input_schema").is_some() && t.get("function").is_none());
+    position.map(|i| format!("`tools[{i}]` has an `input_schema`"))
 }
 
 fn openai_signal(obj: &serde_json::Map<String, Value>) -> Option<String> {
@@ -70,7 +90,9 @@ fn openai_signal(obj: &serde_json::Map<String, Value>) -> Option<String> {
     if obj.get("tool_choice").is_some_and(Value::is_string) {
         return Some("`tool_choice` is a string".into());
     }
-    if let Some(i) = array(obj.get("tools")).position(|t| t.get("type").and_then(Value::as_str) == Some("function") && t.get("function").is_some_and(Value::is_object)) {
+    if let Some(i) = array(obj.get("tools")).position(|t| {
+        t.get("type").and_then(Value::as_str) == Some("function") && t.get("function").is_some_and(Value::is_object)
+    }) {
         return Some(format!("`tools[{i}]` has the OpenAI function shape"));
     }
     for (i, msg) in array(obj.get("messages")).enumerate() {
@@ -92,22 +114,14 @@ fn openai_signal(obj: &serde_json::Map<String, Value>) -> Option<String> {
 }
 
 fn anthropic_signal(obj: &serde_json::Map<String, Value>) -> Option<String> {
-    if obj.contains_key("system") {
-        return Some("a top-level `system` field".into());
-    }
-    if let Some(i) = array(obj.get("tools")).position(|t| t.get("input_schema").is_some() && t.get("function").is_none()) {
-        return Some(format!("`tools[{i}]` has an `input_schema`"));
+    if let Some(found) = anthropic_top_level_signal(obj) {
+        return Some(found);
     }
     for (i, msg) in array(obj.get("messages")).enumerate() {
         for (j, part) in array(msg.get("content")).enumerate() {
-            let kind = part.get("type").and_then(Value::as_str);
-            let anthropic = match kind {
-                Some("tool_use" | "tool_result" | "thinking" | "redacted_thinking") => true,
-                Some("image" | "document") => part.get("source").is_some(),
-                _ => false,
-            };
-            if anthropic {
-                return Some(format!("`messages[{i}].content[{j}]` is a '{}' block", kind.unwrap_or_default()));
+            let kind = part.get("type").and_then(Value::as_str).unwrap_or_default();
+            if is_anthropic_block(kind, part.get("source").is_some()) {
+                return Some(format!("`messages[{i}].content[{j}]` is a '{kind}' block"));
             }
         }
     }

@@ -77,7 +77,11 @@ fn check(failures: &mut Vec<String>, case: &str, file: &str, actual: &Value) {
         Some(text) => {
             let expected = parse(&text, file);
             if &expected != actual {
-                failures.push(format!("{case}: {file} differs\nexpected:\n{}actual:\n{}", pretty(&expected), pretty(actual)));
+                failures.push(format!(
+                    "{case}: {file} differs\nexpected:\n{}actual:\n{}",
+                    pretty(&expected),
+                    pretty(actual)
+                ));
             }
         }
     }
@@ -185,4 +189,140 @@ fn golden_files_are_named_right() {
         .filter(|f| !SUFFIXES.iter().chain([".ctx.json"].iter()).any(|s| f.ends_with(s)))
         .collect();
     assert!(stray.is_empty(), "unexpected files in the fixture directory: {stray:?}");
+}
+
+/// The Anthropic message a stream describes, accumulated the way the Anthropic SDK does.
+fn accumulate(events: &[super::SseEvent]) -> Value {
+    let mut blocks: Vec<Value> = Vec::new();
+    let mut partial: Vec<String> = Vec::new();
+    let mut stop_reason = Value::Null;
+    let mut usage = serde_json::Map::new();
+    for event in events {
+        let Ok(data) = serde_json::from_str::<Value>(&event.data) else { continue };
+        let index = data["index"].as_u64().and_then(|i| usize::try_from(i).ok()).unwrap_or(0);
+        match data["type"].as_str().unwrap_or_default() {
+            "message_start" => usage.extend(data["message"]["usage"].as_object().cloned().unwrap_or_default()),
+            "content_block_start" => {
+                blocks.resize(index + 1, Value::Null);
+                partial.resize(index + 1, String::new());
+                blocks[index] = data["content_block"].clone();
+            }
+            "content_block_delta" => {
+                let delta = &data["delta"];
+                let Some(block) = blocks.get_mut(index) else { continue };
+                match delta["type"].as_str().unwrap_or_default() {
+                    "text_delta" => {
+                        block["text"] = Value::from(
+                            block["text"].as_str().unwrap_or_default().to_owned()
+                                + delta["text"].as_str().unwrap_or_default(),
+                        )
+                    }
+                    "thinking_delta" => {
+                        block["thinking"] = Value::from(
+                            block["thinking"].as_str().unwrap_or_default().to_owned()
+                                + delta["thinking"].as_str().unwrap_or_default(),
+                        )
+                    }
+                    "input_json_delta" => partial[index].push_str(delta["partial_json"].as_str().unwrap_or_default()),
+                    _ => {}
+                }
+            }
+            "content_block_stop" => {
+                if let (Some(block), Some(json)) = (blocks.get_mut(index), partial.get(index))
+                    && !json.is_empty()
+                {
+                    block["input"] = serde_json::from_str(json).expect("fixture tool input is JSON");
+                }
+            }
+            "message_delta" => {
+                stop_reason = data["delta"]["stop_reason"].clone();
+                usage.extend(data["usage"].as_object().cloned().unwrap_or_default());
+            }
+            "message_stop" => break,
+            _ => {}
+        }
+    }
+    serde_json::json!({"type": "message", "content": blocks, "stop_reason": stop_reason, "usage": usage})
+}
+
+/// What an OpenAI client reassembles from the chunks: the `message`, `finish_reason` and `usage` of a completion.
+fn reassemble(sse: &str) -> Value {
+    let mut content = String::new();
+    let mut reasoning: Option<String> = None;
+    let mut calls: Vec<Value> = Vec::new();
+    let mut finish = Value::Null;
+    let mut usage = Value::Null;
+    for frame in sse.split_terminator("\n\n") {
+        let Ok(chunk) = serde_json::from_str::<Value>(frame.trim_start_matches("data: ")) else { continue };
+        if !chunk["usage"].is_null() {
+            usage = chunk["usage"].clone();
+        }
+        let Some(choice) = chunk["choices"].get(0) else { continue };
+        let delta = &choice["delta"];
+        content.push_str(delta["content"].as_str().unwrap_or_default());
+        if let Some(r) = delta["reasoning_content"].as_str() {
+            reasoning.get_or_insert_with(String::new).push_str(r);
+        }
+        for call in delta["tool_calls"].as_array().into_iter().flatten() {
+            let i = call["index"].as_u64().and_then(|i| usize::try_from(i).ok()).expect("tool call index");
+            if i == calls.len() {
+                calls.push(serde_json::json!({"id": call["id"], "type": "function", "function": {"name": call["function"]["name"], "arguments": ""}}));
+            }
+            let args = calls[i]["function"]["arguments"].as_str().unwrap_or_default().to_owned();
+            calls[i]["function"]["arguments"] =
+                Value::from(args + call["function"]["arguments"].as_str().unwrap_or_default());
+        }
+        if !choice["finish_reason"].is_null() {
+            finish = choice["finish_reason"].clone();
+        }
+    }
+    let mut message = serde_json::json!({"content": content, "reasoning_content": reasoning, "tool_calls": calls});
+    normalise(&mut message);
+    serde_json::json!({"message": message, "finish_reason": finish, "usage": usage})
+}
+
+/// Makes a message comparable: JSON text (tool arguments, a JSON answer) parsed, absent == null == "".
+fn normalise(message: &mut Value) {
+    let parse = |v: &Value| v.as_str().and_then(|s| serde_json::from_str::<Value>(s).ok()).unwrap_or_else(|| v.clone());
+    if message["content"].is_null() {
+        message["content"] = Value::from("");
+    }
+    message["content"] = parse(&message["content"]);
+    if message["tool_calls"].is_null() {
+        message["tool_calls"] = Value::Array(Vec::new());
+    }
+    for call in message["tool_calls"].as_array_mut().into_iter().flatten() {
+        call["function"]["arguments"] = parse(&call["function"]["arguments"]);
+    }
+    if let Some(obj) = message.as_object_mut() {
+        obj.retain(|k, _| matches!(k.as_str(), "content" | "reasoning_content" | "tool_calls"));
+        obj.entry("reasoning_content").or_insert(Value::Null);
+    }
+}
+
+/// A stream that ends normally must reassemble to what the non-streaming conversion gives for the same message.
+#[test]
+fn streams_agree_with_non_stream_conversion() {
+    let mut failures = Vec::new();
+    for case in cases(".upstream.sse") {
+        let input = read(&format!("{case}.upstream.sse")).unwrap_or_default();
+        let ctx = ResponseContext { include_usage: true, ..context(&case) };
+        let output = convert_stream(input.as_bytes(), ctx.clone(), usize::MAX);
+        if !output.ends_with("data: [DONE]\n\n") {
+            continue;
+        }
+        let events = SseParser::new().push(input.as_bytes());
+        let message = accumulate(&events);
+        let body =
+            anthropic_response_to_chat(message.to_string().as_bytes(), &ctx).expect("accumulated message converts");
+        let chat: Value = serde_json::from_slice(&body).expect("JSON");
+        let mut expected_message = chat["choices"][0]["message"].clone();
+        normalise(&mut expected_message);
+        let expected = serde_json::json!({"message": expected_message, "finish_reason": chat["choices"][0]["finish_reason"], "usage": chat["usage"]});
+        let actual = reassemble(&output);
+        if expected != actual {
+            failures.push(format!("{case}:\nnon-stream: {expected}\nstream:     {actual}"));
+        }
+    }
+    report("stream/non-stream agreement", failures);
 }

@@ -4,21 +4,25 @@ use serde_json::{Map, Value};
 
 use super::content::{self, Allowed};
 use super::error::OpenAiError;
-use super::request::{describe, take_str};
+use super::lazy::{Obj, Text};
+use super::request::{describe, take_raw_str, take_str};
 use super::tools::{check_tool_name, sanitize_tool_id};
 use super::wire::{Block, Message, Role};
 
 /// The converted conversation.
 #[derive(Debug, Default)]
-pub(super) struct Conversation {
-    pub system: Vec<Block>,
-    pub messages: Vec<Message>,
+pub(super) struct Conversation<'a> {
+    pub system: Vec<Block<'a>>,
+    pub messages: Vec<Message<'a>>,
 }
 
-impl Conversation {
+impl Conversation<'_> {
     /// Whether any turn holds `tool_use` or `tool_result` blocks (Anthropic then requires `tools`).
     pub fn has_tool_blocks(&self) -> bool {
-        self.messages.iter().flat_map(|m| &m.content).any(|b| matches!(b, Block::ToolUse { .. } | Block::ToolResult { .. }))
+        self.messages
+            .iter()
+            .flat_map(|m| &m.content)
+            .any(|b| matches!(b, Block::ToolUse { .. } | Block::ToolResult { .. }))
     }
 
     /// Names of the tools called in the history, first call first, without repeats.
@@ -72,38 +76,41 @@ impl Pending {
 }
 
 /// Converts the whole list. See the module docs of `openai` for the rules.
-pub(super) fn convert(list: Vec<Value>) -> Result<Conversation, OpenAiError> {
+pub(super) fn convert(list: Vec<Obj<'_>>) -> Result<Conversation<'_>, OpenAiError> {
     let mut conv = Conversation::default();
     let mut pending = Pending { from: 0, ids: Vec::new() };
     for (i, value) in list.into_iter().enumerate() {
-        let Value::Object(mut msg) = value else {
-            return Err(OpenAiError::invalid(
-                format!("messages[{i}]"),
-                format!("expected an object, but got {} instead.", describe(&value)),
-            ));
+        let mut msg = match value {
+            Obj::Object(msg) => msg,
+            Obj::Other(kind) => {
+                return Err(OpenAiError::invalid(format!("messages[{i}]"), format!("expected an object, but got {kind} instead.")));
+            }
         };
         let path = || format!("messages[{i}]");
-        let role = take_str(&mut msg, "role", &path)?.ok_or_else(|| OpenAiError::missing(format!("messages[{i}].role")))?;
-        match role.as_str() {
+        let role =
+            take_raw_str(&mut msg, "role", &path)?.ok_or_else(|| OpenAiError::missing(format!("messages[{i}].role")))?;
+        match role.as_ref() {
             "system" | "developer" => {
-                conv.system.extend(content::blocks(msg.remove("content"), i, Allowed::System)?);
+                conv.system.extend(content::blocks(msg.take("content"), i, Allowed::System)?);
             }
             "user" => {
                 pending.check_answered()?;
-                push(&mut conv.messages, Role::User, content::blocks(msg.remove("content"), i, Allowed::User)?);
+                push(&mut conv.messages, Role::User, content::blocks(msg.take("content"), i, Allowed::User)?);
             }
             "assistant" => {
                 pending.check_answered()?;
-                if msg.get("function_call").is_some_and(|v| !v.is_null()) {
+                if msg.has("function_call") {
                     return Err(legacy_functions(format!("messages[{i}].function_call")));
                 }
-                let mut blocks = content::blocks(msg.remove("content"), i, Allowed::Assistant)?;
-                let ids = tool_calls(&mut msg, i, &mut blocks)?;
+                let mut blocks = content::blocks(msg.take("content"), i, Allowed::Assistant)?;
+                // Tool calls are small: read them as a `Value`.
+                let calls = msg.take("tool_calls").and_then(|raw| serde_json::from_str(raw.get()).ok());
+                let ids = tool_calls(calls, i, &mut blocks)?;
                 pending = Pending { from: i, ids };
                 push(&mut conv.messages, Role::Assistant, blocks);
             }
             "tool" => {
-                let id = take_str(&mut msg, "tool_call_id", &path)?
+                let id = take_raw_str(&mut msg, "tool_call_id", &path)?
                     .ok_or_else(|| OpenAiError::missing(format!("messages[{i}].tool_call_id")))?;
                 let Some(at) = pending.ids.iter().position(|p| *p == id) else {
                     return Err(OpenAiError::invalid(
@@ -115,7 +122,7 @@ pub(super) fn convert(list: Vec<Value>) -> Result<Conversation, OpenAiError> {
                     ));
                 };
                 pending.ids.swap_remove(at);
-                let content = content::tool_result(msg.remove("content"), i)?;
+                let content = content::tool_result(msg.take("content"), i)?;
                 let block = Block::ToolResult { tool_use_id: sanitize_tool_id(&id), content };
                 push(&mut conv.messages, Role::User, vec![block]);
             }
@@ -137,12 +144,15 @@ pub(super) fn convert(list: Vec<Value>) -> Result<Conversation, OpenAiError> {
 }
 
 fn legacy_functions(param: String) -> OpenAiError {
-    OpenAiError::unsupported(param, "the legacy function-calling format is not supported; use tools, tool_calls and role 'tool'.")
+    OpenAiError::unsupported(
+        param,
+        "the legacy function-calling format is not supported; use tools, tool_calls and role 'tool'.",
+    )
 }
 
 /// Appends `messages[i].tool_calls` to `blocks` as `tool_use` blocks and returns the ids as sent.
-fn tool_calls(msg: &mut Map<String, Value>, i: usize, blocks: &mut Vec<Block>) -> Result<Vec<String>, OpenAiError> {
-    let calls = match msg.remove("tool_calls") {
+fn tool_calls(calls: Option<Value>, i: usize, blocks: &mut Vec<Block<'_>>) -> Result<Vec<String>, OpenAiError> {
+    let calls = match calls {
         None | Some(Value::Null) => return Ok(Vec::new()),
         Some(Value::Array(calls)) => calls,
         Some(other) => {
@@ -156,7 +166,10 @@ fn tool_calls(msg: &mut Map<String, Value>, i: usize, blocks: &mut Vec<Block>) -
     for (j, call) in calls.into_iter().enumerate() {
         let path = || format!("messages[{i}].tool_calls[{j}]");
         let Value::Object(mut call) = call else {
-            return Err(OpenAiError::invalid(path(), format!("expected an object, but got {} instead.", describe(&call))));
+            return Err(OpenAiError::invalid(
+                path(),
+                format!("expected an object, but got {} instead.", describe(&call)),
+            ));
         };
         let id = take_str(&mut call, "id", &path)?.ok_or_else(|| OpenAiError::missing(format!("{}.id", path())))?;
         if id.is_empty() {
@@ -165,16 +178,21 @@ fn tool_calls(msg: &mut Map<String, Value>, i: usize, blocks: &mut Vec<Block>) -
         if let Some(kind) = take_str(&mut call, "type", &path)?
             && kind != "function"
         {
-            return Err(OpenAiError::unsupported(format!("{}.type", path()), format!("only 'function' tool calls are supported, not '{kind}'.")));
+            return Err(OpenAiError::unsupported(
+                format!("{}.type", path()),
+                format!("only 'function' tool calls are supported, not '{kind}'."),
+            ));
         }
         let fpath = || format!("messages[{i}].tool_calls[{j}].function");
         let Some(Value::Object(mut function)) = call.remove("function") else {
             return Err(OpenAiError::missing(fpath()));
         };
-        let name = take_str(&mut function, "name", &fpath)?.ok_or_else(|| OpenAiError::missing(format!("{}.name", fpath())))?;
+        let name = take_str(&mut function, "name", &fpath)?
+            .ok_or_else(|| OpenAiError::missing(format!("{}.name", fpath())))?;
         check_tool_name(&name, || format!("{}.name", fpath()))?;
         let arguments = take_str(&mut function, "arguments", &fpath)?.unwrap_or_default();
-        let input = parse_arguments(&arguments).map_err(|reason| OpenAiError::invalid(format!("{}.arguments", fpath()), reason))?;
+        let input = parse_arguments(&arguments)
+            .map_err(|reason| OpenAiError::invalid(format!("{}.arguments", fpath()), reason))?;
         blocks.push(Block::ToolUse { id: sanitize_tool_id(&id), name, input });
         ids.push(id);
     }
@@ -195,7 +213,7 @@ fn parse_arguments(arguments: &str) -> Result<Value, String> {
 }
 
 /// Appends a turn, merging it into the previous one when the role is the same (Anthropic requires alternation).
-fn push(messages: &mut Vec<Message>, role: Role, blocks: Vec<Block>) {
+fn push<'a>(messages: &mut Vec<Message<'a>>, role: Role, blocks: Vec<Block<'a>>) {
     if blocks.is_empty() {
         return;
     }
@@ -207,7 +225,7 @@ fn push(messages: &mut Vec<Message>, role: Role, blocks: Vec<Block>) {
 
 /// Final touches Anthropic requires: tool results first within a user turn, and no trailing whitespace at the end of
 /// a final assistant turn (a prefill).
-fn finish_turns(messages: &mut Vec<Message>) {
+fn finish_turns(messages: &mut Vec<Message<'_>>) {
     for message in messages.iter_mut().filter(|m| m.role == Role::User) {
         // Stable, so results keep their order and so does the rest.
         message.content.sort_by_key(|b| !matches!(b, Block::ToolResult { .. }));
@@ -217,9 +235,11 @@ fn finish_turns(messages: &mut Vec<Message>) {
         return;
     }
     if let Some(Block::Text { text, .. }) = last.content.last_mut() {
-        text.truncate(text.trim_end().len());
-        if text.is_empty() {
+        let trimmed = text.to_owned_string().trim_end().to_owned();
+        if trimmed.is_empty() {
             last.content.pop();
+        } else {
+            *text = Text::Owned(trimmed);
         }
     }
     if last.content.is_empty() {

@@ -72,8 +72,10 @@
 mod content;
 mod detect;
 mod error;
+mod lazy;
 mod messages;
 mod models;
+mod openai_wire;
 mod request;
 mod response;
 mod sse;

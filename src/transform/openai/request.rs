@@ -1,13 +1,16 @@
 //! `POST /v1/chat/completions` body → Anthropic Messages body: the top-level parameters. Messages, content parts and
 //! tools have their own files.
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value, json};
 
-use super::detect::{Format, detect_wrong_format};
+use super::detect;
 use super::error::OpenAiError;
+use super::lazy::{self, ObjList, RawObject};
 use super::messages;
 use super::tools::{self, ClientChoice, ResponseFormat};
-use super::wire::{Block, Metadata, MessagesRequest, ToolChoice, ToolChoiceKind};
+use super::wire::{Block, MessagesRequest, Metadata, ToolChoice, ToolChoiceKind};
 use super::{ConvertOptions, ConvertedRequest};
 
 /// Budgets for `reasoning_effort` (LiteLLM's constants; Anthropic's minimum budget is 1024).
@@ -19,36 +22,53 @@ const JSON_OBJECT_INSTRUCTION: &str =
 
 /// Converts an OpenAI Chat Completions request body to an Anthropic Messages request body.
 ///
-/// Rejects, with a 400 naming the parameter: malformed JSON, a body in Anthropic's format (see
-/// [`detect_wrong_format`]), missing `model`/`messages`, wrong types, and the unsupported parameters listed in the
-/// module docs. Never panics, whatever the input.
+/// Rejects, with a 400 naming the parameter: malformed JSON, a body in Anthropic's format (the
+/// [`super::detect_wrong_format`] rules for [`super::Format::OpenAi`]), missing `model`/`messages`, wrong types, and the
+/// unsupported parameters listed in the module docs. Never panics, whatever the input.
+///
+/// Message text is copied into the upstream body as the client wrote it (same JSON string literal), so the cost is
+/// close to one pass over the body.
 pub fn chat_request_to_anthropic(body: &[u8], opts: &ConvertOptions<'_>) -> Result<ConvertedRequest, OpenAiError> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| OpenAiError::InvalidJson(e.to_string()))?;
-    if let Some(message) = detect_wrong_format(&value, Format::OpenAi) {
-        return Err(OpenAiError::WrongFormat(message));
-    }
-    let Value::Object(mut root) = value else {
-        return Err(OpenAiError::InvalidJson(format!("expected a JSON object, but got {}.", describe(&value))));
+    let body = std::str::from_utf8(body).map_err(|e| OpenAiError::InvalidJson(format!("the body is not UTF-8: {e}")))?;
+    let lazy_root = match lazy::parse_root(body) {
+        Ok(Ok(root)) => root,
+        Ok(Err(kind)) => return Err(OpenAiError::InvalidJson(format!("expected a JSON object, but got {kind}."))),
+        Err(e) => return Err(OpenAiError::InvalidJson(e.to_string())),
     };
+    // Everything but `messages` is small: read it as `Value`s.
+    let mut root: Map<String, Value> = lazy_root
+        .rest
+        .into_entries()
+        .map(|(key, raw)| (key.into_owned(), serde_json::from_str(raw.get()).unwrap_or(Value::Null)))
+        .collect();
+    if let Some(found) = detect::anthropic_top_level_signal(&root) {
+        return Err(OpenAiError::WrongFormat(detect::sent_to_openai_route(&found)));
+    }
     reject_unsupported(&root)?;
     let top = || String::new();
 
-    let requested_model = take_str(&mut root, "model", &top)?.filter(|m| !m.is_empty()).ok_or_else(|| OpenAiError::missing("model"))?;
+    let requested_model =
+        take_str(&mut root, "model", &top)?.filter(|m| !m.is_empty()).ok_or_else(|| OpenAiError::missing("model"))?;
     let model = opts.aliases.get(&requested_model).cloned().unwrap_or_else(|| requested_model.clone());
     let stream = opt_bool(&root, "stream")?.unwrap_or(false);
     let include_usage = stream && include_usage(&root)?;
 
-    let messages = match root.remove("messages") {
-        Some(Value::Array(list)) if !list.is_empty() => list,
-        Some(Value::Array(_)) => return Err(OpenAiError::invalid("messages", "expected a non-empty array of messages.")),
-        None | Some(Value::Null) => return Err(OpenAiError::missing("messages")),
-        Some(other) => {
-            return Err(OpenAiError::invalid("messages", format!("expected an array, but got {} instead.", describe(&other))));
+    let messages = match lazy_root.messages {
+        Some(ObjList::List(list)) if !list.is_empty() => list,
+        Some(ObjList::List(_)) => {
+            return Err(OpenAiError::invalid("messages", "expected a non-empty array of messages."));
+        }
+        None | Some(ObjList::Other("null")) => return Err(OpenAiError::missing("messages")),
+        Some(ObjList::Other(kind)) => {
+            return Err(OpenAiError::invalid("messages", format!("expected an array, but got {kind} instead.")));
         }
     };
     let mut conv = messages::convert(messages)?;
     if conv.messages.is_empty() {
-        return Err(OpenAiError::invalid("messages", "at least one user or assistant message with content is required."));
+        return Err(OpenAiError::invalid(
+            "messages",
+            "at least one user or assistant message with content is required.",
+        ));
     }
 
     let mut max_tokens = match opt_positive_int(&root, "max_completion_tokens")? {
@@ -67,7 +87,8 @@ pub fn chat_request_to_anthropic(body: &[u8], opts: &ConvertOptions<'_>) -> Resu
     let top_p_given = opt_f64(&root, "top_p")?.map(|p| p.clamp(0.0, 1.0));
     let mut top_p = if temperature.is_some() { None } else { top_p_given };
     let stop_sequences = stop_sequences(root.remove("stop"))?;
-    let metadata = take_str(&mut root, "user", &top)?.filter(|u| forwardable_user_id(u)).map(|user_id| Metadata { user_id });
+    let metadata =
+        take_str(&mut root, "user", &top)?.filter(|u| forwardable_user_id(u)).map(|user_id| Metadata { user_id });
 
     let mut thinking = thinking(&mut root)?;
     if thinking.is_some() && conv.last_assistant_calls_tools() {
@@ -79,7 +100,10 @@ pub fn chat_request_to_anthropic(body: &[u8], opts: &ConvertOptions<'_>) -> Resu
     let mut choice = match (&client_choice, client_has_tools) {
         (None, _) => None,
         (Some(ClientChoice::Required | ClientChoice::Named(_)), false) => {
-            return Err(OpenAiError::invalid("tool_choice", "'tool_choice' is only allowed when 'tools' are specified."));
+            return Err(OpenAiError::invalid(
+                "tool_choice",
+                "'tool_choice' is only allowed when 'tools' are specified.",
+            ));
         }
         // auto/none without tools mean nothing to Anthropic.
         (Some(_), false) => None,
@@ -101,11 +125,17 @@ pub fn chat_request_to_anthropic(body: &[u8], opts: &ConvertOptions<'_>) -> Resu
         ResponseFormat::JsonObject => conv.system.push(Block::text(JSON_OBJECT_INSTRUCTION.into())),
         ResponseFormat::JsonSchema { name, description, schema } => {
             let tool = tools::json_tool(&tools, name, description, schema);
-            let forced = ToolChoice { kind: ToolChoiceKind::Tool, name: Some(tool.name.clone()), disable_parallel_tool_use: None };
+            let forced = ToolChoice {
+                kind: ToolChoiceKind::Tool,
+                name: Some(tool.name.clone()),
+                disable_parallel_tool_use: None,
+            };
             choice = match (&client_choice, client_has_tools) {
                 (_, false) | (Some(ClientChoice::None), true) => Some(forced),
                 // The model may still use the client's tools, but must end with one tool or the other.
-                (None | Some(ClientChoice::Auto | ClientChoice::Required), true) => Some(ToolChoice::of(ToolChoiceKind::Any)),
+                (None | Some(ClientChoice::Auto | ClientChoice::Required), true) => {
+                    Some(ToolChoice::of(ToolChoiceKind::Any))
+                }
                 (Some(ClientChoice::Named(_)), true) => choice,
             };
             if thinking_on {
@@ -150,8 +180,10 @@ pub fn chat_request_to_anthropic(body: &[u8], opts: &ConvertOptions<'_>) -> Resu
         metadata,
         stream,
     };
-    let body = serde_json::to_vec(&request).map_err(|e| OpenAiError::invalid("messages", e.to_string()))?;
-    Ok(ConvertedRequest { body, model, requested_model, stream, include_usage, json_tool })
+    // The upstream body is about as long as the client's; sizing it once saves a chain of reallocations.
+    let mut out = Vec::with_capacity(body.len().saturating_add(1024));
+    serde_json::to_writer(&mut out, &request).map_err(|e| OpenAiError::invalid("messages", e.to_string()))?;
+    Ok(ConvertedRequest { body: out, model, requested_model, stream, include_usage, json_tool })
 }
 
 /// Parameters whose meaning Claude cannot honour: a clear 400 beats a silently different answer.
@@ -161,7 +193,10 @@ fn reject_unsupported(root: &Map<String, Value>) -> Result<(), OpenAiError> {
         match n.as_u64() {
             Some(1) => {}
             Some(n) if n > 1 => {
-                return Err(OpenAiError::unsupported("n", "Claude returns one choice per request; send separate requests instead."));
+                return Err(OpenAiError::unsupported(
+                    "n",
+                    "Claude returns one choice per request; send separate requests instead.",
+                ));
             }
             _ => return Err(OpenAiError::invalid("n", "expected an integer of at least 1.")),
         }
@@ -180,11 +215,17 @@ fn reject_unsupported(root: &Map<String, Value>) -> Result<(), OpenAiError> {
     }
     for legacy in ["functions", "function_call"] {
         if present(legacy) {
-            return Err(OpenAiError::unsupported(legacy, "the legacy function-calling format is not supported; use tools and tool_choice."));
+            return Err(OpenAiError::unsupported(
+                legacy,
+                "the legacy function-calling format is not supported; use tools and tool_choice.",
+            ));
         }
     }
     if present("web_search_options") {
-        return Err(OpenAiError::unsupported("web_search_options", "web search is not available through this endpoint."));
+        return Err(OpenAiError::unsupported(
+            "web_search_options",
+            "web search is not available through this endpoint.",
+        ));
     }
     Ok(())
 }
@@ -195,14 +236,20 @@ fn thinking(root: &mut Map<String, Value>) -> Result<Option<Value>, OpenAiError>
         None | Some(Value::Null) => {}
         Some(obj @ Value::Object(_)) => return Ok(Some(obj)),
         Some(other) => {
-            return Err(OpenAiError::invalid("thinking", format!("expected an object, but got {} instead.", describe(&other))));
+            return Err(OpenAiError::invalid(
+                "thinking",
+                format!("expected an object, but got {} instead.", describe(&other)),
+            ));
         }
     }
     let effort = match root.get("reasoning_effort") {
         None | Some(Value::Null) => return Ok(None),
         Some(Value::String(effort)) => effort.as_str(),
         Some(other) => {
-            return Err(OpenAiError::invalid("reasoning_effort", format!("expected a string, but got {} instead.", describe(other))));
+            return Err(OpenAiError::invalid(
+                "reasoning_effort",
+                format!("expected a string, but got {} instead.", describe(other)),
+            ));
         }
     };
     if matches!(effort, "none" | "minimal") {
@@ -212,7 +259,9 @@ fn thinking(root: &mut Map<String, Value>) -> Result<Option<Value>, OpenAiError>
         Some((_, budget)) => Ok(Some(json!({"type": "enabled", "budget_tokens": budget}))),
         None => Err(OpenAiError::invalid(
             "reasoning_effort",
-            format!("unknown value '{effort}'; the supported values are 'none', 'minimal', 'low', 'medium' and 'high'."),
+            format!(
+                "unknown value '{effort}'; the supported values are 'none', 'minimal', 'low', 'medium' and 'high'."
+            ),
         )),
     }
 }
@@ -228,7 +277,10 @@ fn include_usage(root: &Map<String, Value>) -> Result<bool, OpenAiError> {
                 format!("expected a boolean, but got {} instead.", describe(other)),
             )),
         },
-        Some(other) => Err(OpenAiError::invalid("stream_options", format!("expected an object, but got {} instead.", describe(other)))),
+        Some(other) => Err(OpenAiError::invalid(
+            "stream_options",
+            format!("expected an object, but got {} instead.", describe(other)),
+        )),
     }
 }
 
@@ -240,7 +292,10 @@ fn stop_sequences(value: Option<Value>) -> Result<Vec<String>, OpenAiError> {
         Some(Value::String(s)) => vec![Value::String(s)],
         Some(Value::Array(list)) => list,
         Some(other) => {
-            return Err(OpenAiError::invalid("stop", format!("expected a string or an array of strings, but got {} instead.", describe(&other))));
+            return Err(OpenAiError::invalid(
+                "stop",
+                format!("expected a string or an array of strings, but got {} instead.", describe(&other)),
+            ));
         }
     };
     let mut out = Vec::with_capacity(list.len());
@@ -249,7 +304,10 @@ fn stop_sequences(value: Option<Value>) -> Result<Vec<String>, OpenAiError> {
             Value::String(s) if s.trim().is_empty() => {}
             Value::String(s) => out.push(s),
             other => {
-                return Err(OpenAiError::invalid(format!("stop[{i}]"), format!("expected a string, but got {} instead.", describe(&other))));
+                return Err(OpenAiError::invalid(
+                    format!("stop[{i}]"),
+                    format!("expected a string, but got {} instead.", describe(&other)),
+                ));
             }
         }
     }
@@ -284,12 +342,38 @@ pub(super) fn describe(value: &Value) -> &'static str {
     }
 }
 
+/// Removes `key` from a lazily read object as a string (borrowed when it has no escapes); absent or null is `None`.
+/// `parent` is the object's parameter path.
+pub(super) fn take_raw_str<'a>(
+    obj: &mut RawObject<'a>,
+    key: &str,
+    parent: &dyn Fn() -> String,
+) -> Result<Option<Cow<'a, str>>, OpenAiError> {
+    match obj.take(key) {
+        None => Ok(None),
+        Some(raw) if lazy::is_null(raw) => Ok(None),
+        Some(raw) => lazy::as_str(raw).map(Some).ok_or_else(|| {
+            OpenAiError::invalid(
+                join(&parent(), key),
+                format!("expected a string, but got {} instead.", lazy::describe_raw(raw)),
+            )
+        }),
+    }
+}
+
 /// Removes `key` from `obj` as a string; absent or null is `None`. `parent` is the object's parameter path.
-pub(super) fn take_str(obj: &mut Map<String, Value>, key: &str, parent: &dyn Fn() -> String) -> Result<Option<String>, OpenAiError> {
+pub(super) fn take_str(
+    obj: &mut Map<String, Value>,
+    key: &str,
+    parent: &dyn Fn() -> String,
+) -> Result<Option<String>, OpenAiError> {
     match obj.remove(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
-        Some(other) => Err(OpenAiError::invalid(join(&parent(), key), format!("expected a string, but got {} instead.", describe(&other)))),
+        Some(other) => Err(OpenAiError::invalid(
+            join(&parent(), key),
+            format!("expected a string, but got {} instead.", describe(&other)),
+        )),
     }
 }
 
@@ -301,7 +385,9 @@ fn opt_bool(root: &Map<String, Value>, key: &str) -> Result<Option<bool>, OpenAi
     match root.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(other) => Err(OpenAiError::invalid(key, format!("expected a boolean, but got {} instead.", describe(other)))),
+        Some(other) => {
+            Err(OpenAiError::invalid(key, format!("expected a boolean, but got {} instead.", describe(other))))
+        }
     }
 }
 
@@ -309,7 +395,9 @@ fn opt_f64(root: &Map<String, Value>, key: &str) -> Result<Option<f64>, OpenAiEr
     match root.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) => Ok(n.as_f64()),
-        Some(other) => Err(OpenAiError::invalid(key, format!("expected a number, but got {} instead.", describe(other)))),
+        Some(other) => {
+            Err(OpenAiError::invalid(key, format!("expected a number, but got {} instead.", describe(other))))
+        }
     }
 }
 
@@ -320,6 +408,8 @@ fn opt_positive_int(root: &Map<String, Value>, key: &str) -> Result<Option<u64>,
             Some(v) if v >= 1 => Ok(Some(v)),
             _ => Err(OpenAiError::invalid(key, "expected an integer of at least 1.")),
         },
-        Some(other) => Err(OpenAiError::invalid(key, format!("expected an integer, but got {} instead.", describe(other)))),
+        Some(other) => {
+            Err(OpenAiError::invalid(key, format!("expected an integer, but got {} instead.", describe(other))))
+        }
     }
 }

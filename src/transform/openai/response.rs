@@ -2,9 +2,8 @@
 
 use super::ResponseContext;
 use super::error::OpenAiError;
-use super::wire::{
-    AnthropicMessage, AssistantMessage, ChatCompletion, Choice, FunctionCall, ResponseBlock, ToolCall, finish_reason,
-};
+use super::openai_wire::{AssistantMessage, ChatCompletion, Choice, FunctionCall, ToolCall, finish_reason};
+use super::wire::{AnthropicMessage, ResponseBlock};
 
 /// Converts a successful (2xx) Anthropic Messages response body to a `chat.completion` body.
 ///
@@ -16,7 +15,10 @@ use super::wire::{
 pub fn anthropic_response_to_chat(body: &[u8], ctx: &ResponseContext) -> Result<Vec<u8>, OpenAiError> {
     let message: AnthropicMessage = serde_json::from_slice(body).map_err(|e| OpenAiError::Upstream(e.to_string()))?;
     if message.kind.as_deref().is_some_and(|k| k != "message") {
-        return Err(OpenAiError::Upstream(format!("expected a message, got type '{}'", message.kind.unwrap_or_default())));
+        return Err(OpenAiError::Upstream(format!(
+            "expected a message, got type '{}'",
+            message.kind.unwrap_or_default()
+        )));
     }
 
     let mut text = String::new();
@@ -56,7 +58,13 @@ pub fn anthropic_response_to_chat(body: &[u8], ctx: &ResponseContext) -> Result<
         model: &ctx.requested_model,
         choices: [Choice {
             index: 0,
-            message: AssistantMessage { role: "assistant", content, refusal: None, reasoning_content: reasoning, tool_calls },
+            message: AssistantMessage {
+                role: "assistant",
+                content,
+                refusal: None,
+                reasoning_content: reasoning,
+                tool_calls,
+            },
             logprobs: None,
             finish_reason: finish,
         }],

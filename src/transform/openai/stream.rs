@@ -4,7 +4,17 @@ use std::collections::HashMap;
 
 use super::ResponseContext;
 use super::error::{error_frame, status_of_anthropic_type};
-use super::wire::{AnthropicUsage, Chunk, ChunkChoice, Delta, FunctionDelta, StreamEvent, ToolCallDelta, finish_reason};
+use super::openai_wire::{Chunk, ChunkChoice, Delta, FunctionDelta, ToolCallDelta, finish_reason};
+use super::wire::{AnthropicUsage, StreamEvent};
+
+/// An open content block: what it turned into and whether any of its input went out yet.
+#[derive(Debug, Clone, Copy)]
+struct OpenBlock {
+    kind: BlockKind,
+    /// For tool calls and the json tool: whether a non-empty piece of input was sent. A call whose input never
+    /// arrived (a tool without parameters) gets `{}` at its end, as OpenAI sends: `""` is not JSON to the client.
+    sent_input: bool,
+}
 
 /// What a content block of the upstream stream turned into.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,8 +30,15 @@ enum BlockKind {
 }
 
 /// Events whose data must be JSON; an unreadable one means a broken upstream, not a new event type.
-const KNOWN_EVENTS: [&str; 7] =
-    ["message_start", "content_block_start", "content_block_delta", "content_block_stop", "message_delta", "message_stop", "error"];
+const KNOWN_EVENTS: [&str; 7] = [
+    "message_start",
+    "content_block_start",
+    "content_block_delta",
+    "content_block_stop",
+    "message_delta",
+    "message_stop",
+    "error",
+];
 
 /// Streaming state machine: one upstream SSE event in, zero or more complete OpenAI SSE frames (`data: …\n\n`) out.
 ///
@@ -36,7 +53,7 @@ pub struct ChunkConverter {
     ctx: ResponseContext,
     started: bool,
     done: bool,
-    blocks: HashMap<u64, BlockKind>,
+    blocks: HashMap<u64, OpenBlock>,
     next_tool_index: u32,
     /// Whether a real tool call (not the json tool) was streamed.
     called_tools: bool,
@@ -82,7 +99,8 @@ impl ChunkConverter {
             Err(_) => return out,
         };
         // Without an `event:` line the SSE name is "message"; the payload's own type then tells.
-        let kind = if event.is_empty() || event == "message" { parsed.kind.as_deref().unwrap_or_default() } else { event };
+        let kind =
+            if event.is_empty() || event == "message" { parsed.kind.as_deref().unwrap_or_default() } else { event };
         match kind {
             "message_start" => {
                 if let Some(usage) = parsed.message.as_ref().and_then(|m| m.usage.as_ref()) {
@@ -92,6 +110,7 @@ impl ChunkConverter {
             }
             "content_block_start" => self.block_start(&mut out, parsed),
             "content_block_delta" => self.block_delta(&mut out, parsed),
+            "content_block_stop" => self.block_stop(&mut out, parsed.index),
             "message_delta" => {
                 if let Some(reason) = parsed.delta.and_then(|d| d.stop_reason) {
                     self.stop_reason = Some(reason);
@@ -104,10 +123,11 @@ impl ChunkConverter {
             "error" => {
                 let error = parsed.error.unwrap_or_default();
                 let status = status_of_anthropic_type(error.kind.as_deref().unwrap_or_default());
-                let message = error.message.as_deref().filter(|m| !m.is_empty()).unwrap_or("The upstream reported an error.");
+                let message =
+                    error.message.as_deref().filter(|m| !m.is_empty()).unwrap_or("The upstream reported an error.");
                 self.fail(&mut out, status, message);
             }
-            // content_block_stop carries nothing to forward; unknown events are ignored as Anthropic asks.
+            // Unknown events are ignored, as Anthropic asks.
             _ => {}
         }
         out
@@ -148,9 +168,10 @@ impl ChunkConverter {
             }
             _ => BlockKind::Other,
         };
-        self.blocks.insert(index, kind);
         // Start blocks normally carry empty text and `input: {}`; anything already there is sent at once.
-        let input = block.input.as_ref().filter(|i| i.as_object().is_some_and(|o| !o.is_empty())).map(|i| i.to_string());
+        let input =
+            block.input.as_ref().filter(|i| i.as_object().is_some_and(|o| !o.is_empty())).map(|i| i.to_string());
+        self.blocks.insert(index, OpenBlock { kind, sent_input: input.is_some() });
         match kind {
             BlockKind::Text => {
                 if let Some(text) = block.text.as_deref().filter(|t| !t.is_empty()) {
@@ -188,7 +209,6 @@ impl ChunkConverter {
     fn block_delta(&mut self, out: &mut Vec<String>, event: StreamEvent<'_>) {
         self.start(out);
         let Some(delta) = event.delta else { return };
-        let block = event.index.and_then(|i| self.blocks.get(&i)).copied();
         match delta.kind.as_deref() {
             Some("text_delta") => {
                 if let Some(text) = delta.text.as_deref().filter(|t| !t.is_empty()) {
@@ -202,8 +222,14 @@ impl ChunkConverter {
             }
             Some("input_json_delta") => {
                 let Some(partial) = delta.partial_json.as_deref().filter(|p| !p.is_empty()) else { return };
-                match block {
-                    Some(BlockKind::Tool(index)) => {
+                // A block never started has no call to attach the piece to.
+                let Some(block) = event.index.and_then(|i| self.blocks.get_mut(&i)) else { return };
+                let kind = block.kind;
+                if matches!(kind, BlockKind::Tool(_) | BlockKind::JsonTool) {
+                    block.sent_input = true;
+                }
+                match kind {
+                    BlockKind::Tool(index) => {
                         let call = ToolCallDelta {
                             index,
                             id: None,
@@ -212,12 +238,32 @@ impl ChunkConverter {
                         };
                         out.push(self.chunk(Delta { tool_calls: Some([call]), ..Delta::default() }, None));
                     }
-                    Some(BlockKind::JsonTool) => out.push(self.content(partial)),
-                    // Server tools, or a block never started: there is no call to attach the piece to.
+                    BlockKind::JsonTool => out.push(self.content(partial)),
+                    // Server tools: not shown.
                     _ => {}
                 }
             }
             // signature_delta, citations_delta and future kinds have no OpenAI counterpart.
+            _ => {}
+        }
+    }
+
+    fn block_stop(&mut self, out: &mut Vec<String>, index: Option<u64>) {
+        let Some(block) = index.and_then(|i| self.blocks.remove(&i)) else { return };
+        if block.sent_input {
+            return;
+        }
+        match block.kind {
+            BlockKind::Tool(index) => {
+                let call = ToolCallDelta {
+                    index,
+                    id: None,
+                    kind: None,
+                    function: FunctionDelta { name: None, arguments: "{}" },
+                };
+                out.push(self.chunk(Delta { tool_calls: Some([call]), ..Delta::default() }, None));
+            }
+            BlockKind::JsonTool => out.push(self.content("{}")),
             _ => {}
         }
     }

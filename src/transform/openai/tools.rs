@@ -8,7 +8,8 @@ use super::wire::Tool;
 
 /// Anthropic's tool-name rule, checked here so the client gets a 400 naming the parameter.
 pub(super) fn check_tool_name(name: &str, param: impl Fn() -> String) -> Result<(), OpenAiError> {
-    let valid = (1..=64).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    let valid =
+        (1..=64).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
     if valid {
         Ok(())
     } else {
@@ -32,14 +33,20 @@ pub(super) fn convert_tools(value: Option<Value>) -> Result<Vec<Tool>, OpenAiErr
         None | Some(Value::Null) => return Ok(Vec::new()),
         Some(Value::Array(list)) => list,
         Some(other) => {
-            return Err(OpenAiError::invalid("tools", format!("expected an array, but got {} instead.", describe(&other))));
+            return Err(OpenAiError::invalid(
+                "tools",
+                format!("expected an array, but got {} instead.", describe(&other)),
+            ));
         }
     };
     let mut tools = Vec::with_capacity(list.len());
     for (i, tool) in list.into_iter().enumerate() {
         let path = || format!("tools[{i}]");
         let Value::Object(mut tool) = tool else {
-            return Err(OpenAiError::invalid(path(), format!("expected an object, but got {} instead.", describe(&tool))));
+            return Err(OpenAiError::invalid(
+                path(),
+                format!("expected an object, but got {} instead.", describe(&tool)),
+            ));
         };
         if let Some(kind) = take_str(&mut tool, "type", &path)?
             && kind != "function"
@@ -53,7 +60,8 @@ pub(super) fn convert_tools(value: Option<Value>) -> Result<Vec<Tool>, OpenAiErr
         let Some(Value::Object(mut function)) = tool.remove("function") else {
             return Err(OpenAiError::missing(fpath()));
         };
-        let name = take_str(&mut function, "name", &fpath)?.ok_or_else(|| OpenAiError::missing(format!("{}.name", fpath())))?;
+        let name = take_str(&mut function, "name", &fpath)?
+            .ok_or_else(|| OpenAiError::missing(format!("{}.name", fpath())))?;
         check_tool_name(&name, || format!("{}.name", fpath()))?;
         let description = take_str(&mut function, "description", &fpath)?.filter(|d| !d.trim().is_empty());
         let input_schema = object_schema(function.remove("parameters"), &|| format!("{}.parameters", fpath()))?;
@@ -80,7 +88,10 @@ fn object_schema(value: Option<Value>, param: &dyn Fn() -> String) -> Result<Val
             }
             Ok(Value::Object(schema))
         }
-        Some(other) => Err(OpenAiError::invalid(param(), format!("expected a JSON Schema object, but got {} instead.", describe(&other)))),
+        Some(other) => Err(OpenAiError::invalid(
+            param(),
+            format!("expected a JSON Schema object, but got {} instead.", describe(&other)),
+        )),
     }
 }
 
@@ -111,7 +122,10 @@ pub(super) fn parse_tool_choice(value: Option<&Value>) -> Result<Option<ClientCh
             let name = match obj.get("type").and_then(Value::as_str) {
                 Some("function") => obj.get("function").and_then(|f| f.get("name")).and_then(Value::as_str),
                 Some("allowed_tools") => {
-                    return Err(OpenAiError::unsupported("tool_choice.type", "'allowed_tools' is not supported; send only the allowed tools in 'tools'."));
+                    return Err(OpenAiError::unsupported(
+                        "tool_choice.type",
+                        "'allowed_tools' is not supported; send only the allowed tools in 'tools'.",
+                    ));
                 }
                 _ => None,
             };
@@ -120,7 +134,9 @@ pub(super) fn parse_tool_choice(value: Option<&Value>) -> Result<Option<ClientCh
                 None => return Err(invalid("expected {\"type\": \"function\", \"function\": {\"name\": …}}.".into())),
             }
         }
-        Some(other) => return Err(invalid(format!("expected a string or an object, but got {} instead.", describe(other)))),
+        Some(other) => {
+            return Err(invalid(format!("expected a string or an object, but got {} instead.", describe(other))));
+        }
     }))
 }
 
@@ -137,7 +153,10 @@ pub(super) fn parse_response_format(value: Option<Value>) -> Result<ResponseForm
         None | Some(Value::Null) => return Ok(ResponseFormat::Text),
         Some(Value::Object(obj)) => obj,
         Some(other) => {
-            return Err(OpenAiError::invalid("response_format", format!("expected an object, but got {} instead.", describe(&other))));
+            return Err(OpenAiError::invalid(
+                "response_format",
+                format!("expected an object, but got {} instead.", describe(&other)),
+            ));
         }
     };
     let path = || "response_format".to_owned();

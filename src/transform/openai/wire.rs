@@ -1,25 +1,28 @@
-//! Serde types of the wire formats this module writes (Anthropic requests, OpenAI responses and chunks) and reads
-//! (Anthropic responses and stream events).
+//! Serde types of the Anthropic wire format: requests (written) and responses and stream events (read). The OpenAI
+//! side is in `openai_wire.rs`.
 //!
-//! OpenAI requests are read as `serde_json::Value` instead (see `request.rs`): walking the tree by hand lets every
-//! error name the exact parameter (`messages[3].content[1].image_url.url`), which serde's derive cannot do.
+//! OpenAI requests are read lazily instead (see `lazy.rs`): walking the tree by hand lets every error name the exact
+//! parameter (`messages[3].content[1].image_url.url`), which serde's derive cannot do, and copies text verbatim.
 
 use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::lazy::Text;
+use super::openai_wire::{PromptTokensDetails, Usage};
+
 // ---------------------------------------------------------------------------------------------------------------
 // Anthropic Messages request (written)
 
 /// The request sent upstream; field order mirrors Anthropic's docs so bodies are easy to read in logs and fixtures.
 #[derive(Debug, Serialize)]
-pub(super) struct MessagesRequest {
+pub(super) struct MessagesRequest<'a> {
     pub model: String,
     pub max_tokens: u64,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub system: Vec<Block>,
-    pub messages: Vec<Message>,
+    pub system: Vec<Block<'a>>,
+    pub messages: Vec<Message<'a>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tools: Vec<Tool>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -46,27 +49,27 @@ pub(super) enum Role {
 }
 
 #[derive(Debug, Serialize)]
-pub(super) struct Message {
+pub(super) struct Message<'a> {
     pub role: Role,
-    pub content: Vec<Block>,
+    pub content: Vec<Block<'a>>,
 }
 
 /// A content block. `cache_control` is passed through from the client's part when it has one.
 #[derive(Debug, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-pub(super) enum Block {
+pub(super) enum Block<'a> {
     Text {
-        text: String,
+        text: Text<'a>,
         #[serde(skip_serializing_if = "Option::is_none")]
         cache_control: Option<Value>,
     },
     Image {
-        source: Source,
+        source: Source<'a>,
         #[serde(skip_serializing_if = "Option::is_none")]
         cache_control: Option<Value>,
     },
     Document {
-        source: Source,
+        source: Source<'a>,
         #[serde(skip_serializing_if = "Option::is_none")]
         title: Option<String>,
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -80,28 +83,29 @@ pub(super) enum Block {
     ToolResult {
         tool_use_id: String,
         #[serde(skip_serializing_if = "Option::is_none")]
-        content: Option<ToolResultContent>,
+        content: Option<ToolResultContent<'a>>,
     },
 }
 
-impl Block {
+impl Block<'_> {
+    /// A text block the gateway wrote itself.
     pub fn text(text: String) -> Self {
-        Self::Text { text, cache_control: None }
+        Self::Text { text: Text::Owned(text), cache_control: None }
     }
 }
 
 #[derive(Debug, Serialize)]
 #[serde(untagged)]
-pub(super) enum ToolResultContent {
-    Text(String),
-    Blocks(Vec<Block>),
+pub(super) enum ToolResultContent<'a> {
+    Text(Text<'a>),
+    Blocks(Vec<Block<'a>>),
 }
 
 #[derive(Debug, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-pub(super) enum Source {
-    Base64 { media_type: String, data: String },
-    Url { url: String },
+pub(super) enum Source<'a> {
+    Base64 { media_type: String, data: Cow<'a, str> },
+    Url { url: Cow<'a, str> },
     Text { media_type: &'static str, data: String },
 }
 
@@ -294,124 +298,4 @@ pub(super) struct StreamError<'a> {
     pub kind: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     pub message: Option<Cow<'a, str>>,
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// OpenAI chat.completion and chat.completion.chunk (written)
-
-#[derive(Debug, Clone, Copy, Serialize)]
-pub(super) struct Usage {
-    pub prompt_tokens: u64,
-    pub completion_tokens: u64,
-    pub total_tokens: u64,
-    pub prompt_tokens_details: PromptTokensDetails,
-}
-
-#[derive(Debug, Clone, Copy, Serialize)]
-pub(super) struct PromptTokensDetails {
-    pub cached_tokens: u64,
-}
-
-#[derive(Debug, Serialize)]
-pub(super) struct ChatCompletion<'a> {
-    pub id: &'a str,
-    pub object: &'static str,
-    pub created: i64,
-    pub model: &'a str,
-    pub choices: [Choice; 1],
-    pub usage: Usage,
-}
-
-#[derive(Debug, Serialize)]
-pub(super) struct Choice {
-    pub index: u32,
-    pub message: AssistantMessage,
-    pub logprobs: Option<()>,
-    pub finish_reason: &'static str,
-}
-
-#[derive(Debug, Serialize)]
-pub(super) struct AssistantMessage {
-    pub role: &'static str,
-    /// Null (not absent) when the answer is only tool calls, as OpenAI does.
-    pub content: Option<String>,
-    pub refusal: Option<()>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reasoning_content: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub tool_calls: Vec<ToolCall>,
-}
-
-#[derive(Debug, Serialize)]
-pub(super) struct ToolCall {
-    pub id: String,
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    pub function: FunctionCall,
-}
-
-#[derive(Debug, Serialize)]
-pub(super) struct FunctionCall {
-    pub name: String,
-    pub arguments: String,
-}
-
-#[derive(Debug, Serialize)]
-pub(super) struct Chunk<'a> {
-    pub id: &'a str,
-    pub object: &'static str,
-    pub created: i64,
-    pub model: &'a str,
-    pub choices: Vec<ChunkChoice<'a>>,
-    /// Absent unless `include_usage`; then null on every chunk but the last.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub usage: Option<Option<Usage>>,
-}
-
-#[derive(Debug, Serialize)]
-pub(super) struct ChunkChoice<'a> {
-    pub index: u32,
-    pub delta: Delta<'a>,
-    pub logprobs: Option<()>,
-    pub finish_reason: Option<&'static str>,
-}
-
-#[derive(Debug, Default, Serialize)]
-pub(super) struct Delta<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub role: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub content: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reasoning_content: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tool_calls: Option<[ToolCallDelta<'a>; 1]>,
-}
-
-#[derive(Debug, Serialize)]
-pub(super) struct ToolCallDelta<'a> {
-    pub index: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub id: Option<&'a str>,
-    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
-    pub kind: Option<&'static str>,
-    pub function: FunctionDelta<'a>,
-}
-
-#[derive(Debug, Serialize)]
-pub(super) struct FunctionDelta<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<&'a str>,
-    pub arguments: &'a str,
-}
-
-/// OpenAI `finish_reason` for an Anthropic `stop_reason` (protocol.md §5). `model_context_window_exceeded` means the
-/// answer was cut, which clients know as `length`.
-pub(super) fn finish_reason(stop_reason: Option<&str>) -> &'static str {
-    match stop_reason {
-        Some("max_tokens" | "model_context_window_exceeded") => "length",
-        Some("tool_use") => "tool_calls",
-        Some("refusal") => "content_filter",
-        _ => "stop",
-    }
 }

@@ -54,7 +54,10 @@ pub async fn complete_from_deep_link(
 ) -> Result<LoginOutcome, OAuthError> {
     let trimmed = url.trim();
     if !trimmed.to_ascii_lowercase().starts_with("llm-gateway://") {
-        return Err(OAuthError::InvalidInput(format!("not an llm-gateway:// link (expected {})", super::DEEP_LINK_CALLBACK)));
+        return Err(OAuthError::InvalidInput(format!(
+            "not an llm-gateway:// link (expected {})",
+            super::DEEP_LINK_CALLBACK
+        )));
     }
     complete_with(store, http, settings_for, None, trimmed).await
 }

@@ -177,10 +177,8 @@ fn new_system(current: Option<&RawValue>, prompt: &str) -> Result<Option<String>
         return Ok(None);
     }
     let mut blocks: Vec<Box<RawValue>> = serde_json::from_str(raw).map_err(invalid)?;
-    let views: Vec<BlockView> = blocks
-        .iter()
-        .map(|b| serde_json::from_str(b.get()).unwrap_or(BlockView { kind: None, text: None }))
-        .collect();
+    let views: Vec<BlockView> =
+        blocks.iter().map(|b| serde_json::from_str(b.get()).unwrap_or(BlockView { kind: None, text: None })).collect();
     let text_of = |i: usize| {
         views.get(i).filter(|v| v.kind.as_deref().is_none_or(|k| k == "text")).and_then(|v| v.text.as_deref())
     };

@@ -2,8 +2,8 @@
 
 use serde_json::{Value, json};
 
-use super::*;
 use super::super::CLAUDE_CODE_IDENTITY as CC;
+use super::*;
 
 const AGENT: &str = "You are a Claude agent, built on Anthropic's Claude Agent SDK.";
 const CC_SDK: &str = "You are Claude Code, Anthropic's official CLI for Claude, running within the Claude Agent SDK.";
@@ -77,7 +77,8 @@ fn billing_header_block_stays_first() {
 fn identity_already_present_is_not_copied() {
     let cached = json!({"type": "text", "text": CC, "cache_control": {"type": "ephemeral"}});
     for identity in [cached, text(AGENT), text(CC_SDK)] {
-        let with_billing = json!({"model": "m", "system": [text(BILLING), identity.clone(), text("P")], "messages": []});
+        let with_billing =
+            json!({"model": "m", "system": [text(BILLING), identity.clone(), text("P")], "messages": []});
         assert_eq!(run(&with_billing), None, "{identity}");
         let without = json!({"model": "m", "system": [identity.clone(), text("P")], "messages": []});
         assert_eq!(run(&without), None, "{identity}");
@@ -132,7 +133,9 @@ fn other_fields_are_kept_byte_for_byte_in_order() {
     );
     assert_eq!(out, expected);
     // Array system: untouched blocks keep their bytes too.
-    let body = format!(r#"{{"system":[ {{"text":"P","type":"text", "cache_control":{{"type":"ephemeral"}}}} ],"messages":{messages}}}"#);
+    let body = format!(
+        r#"{{"system":[ {{"text":"P","type":"text", "cache_control":{{"type":"ephemeral"}}}} ],"messages":{messages}}}"#
+    );
     let out = enhance_request(body.as_bytes(), &mut h, &token(), CC).unwrap().unwrap();
     let expected = format!(
         r#"{{"system":[{{"type":"text","text":"{CC}"}},{{"text":"P","type":"text", "cache_control":{{"type":"ephemeral"}}}}],"messages":{messages}}}"#
@@ -180,7 +183,10 @@ fn bad_bodies() {
     let mut h = HeaderMap::new();
     assert!(matches!(enhance_request(b"[1,2]", &mut h, &token(), CC), Err(OAuthError::InvalidBody(_))));
     assert!(matches!(enhance_request(b"{nope", &mut h, &token(), CC), Err(OAuthError::InvalidBody(_))));
-    assert!(matches!(enhance_request(br#"{"system":"x"} trailing"#, &mut h, &token(), CC), Err(OAuthError::InvalidBody(_))));
+    assert!(matches!(
+        enhance_request(br#"{"system":"x"} trailing"#, &mut h, &token(), CC),
+        Err(OAuthError::InvalidBody(_))
+    ));
     // A `system` of an unexpected type is left for the upstream to judge.
     assert_eq!(enhance_request(br#"{"system":42}"#, &mut h, &token(), CC).unwrap(), None);
     // `{}` gets a system.

@@ -154,7 +154,10 @@ mod tests {
     #[test]
     fn messages_name_the_fix() {
         let e = OAuthError::RateLimited { until: 0 };
-        assert_eq!(e.to_string(), "the OAuth token endpoint is rate limiting; not retrying before 1970-01-01T00:00:00Z");
+        assert_eq!(
+            e.to_string(),
+            "the OAuth token endpoint is rate limiting; not retrying before 1970-01-01T00:00:00Z"
+        );
         let e = OAuthError::NoPendingLogin { account_id: Some("acc_1".into()) };
         assert_eq!(e.to_string(), "no login in progress for account acc_1; run oauth-start first");
         let e = OAuthError::InvalidGrant { description: Some("Refresh token not found or invalid".into()) };

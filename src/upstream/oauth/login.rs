@@ -289,7 +289,8 @@ mod tests {
         assert!(matches!(parse_callback_input("#state"), Err(OAuthError::InvalidInput(_))));
         assert!(matches!(parse_callback_input("https://x/cb?state=S"), Err(OAuthError::InvalidInput(_))));
         assert!(matches!(parse_callback_input("two words#s"), Err(OAuthError::InvalidInput(_))));
-        let e = parse_callback_input("http://localhost:1/cb?error=access_denied&error_description=User+said+no&state=S");
+        let e =
+            parse_callback_input("http://localhost:1/cb?error=access_denied&error_description=User+said+no&state=S");
         match e {
             Err(OAuthError::Denied { error, description }) => {
                 assert_eq!(error, "access_denied");

@@ -2,14 +2,13 @@
 //! after a 429, `needs_login` after `invalid_grant`, and the [`OAuthStatus`] the CLI, status and UI show.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde::Serialize;
-use sha2::{Digest as _, Sha256};
-
 use super::record::{TokenRecord, load_record, load_record_async, save_record_async};
-use super::{OAuthError, OAuthSettings, refresh_tokens, secrets_equal, unix_now};
+use super::slot::{Phase, Slot, SlotState, Trigger, fingerprint, lock};
+use super::status::{OAuthState, OAuthStatus};
+use super::{OAuthError, OAuthSettings, refresh_tokens, unix_now};
 use crate::secrets::{Secret, SecretStore};
 
 /// How long before expiry the background task refreshes a token (10 minutes).
@@ -17,52 +16,6 @@ pub const DEFAULT_REFRESH_MARGIN: Duration = Duration::from_secs(600);
 
 /// A request refreshes first when its token expires within this many seconds.
 const DEFAULT_REQUEST_MARGIN: Duration = Duration::from_secs(60);
-
-/// An OAuth account's token state.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "state", rename_all = "snake_case")]
-pub enum OAuthState {
-    /// A token is stored (it may still be refreshed on demand).
-    Active,
-    /// A refresh is in progress.
-    Refreshing,
-    /// No usable refresh token: the user must log in again (`oauth-start`).
-    NeedsLogin {
-        /// Why, for the user.
-        message: String,
-    },
-    /// The last refresh failed (network, token endpoint error, rate limit); the next call retries.
-    Error {
-        /// What failed.
-        message: String,
-    },
-}
-
-impl OAuthState {
-    /// `active`, `refreshing`, `needs_login` or `error`.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            OAuthState::Active => "active",
-            OAuthState::Refreshing => "refreshing",
-            OAuthState::NeedsLogin { .. } => "needs_login",
-            OAuthState::Error { .. } => "error",
-        }
-    }
-}
-
-/// What `status`, `list-accounts` and the admin API show for an OAuth account (the email comes from config).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct OAuthStatus {
-    /// The state, serialised as `"state": "active"` (plus `"message"` for the failing ones).
-    #[serde(flatten)]
-    pub state: OAuthState,
-    /// Unix seconds when the access token expires.
-    pub expires_at: Option<i64>,
-    /// Unix seconds of the last successful refresh or login.
-    pub last_refresh: Option<i64>,
-    /// Unix seconds until which the token endpoint is not called again after a 429.
-    pub rate_limited_until: Option<i64>,
-}
 
 /// Token lifecycle of the gateway's OAuth accounts. Cheap to clone (shared state).
 ///
@@ -82,107 +35,8 @@ struct Inner {
     slots: Mutex<HashMap<String, Arc<Slot>>>,
 }
 
-/// One account: the refresh guard (one flight at a time) and the cached state.
-#[derive(Debug, Default)]
-struct Slot {
-    flight: tokio::sync::Mutex<()>,
-    state: Mutex<SlotState>,
-}
-
-#[derive(Debug, Default)]
-struct SlotState {
-    /// The store was read at least once.
-    loaded: bool,
-    record: Option<TokenRecord>,
-    /// `record` is newer than the store (its save failed): persist before handing it out.
-    unsaved: bool,
-    phase: Phase,
-    /// Bumped whenever a flight (store reload or refresh) finishes; waiters share its outcome.
-    generation: u64,
-    /// The outcome of the last finished flight, when it failed.
-    last_error: Option<OAuthError>,
-    backoff_until: Option<i64>,
-    /// SHA-256 of the refresh token the endpoint rejected with `invalid_grant`.
-    dead_refresh: Option<[u8; 32]>,
-}
-
-#[derive(Debug, Default, Clone)]
-enum Phase {
-    #[default]
-    Idle,
-    Refreshing,
-    NeedsLogin(String),
-    Error(String),
-}
-
-/// Why a flight runs, and when a token is good enough to skip the refresh.
-#[derive(Clone, Copy)]
-enum Trigger<'a> {
-    /// Refresh when the token expires within the margin (seconds).
-    Expiring(i64),
-    /// Upstream rejected this token: refresh unless the current one is another.
-    Rejected(&'a Secret),
-}
-
-impl Trigger<'_> {
-    /// The token needs no refresh.
-    fn satisfied_by(&self, r: &TokenRecord, now: i64) -> bool {
-        match self {
-            Trigger::Expiring(margin) => r.expires_at.saturating_sub(now) > *margin,
-            Trigger::Rejected(bad) => r.expires_at > now && !secrets_equal(&r.access_token, bad),
-        }
-    }
-
-    /// A flight that just finished produced a token the waiter may use (even if inside the margin).
-    fn accepts_fresh(&self, r: &TokenRecord, now: i64) -> bool {
-        match self {
-            Trigger::Expiring(_) => r.expires_at > now,
-            Trigger::Rejected(_) => self.satisfied_by(r, now),
-        }
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn fingerprint(s: &Secret) -> [u8; 32] {
-    Sha256::digest(s.expose().as_bytes()).into()
-}
-
 fn secs(d: Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
-}
-
-impl SlotState {
-    /// Ends a flight: bump the generation and remember its failure for the waiters.
-    fn finish<T>(&mut self, result: Result<T, OAuthError>) -> Result<T, OAuthError> {
-        self.generation = self.generation.wrapping_add(1);
-        self.last_error = result.as_ref().err().cloned();
-        result
-    }
-
-    fn usable(&self, trigger: Trigger<'_>, now: i64) -> Option<Secret> {
-        let r = self.record.as_ref().filter(|_| self.loaded && !self.unsaved)?;
-        trigger.satisfied_by(r, now).then(|| r.access_token.clone())
-    }
-
-    /// Adopts a record read from the store; clears `needs_login` when it holds a new refresh token.
-    fn adopt(&mut self, stored: Option<TokenRecord>) {
-        self.loaded = true;
-        if let (Phase::NeedsLogin(_), Some(rt)) = (&self.phase, stored.as_ref().and_then(|r| r.refresh_token.as_ref()))
-            && self.dead_refresh != Some(fingerprint(rt))
-        {
-            self.phase = Phase::Idle;
-            self.dead_refresh = None;
-        }
-        if stored.is_none() {
-            self.phase = Phase::NeedsLogin("not logged in; run oauth-start to log in".into());
-        } else if matches!(self.phase, Phase::NeedsLogin(ref m) if m.starts_with("not logged in")) {
-            self.phase = Phase::Idle;
-        }
-        self.record = stored;
-    }
 }
 
 impl TokenManager {
@@ -216,14 +70,14 @@ impl TokenManager {
         settings: &OAuthSettings,
         rejected: &Secret,
     ) -> Result<Secret, OAuthError> {
-        self.get(account_id, settings, Trigger::Rejected(rejected)).await
+        self.get(account_id, settings, Trigger::Rejected(rejected.clone())).await
     }
 
     /// Background refresh: every account whose token expires within `margin` (default
     /// [`DEFAULT_REFRESH_MARGIN`]) is refreshed; failures are logged and reflected in [`TokenManager::status`].
     /// Meant to run every ~30 s; calling it at startup also loads every account's status.
     pub async fn refresh_due(&self, accounts: &[(String, OAuthSettings)], margin: Duration) {
-        let trigger = Trigger::Expiring(secs(margin));
+        let trigger = &Trigger::Expiring(secs(margin));
         let jobs = accounts.iter().map(|(id, settings)| async move {
             let slot = self.slot(id);
             {
@@ -234,7 +88,7 @@ impl TokenManager {
                     return;
                 }
             }
-            if let Err(e) = self.get(id, settings, trigger).await {
+            if let Err(e) = self.get(id, settings, trigger.clone()).await {
                 tracing::debug!(account_id = %id, error = %e, "background OAuth refresh did not succeed");
             }
         });
@@ -261,7 +115,9 @@ impl TokenManager {
             (Phase::NeedsLogin(m), _) => OAuthState::NeedsLogin { message: m.clone() },
             (Phase::Error(m), _) => OAuthState::Error { message: m.clone() },
             (Phase::Idle, Some(_)) => OAuthState::Active,
-            (Phase::Idle, None) => OAuthState::NeedsLogin { message: "not logged in; run oauth-start to log in".into() },
+            (Phase::Idle, None) => {
+                OAuthState::NeedsLogin { message: "not logged in; run oauth-start to log in".into() }
+            }
         };
         let now = unix_now();
         OAuthStatus {
@@ -281,17 +137,23 @@ impl TokenManager {
         *st = SlotState { generation, ..SlotState::default() };
     }
 
-    async fn get(&self, account_id: &str, settings: &OAuthSettings, trigger: Trigger<'_>) -> Result<Secret, OAuthError> {
+    async fn get(&self, account_id: &str, settings: &OAuthSettings, trigger: Trigger) -> Result<Secret, OAuthError> {
         let slot = self.slot(account_id);
         let seen = {
             let st = lock(&slot.state);
-            if let Some(token) = st.usable(trigger, unix_now()) {
+            if let Some(token) = st.usable(&trigger, unix_now()) {
                 return Ok(token);
             }
             st.generation
         };
-        let _flight = slot.flight.lock().await;
-        self.fly(account_id, settings, &slot, trigger, seen).await
+        // The slow path runs in its own task: a caller that goes away (client disconnect) cannot cancel a
+        // refresh between the token endpoint rotating the refresh token and the new one being saved.
+        let (this, account, settings) = (self.clone(), account_id.to_string(), settings.clone());
+        let flight = tokio::spawn(async move {
+            let _flight = slot.flight.lock().await;
+            this.fly(&account, &settings, &slot, &trigger, seen).await
+        });
+        flight.await.map_err(|e| OAuthError::Internal(format!("token refresh task failed: {e}")))?
     }
 
     /// The slow path, run by one caller per account at a time.
@@ -300,7 +162,7 @@ impl TokenManager {
         account_id: &str,
         settings: &OAuthSettings,
         slot: &Slot,
-        trigger: Trigger<'_>,
+        trigger: &Trigger,
         seen: u64,
     ) -> Result<Secret, OAuthError> {
         let now = unix_now();
@@ -334,7 +196,8 @@ impl TokenManager {
             }
         }
         let Some(refresh_token) = current.refresh_token.clone() else {
-            let message = "the access token expired and there is no refresh token; run oauth-start to log in".to_string();
+            let message =
+                "the access token expired and there is no refresh token; run oauth-start to log in".to_string();
             let mut st = lock(&slot.state);
             st.phase = Phase::NeedsLogin(message.clone());
             return st.finish(Err(OAuthError::NeedsLogin { account_id: account_id.to_string(), message }));
@@ -438,7 +301,10 @@ impl TokenManager {
                 let detail = description.map(|d| format!(" ({d})")).unwrap_or_default();
                 let message =
                     format!("the refresh token was rejected (invalid_grant{detail}); run oauth-start to log in again");
-                tracing::warn!(account_id, "OAuth refresh token rejected (invalid_grant); the account needs a new login");
+                tracing::warn!(
+                    account_id,
+                    "OAuth refresh token rejected (invalid_grant); the account needs a new login"
+                );
                 st.phase = Phase::NeedsLogin(message.clone());
                 st.dead_refresh = Some(fingerprint(refresh_token));
                 st.finish(Err(OAuthError::NeedsLogin { account_id: account_id.to_string(), message }))

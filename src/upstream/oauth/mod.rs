@@ -19,13 +19,16 @@ mod login;
 mod manager;
 mod pkce;
 mod record;
+mod slot;
+mod status;
 mod token;
 
 pub use complete::{LoginOutcome, complete_from_deep_link, complete_login, delete_account_tokens};
 pub use enhance::enhance_request;
 pub use error::OAuthError;
 pub use login::{PENDING_LOGIN_TTL_SECS, PendingLogin, parse_callback_input, start_login};
-pub use manager::{DEFAULT_REFRESH_MARGIN, OAuthState, OAuthStatus, TokenManager};
+pub use manager::{DEFAULT_REFRESH_MARGIN, TokenManager};
+pub use status::{OAuthState, OAuthStatus};
 pub use token::{TokenSet, exchange_code, refresh_tokens};
 
 use crate::secrets::Secret;
@@ -116,11 +119,11 @@ pub(crate) fn unix_now() -> i64 {
 }
 
 #[cfg(test)]
-mod test_support;
-#[cfg(test)]
 mod login_tests;
 #[cfg(test)]
 mod manager_tests;
+#[cfg(test)]
+mod test_support;
 
 #[cfg(test)]
 mod tests {

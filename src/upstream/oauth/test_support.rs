@@ -35,10 +35,6 @@ impl MemoryStore {
     pub fn json(&self, id: &str) -> Option<serde_json::Value> {
         self.map.lock().unwrap().get(id).map(|s| serde_json::from_str(s).unwrap())
     }
-
-    pub fn put(&self, id: &str, value: &str) {
-        self.map.lock().unwrap().insert(id.to_string(), value.to_string());
-    }
 }
 
 impl SecretStore for MemoryStore {

@@ -125,8 +125,11 @@ pub async fn refresh_tokens(
     settings: &OAuthSettings,
     refresh_token: &Secret,
 ) -> Result<TokenSet, OAuthError> {
-    let body =
-        RefreshBody { grant_type: "refresh_token", refresh_token: refresh_token.expose(), client_id: &settings.client_id };
+    let body = RefreshBody {
+        grant_type: "refresh_token",
+        refresh_token: refresh_token.expose(),
+        client_id: &settings.client_id,
+    };
     let body = to_body(&body)?;
     post_token(http, &settings.token_url, body, Some(refresh_token)).await
 }
@@ -162,7 +165,7 @@ async fn post_token(
     if parsed.access_token.trim().is_empty() {
         return Err(OAuthError::BadResponse("the access token is empty".into()));
     }
-    let expires_in = parsed.expires_in.filter(|s| *s > 0).unwrap_or(DEFAULT_EXPIRES_IN);
+    let expires_in = parsed.expires_in.filter(|s| *s >= 0).unwrap_or(DEFAULT_EXPIRES_IN);
     let refresh_token =
         parsed.refresh_token.filter(|t| !t.trim().is_empty()).map(Secret::new).or_else(|| old_refresh.cloned());
     let organization = parsed.organization.and_then(|o| o.name.filter(|n| !n.is_empty()).or(o.uuid));
@@ -200,7 +203,10 @@ fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
     {
         return Some(Duration::from_millis(ms as u64));
     }
-    text("retry-after").and_then(|v| v.parse::<f64>().ok()).filter(|v| v.is_finite() && *v >= 0.0).map(Duration::from_secs_f64)
+    text("retry-after")
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|v| v.is_finite() && *v >= 0.0)
+        .map(Duration::from_secs_f64)
 }
 
 /// The backoff for a 429: `Retry-After` clamped to 5 s – 5 min, or `fallback` when there is none.

@@ -138,6 +138,10 @@ pub(crate) async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> R
     let request_id = shared.next_request_id();
 
     if parts.method == Method::POST && path == "/v1/oauth/token" {
+        let delay = shared.oauth().delay();
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
         return shared.oauth().token(&parts.headers, &body);
     }
     if parts.method == Method::GET && path == "/oauth/authorize" {

@@ -8,6 +8,14 @@
 //! `x-mock-status`, `x-mock-event-interval-ms`, `x-mock-text` and `x-mock-tools: none` steer one
 //! request; `/v1/messages` answers with text or a `tool_use` of the first tool, streamed as
 //! SSE when `stream: true`.
+//!
+//! OAuth (protocol.md §1): `GET /oauth/authorize` auto-approves and redirects with `code` and `state`;
+//! `POST /v1/oauth/token` (JSON only) exchanges PKCE-checked codes and rotates single-use refresh tokens;
+//! the access tokens it issues (`sk-ant-oat01-mock-<n>`) work on `/v1/messages` only while unexpired, with the
+//! oauth beta and, for non-Haiku models, the Claude Code identity system prompt. Control: `POST
+//! /_mock/oauth/authorize` (issue a code), `POST /_mock/oauth/config`, `GET /_mock/oauth/stats`,
+//! `POST /_mock/oauth/expire`, mirrored by [`MockUpstream::issue_code`], [`MockUpstream::approve`],
+//! [`MockUpstream::oauth_config`], [`MockUpstream::oauth_stats`], [`MockUpstream::oauth_expire_access_tokens`].
 
 mod api;
 mod control;

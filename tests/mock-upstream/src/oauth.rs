@@ -46,6 +46,8 @@ pub struct OAuthMockConfig {
     pub retry_after_ms: Option<u64>,
     /// When true, successful refreshes leave `refresh_token` out (the old one stays valid).
     pub omit_refresh_token: Option<bool>,
+    /// Delay before the token endpoint answers, milliseconds (0 turns it off).
+    pub delay_ms: Option<u64>,
     /// `account.email_address` in token responses (default `mock-user@example.com`).
     pub email: Option<String>,
     /// `organization.name` in token responses (default `Mock Organization`).
@@ -127,8 +129,14 @@ impl MockOAuth {
         let cfg = &mut self.config;
         cfg.expires_in = c.expires_in.or(cfg.expires_in);
         cfg.omit_refresh_token = c.omit_refresh_token.or(cfg.omit_refresh_token);
+        cfg.delay_ms = c.delay_ms.or(cfg.delay_ms);
         cfg.email = c.email.or(cfg.email.take());
         cfg.organization_name = c.organization_name.or(cfg.organization_name.take());
+    }
+
+    /// How long the token endpoint waits before answering.
+    pub(crate) fn delay(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.config.delay_ms.unwrap_or(0))
     }
 
     pub(crate) fn stats(&self) -> OAuthStats {

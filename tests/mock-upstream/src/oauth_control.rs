@@ -25,17 +25,18 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
         .route("/_mock/oauth/expire", post(expire))
 }
 
-fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, Response> {
+/// The parsed body, or the 400 to answer with (boxed: a `Response` is large).
+fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, Box<Response>> {
     serde_json::from_slice(body).map_err(|e| {
         let body = error_body("invalid_request_error", &format!("invalid JSON: {e}"), "req_mock_control");
-        (StatusCode::BAD_REQUEST, [("content-type", "application/json")], body).into_response()
+        Box::new((StatusCode::BAD_REQUEST, [("content-type", "application/json")], body).into_response())
     })
 }
 
 async fn authorize(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
     match parse::<AuthorizeRequest>(&body) {
         Ok(req) => Json(json!({"code": shared.oauth().issue_code(req)})).into_response(),
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 
@@ -45,7 +46,7 @@ async fn config(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
             shared.oauth().configure(c);
             StatusCode::NO_CONTENT.into_response()
         }
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 
