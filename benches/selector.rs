@@ -22,6 +22,9 @@ fn accounts(n: usize) -> Vec<Arc<LiveAccount>> {
                 priority: 0,
                 models: if i % 3 == 0 { vec!["claude-opus-*".into()] } else { vec![] },
                 base_url: None,
+                email: None,
+                organization: None,
+                oauth_client_id: None,
                 updated_at: String::new(),
             };
             Arc::new(LiveAccount::new(config, "http://127.0.0.1:1", Some(Secret::new("k"))))

@@ -14,15 +14,20 @@ use tokio::task::JoinHandle;
 use crate::accounts::{AccountList, HealthPolicy, LiveAccount};
 use crate::client;
 use crate::clock::{Clock, SystemClock};
+use crate::config::AccountKind;
 use crate::config::{self, Config, ConfigError, ConfigFile};
 use crate::router::Selector;
 use crate::router::schedule;
 use crate::secrets::{self, BackendKind, SecretError, SecretStore};
 use crate::status::{ReportSource, StatusReport};
+use crate::upstream::oauth::{self, OAuthSettings, TokenManager};
 use crate::upstream::{UpstreamClient, UpstreamError};
 
 /// How long the keychain gets to answer before the encrypted file is used instead.
 pub const KEYCHAIN_PROBE_TIMEOUT: Duration = Duration::from_millis(1500);
+
+/// How often OAuth tokens close to expiry are refreshed in the background.
+pub const OAUTH_REFRESH_INTERVAL: Duration = Duration::from_secs(30);
 
 /// What the gateway needs to start.
 #[derive(Debug, Clone, Default)]
@@ -117,6 +122,7 @@ pub struct Gateway {
     started: Instant,
     admin_token_hash: [u8; 32],
     reload_lock: tokio::sync::Mutex<()>,
+    oauth: TokenManager,
 }
 
 impl Gateway {
@@ -140,6 +146,81 @@ impl Gateway {
         self.listen
     }
 
+    /// OAuth token lifecycle for OAuth accounts.
+    pub fn oauth(&self) -> &TokenManager {
+        &self.oauth
+    }
+
+    /// The secret store.
+    pub fn secrets(&self) -> &Arc<dyn SecretStore> {
+        &self.secrets
+    }
+
+    /// The OAuth settings an account uses (client secrets are only needed at login, not for refresh).
+    pub fn oauth_settings(&self, config: &Config, account: Option<&crate::config::Account>) -> OAuthSettings {
+        oauth::settings_for(&config.oauth, account, None)
+    }
+
+    /// Refreshes OAuth tokens that expire within the margin; run periodically.
+    async fn refresh_oauth_tokens(&self) {
+        let live = self.live();
+        let due: Vec<(String, OAuthSettings)> = live
+            .accounts
+            .iter()
+            .filter(|a| a.kind() == AccountKind::Oauth && a.config.enabled && a.credential.is_some())
+            .map(|a| (a.id().to_string(), self.oauth_settings(&live.config, Some(&a.config))))
+            .collect();
+        if !due.is_empty() {
+            self.oauth.refresh_due(&due, oauth::DEFAULT_REFRESH_MARGIN).await;
+        }
+    }
+
+    /// Completes an OAuth login delivered to the loopback callback or the desktop app's deep link, then records
+    /// the account's email and organisation in the config (a reload picks up the new tokens).
+    pub async fn complete_oauth_login(&self, input: &str) -> Result<oauth::LoginOutcome, oauth::OAuthError> {
+        let live = self.live();
+        let settings = self.oauth_settings(&live.config, None);
+        let http = live.upstream.http().clone();
+        let outcome = oauth::complete_login(self.secrets.clone(), &http, &settings, None, input).await?;
+        self.oauth.forget(&outcome.account_id);
+        let file = self.file.clone();
+        let (id, email, organization) =
+            (outcome.account_id.clone(), outcome.email.clone(), outcome.organization.clone());
+        let saved = tokio::task::spawn_blocking(move || {
+            file.update(move |config| {
+                if let Some(account) = config.accounts.iter_mut().find(|a| a.id == id) {
+                    account.email = email;
+                    account.organization = organization;
+                    account.updated_at = time::OffsetDateTime::now_utc()
+                        .format(&time::format_description::well_known::Rfc3339)
+                        .unwrap_or_default();
+                }
+                Ok(())
+            })
+        })
+        .await;
+        if !matches!(saved, Ok(Ok(()))) {
+            tracing::warn!("login completed but the account's email could not be saved to the config");
+        }
+        Ok(outcome)
+    }
+
+    /// Starts an OAuth login for an account (admin API): returns the authorize URL.
+    pub async fn start_oauth_login(&self, account_id: &str) -> Result<String, oauth::OAuthError> {
+        let live = self.live();
+        let account = live
+            .accounts
+            .iter()
+            .find(|a| (a.id() == account_id || a.name() == account_id) && a.kind() == AccountKind::Oauth)
+            .ok_or_else(|| oauth::OAuthError::InvalidInput(format!("no OAuth account `{account_id}`")))?;
+        let settings = self.oauth_settings(&live.config, Some(&account.config));
+        let store = self.secrets.clone();
+        let id = account.id().to_string();
+        tokio::task::spawn_blocking(move || oauth::start_login(store.as_ref(), &settings, &id))
+            .await
+            .map_err(|e| oauth::OAuthError::Internal(e.to_string()))?
+    }
+
     pub(crate) fn admin_token_hash(&self) -> &[u8; 32] {
         &self.admin_token_hash
     }
@@ -155,7 +236,17 @@ impl Gateway {
             strategy: live.config.routing.strategy,
             secrets_backend: Some(backend_name(self.secrets.backend()).into()),
             client_keys: live.client_keys.len(),
-            accounts: live.accounts.iter().map(|a| a.view(self.now_ms())).collect(),
+            accounts: live
+                .accounts
+                .iter()
+                .map(|a| {
+                    let mut view = a.view(self.now_ms());
+                    if a.kind() == AccountKind::Oauth {
+                        view.apply_oauth(&self.oauth.status(a.id()));
+                    }
+                    view
+                })
+                .collect(),
         }
     }
 
@@ -286,6 +377,7 @@ pub struct GatewayHandle {
     stop: watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
     watcher: JoinHandle<()>,
+    oauth_task: JoinHandle<()>,
     runtime_path: PathBuf,
     grace: Duration,
 }
@@ -317,6 +409,7 @@ impl GatewayHandle {
             }
         }
         self.watcher.abort();
+        self.oauth_task.abort();
         let _ = std::fs::remove_file(&self.runtime_path);
     }
 }
@@ -374,6 +467,8 @@ pub async fn start(options: StartOptions) -> Result<GatewayHandle, StartError> {
     config::write_private(&runtime_path, &info_json)?;
 
     let grace = Duration::from_secs(config.server.shutdown_grace_secs);
+    let secrets_for_oauth = secrets.clone();
+    let upstream_http = upstream.http().clone();
     let client_keys = client_key_hashes(&config);
     let gateway = Arc::new(Gateway {
         file: file.clone(),
@@ -385,6 +480,7 @@ pub async fn start(options: StartOptions) -> Result<GatewayHandle, StartError> {
         started: Instant::now(),
         admin_token_hash: client::hash_key(&admin_token),
         reload_lock: tokio::sync::Mutex::new(()),
+        oauth: TokenManager::new(secrets_for_oauth, upstream_http),
     });
 
     let (stop, stop_rx) = watch::channel(false);
@@ -397,11 +493,22 @@ pub async fn start(options: StartOptions) -> Result<GatewayHandle, StartError> {
             })
             .await
     });
+    let refresher = gateway.clone();
+    let mut refresher_stop = stop_rx.clone();
+    let oauth_task = tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(OAUTH_REFRESH_INTERVAL);
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => refresher.refresh_oauth_tokens().await,
+                _ = refresher_stop.changed() => return,
+            }
+        }
+    });
     let reloader = gateway.clone();
     let watcher = config::watch::spawn(gateway.file.clone(), initial_text, stop_rx, move |config| {
         let gateway = reloader.clone();
         tokio::spawn(async move { gateway.reload(config).await });
     });
     tracing::info!(%addr, "gateway listening on http://{addr}");
-    Ok(GatewayHandle { addr, gateway, stop, server, watcher, runtime_path, grace })
+    Ok(GatewayHandle { addr, gateway, stop, server, watcher, oauth_task, runtime_path, grace })
 }

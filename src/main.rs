@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use llm_gateway::config::{ConfigFile, default_config_path};
-use llm_gateway::manage::{Manager, NewApiKeyAccount};
+use llm_gateway::manage::{Manager, NewApiKeyAccount, NewOAuthAccount};
 use llm_gateway::secrets::Secret;
 
 /// A local gateway in front of Anthropic's API.
@@ -50,6 +50,45 @@ enum Command {
         /// Upstream base URL for this account (default: upstream.base_url).
         #[arg(long)]
         base_url: Option<String>,
+    },
+    /// Add a Claude Pro/Max (Claude Code OAuth) account; prints its id. Log in with `oauth-start`.
+    AddOauth {
+        /// A unique name.
+        #[arg(long)]
+        name: String,
+        /// OAuth client id (default: oauth.client_id, the Claude Code client).
+        #[arg(long)]
+        client_id: Option<String>,
+        /// OAuth client secret, if the client has one (stored in the secret store).
+        #[arg(long, env = "LLM_GATEWAY_OAUTH_CLIENT_SECRET", hide_env_values = true)]
+        client_secret: Option<String>,
+        /// Share of traffic under the weighted strategy.
+        #[arg(long, default_value_t = 1)]
+        weight: u32,
+        /// Priority tier: lower numbers are preferred.
+        #[arg(long, default_value_t = 0)]
+        priority: u32,
+        /// Comma-separated models this account serves; default all.
+        #[arg(long, value_delimiter = ',')]
+        models: Vec<String>,
+    },
+    /// Start an OAuth login: prints the authorize URL and opens the browser (unless --no-browser).
+    OauthStart {
+        /// Account id (or name).
+        #[arg(long)]
+        account_id: String,
+        /// Only print the URL.
+        #[arg(long)]
+        no_browser: bool,
+    },
+    /// Complete an OAuth login with the code the browser showed (`code#state`) or the whole callback URL.
+    OauthCallback {
+        /// Account id (or name).
+        #[arg(long)]
+        account_id: String,
+        /// `code#state`, or the callback URL.
+        #[arg(long)]
+        code: String,
     },
     /// List accounts with their state.
     ListAccounts {
@@ -156,6 +195,41 @@ fn run(cli: Cli) -> Result<ExitCode> {
             })?;
             println!("added API-key account `{}`", account.name);
             println!("{}", account.id);
+        }
+        Command::AddOauth { name, client_id, client_secret, weight, priority, models } => {
+            let models = models.into_iter().map(|m| m.trim().to_string()).filter(|m| !m.is_empty()).collect();
+            let account = manager.add_oauth(NewOAuthAccount {
+                name,
+                client_id,
+                client_secret: client_secret.map(Secret::new),
+                weight,
+                priority,
+                models,
+            })?;
+            eprintln!(
+                "added OAuth account `{}`; log in with: llm-gateway oauth-start --account-id {}",
+                account.name, account.id
+            );
+            println!("{}", account.id);
+        }
+        Command::OauthStart { account_id, no_browser } => {
+            let url = manager.oauth_start(&account_id)?;
+            eprintln!("Open this URL, approve, then paste what the page shows (code#state):");
+            eprintln!("  llm-gateway oauth-callback --account-id {account_id} --code 'CODE#STATE'");
+            eprintln!("(With a loopback oauth.redirect_uri, the running gateway completes the login by itself.)");
+            if !no_browser && let Err(e) = open::that_detached(&url) {
+                eprintln!("could not open a browser ({e}); open the URL yourself");
+            }
+            println!("{url}");
+        }
+        Command::OauthCallback { account_id, code } => {
+            let http = reqwest::Client::builder().build().context("cannot build the HTTP client")?;
+            let outcome = runtime()?.block_on(manager.oauth_complete(Some(&account_id), &code, &http))?;
+            match &outcome.email {
+                Some(email) => println!("logged in as {email}"),
+                None => println!("logged in"),
+            }
+            println!("{}", outcome.account_id);
         }
         Command::ListAccounts { json } => {
             let report = runtime()?.block_on(manager.status())?;

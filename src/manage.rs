@@ -115,6 +115,9 @@ impl Manager {
             priority: new.priority,
             models: new.models,
             base_url: new.base_url.map(|u| u.trim_end_matches('/').to_string()),
+            email: None,
+            organization: None,
+            oauth_client_id: None,
             updated_at: now(),
         };
         let secrets = self.secrets()?;
@@ -153,8 +156,16 @@ impl Manager {
             config.accounts.retain(|a| a.id != id);
             Ok(())
         })?;
-        // The config no longer names it, so the credential is unreachable: delete it (best effort, reported).
-        if let Err(e) = self.secrets()?.delete(&account.secret_id()) {
+        // The config no longer names it, so the credentials are unreachable: delete them (best effort, reported).
+        let secrets = self.secrets()?;
+        let mut deleted = secrets.delete(&account.secret_id()).map_err(|e| e.to_string());
+        if account.kind == AccountKind::Oauth {
+            let _ = secrets.delete(&account.client_secret_id());
+            if let Err(e) = crate::upstream::oauth::delete_account_tokens(secrets.as_ref(), &account.id) {
+                deleted = Err(e.to_string());
+            }
+        }
+        if let Err(e) = deleted {
             tracing::warn!("account removed, but its credential could not be deleted from the secret store: {e}");
         }
         Ok(account)
@@ -241,20 +252,30 @@ impl Manager {
         let secrets = self.secrets()?;
         let client =
             crate::upstream::UpstreamClient::new(&config.upstream).map_err(|e| ManageError::Invalid(e.to_string()))?;
+        let tokens = crate::upstream::oauth::TokenManager::new(secrets.clone(), client.http().clone());
         let mut probes = Vec::new();
         for account in &config.accounts {
-            let credential = secrets.get(&account.secret_id())?;
-            let live = crate::accounts::LiveAccount::new(account.clone(), &config.upstream.base_url, credential);
+            let stored = secrets.get(&account.secret_id())?;
+            let live = crate::accounts::LiveAccount::new(account.clone(), &config.upstream.base_url, stored);
             let client = client.clone();
+            let tokens = &tokens;
+            let settings = self.oauth_settings(&config, account)?;
             probes.push(async move {
-                if live.credential.is_none() {
-                    let mut r = crate::upstream::probe::probe(&client, &live).await;
-                    if live.config.enabled {
-                        r.detail = "no credential in the secret store".into();
+                let credential = match account.kind {
+                    AccountKind::ApiKey => live.credential.clone(),
+                    AccountKind::Oauth if live.credential.is_some() => {
+                        match tokens.access_token(&account.id, &settings).await {
+                            Ok(token) => Some(token),
+                            Err(e) => {
+                                let mut r = crate::upstream::probe::probe(&client, &live, None).await;
+                                r.detail = format!("OAuth: {e}");
+                                return r;
+                            }
+                        }
                     }
-                    return r;
-                }
-                crate::upstream::probe::probe(&client, &live).await
+                    AccountKind::Oauth => None,
+                };
+                crate::upstream::probe::probe(&client, &live, credential.as_ref()).await
             });
         }
         Ok(futures_util::future::join_all(probes).await)
@@ -296,5 +317,135 @@ impl Manager {
             return None;
         }
         response.json().await.ok()
+    }
+}
+
+/// What `add-oauth` needs.
+#[derive(Debug)]
+pub struct NewOAuthAccount {
+    /// Unique name.
+    pub name: String,
+    /// Overrides `oauth.client_id`.
+    pub client_id: Option<String>,
+    /// The OAuth client's secret, if it has one (stored in the secret store).
+    pub client_secret: Option<Secret>,
+    /// Weight (≥ 1).
+    pub weight: u32,
+    /// Priority tier (lower is preferred).
+    pub priority: u32,
+    /// Model allowlist (empty: all).
+    pub models: Vec<String>,
+}
+
+impl Manager {
+    /// The OAuth settings for `account` (global `oauth:` plus the account's client id and secret).
+    pub fn oauth_settings(
+        &self,
+        config: &Config,
+        account: &Account,
+    ) -> Result<crate::upstream::oauth::OAuthSettings, ManageError> {
+        let secret = match account.kind {
+            AccountKind::Oauth => self.secrets()?.get(&account.client_secret_id())?,
+            AccountKind::ApiKey => None,
+        };
+        Ok(crate::upstream::oauth::settings_for(&config.oauth, Some(account), secret))
+    }
+
+    /// Adds an OAuth (Claude Pro/Max) account, not yet logged in; returns it.
+    pub fn add_oauth(&self, new: NewOAuthAccount) -> Result<Account, ManageError> {
+        if new.name.trim().is_empty() {
+            return Err(ManageError::Invalid("--name must not be empty".into()));
+        }
+        if new.weight == 0 {
+            return Err(ManageError::Invalid("--weight must be at least 1".into()));
+        }
+        let account = Account {
+            id: new_account_id(),
+            name: new.name.trim().to_string(),
+            kind: AccountKind::Oauth,
+            enabled: true,
+            weight: new.weight,
+            priority: new.priority,
+            models: new.models,
+            base_url: None,
+            email: None,
+            organization: None,
+            oauth_client_id: new.client_id.filter(|c| !c.trim().is_empty()),
+            updated_at: now(),
+        };
+        let secrets = self.secrets()?;
+        if let Some(secret) = &new.client_secret {
+            secrets.set(&account.client_secret_id(), secret)?;
+        }
+        let added = account.clone();
+        let result = self.file.update(move |config| {
+            if config.accounts.iter().any(|a| a.name == added.name) {
+                return Err(ConfigError::Rejected(format!("an account named `{}` already exists", added.name)));
+            }
+            config.accounts.push(added);
+            Ok(())
+        });
+        if let Err(e) = result {
+            let _ = secrets.delete(&account.client_secret_id());
+            return Err(e.into());
+        }
+        Ok(account)
+    }
+
+    fn oauth_account(&self, id_or_name: &str) -> Result<(Config, Account), ManageError> {
+        let config = self.config()?;
+        let account = Self::find(&config, id_or_name)?.clone();
+        if account.kind != AccountKind::Oauth {
+            return Err(ManageError::Invalid(format!(
+                "account `{}` is an API-key account; OAuth login applies to accounts added with add-oauth",
+                account.name
+            )));
+        }
+        Ok((config, account))
+    }
+
+    /// Starts a login: stores a pending PKCE login (valid 10 minutes) and returns the authorize URL.
+    pub fn oauth_start(&self, id_or_name: &str) -> Result<String, ManageError> {
+        let (config, account) = self.oauth_account(id_or_name)?;
+        let settings = self.oauth_settings(&config, &account)?;
+        crate::upstream::oauth::start_login(self.secrets()?.as_ref(), &settings, &account.id)
+            .map_err(|e| ManageError::Invalid(e.to_string()))
+    }
+
+    /// Completes a login from `code#state`, the callback URL, or a deep link, and records the account's email and
+    /// organisation in the config (which also makes a running server reload the account with its new tokens).
+    pub async fn oauth_complete(
+        &self,
+        id_or_name: Option<&str>,
+        input: &str,
+        http: &reqwest::Client,
+    ) -> Result<crate::upstream::oauth::LoginOutcome, ManageError> {
+        let config = self.config()?;
+        let settings = match id_or_name {
+            Some(id) => {
+                let (_, account) = self.oauth_account(id)?;
+                self.oauth_settings(&config, &account)?
+            }
+            None => crate::upstream::oauth::settings_for(&config.oauth, None, None),
+        };
+        let account_id = match id_or_name {
+            Some(id) => Some(self.oauth_account(id)?.1.id),
+            None => None,
+        };
+        let outcome =
+            crate::upstream::oauth::complete_login(self.secrets()?, http, &settings, account_id.as_deref(), input)
+                .await
+                .map_err(|e| ManageError::Invalid(e.to_string()))?;
+        let (id, email, organization) =
+            (outcome.account_id.clone(), outcome.email.clone(), outcome.organization.clone());
+        self.file.update(move |config| {
+            if let Some(account) = config.accounts.iter_mut().find(|a| a.id == id) {
+                account.email = email;
+                account.organization = organization;
+                account.updated_at = now();
+            }
+            Ok(())
+        })?;
+        Ok(outcome)
     }
 }

@@ -22,23 +22,34 @@ fn table(rows: Vec<Vec<String>>) {
 }
 
 fn account_rows(accounts: &[AccountView], with_usage: bool) -> Vec<Vec<String>> {
-    let mut header = vec!["ID", "NAME", "KIND", "STATE", "WEIGHT", "MODELS"];
+    let mut header = vec!["ID", "NAME", "KIND", "STATE", "PRIO", "WEIGHT", "MODELS"];
     if with_usage {
-        header.extend(["REQUESTS", "FAILURES", "LAST USED"]);
+        header.extend(["UNTIL", "WINDOWS", "REQUESTS", "FAILURES", "LAST USED"]);
     }
     header.push("DETAIL");
     let mut rows = vec![header.into_iter().map(String::from).collect::<Vec<_>>()];
     for a in accounts {
         let kind = serde_json::to_value(a.kind).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+        let mut state = a.state.as_str().to_string();
+        if a.half_open {
+            state.push_str(" (trial)");
+        }
         let mut row = vec![
             a.id.clone(),
             a.name.clone(),
             kind,
-            a.state.as_str().to_string(),
+            state,
+            a.priority.to_string(),
             a.weight.to_string(),
             if a.models.is_empty() { "all".into() } else { a.models.join(",") },
         ];
         if with_usage {
+            let until = match (&a.cooldown_until, &a.cooldown_reason) {
+                (Some(until), Some(reason)) => format!("{until} ({reason})"),
+                _ => "-".into(),
+            };
+            row.push(until);
+            row.push(a.windows.as_ref().map_or_else(|| "-".into(), windows_summary));
             row.push(a.requests.to_string());
             row.push(a.failures.to_string());
             row.push(a.last_used.clone().unwrap_or_else(|| "-".into()));
@@ -47,6 +58,27 @@ fn account_rows(accounts: &[AccountView], with_usage: bool) -> Vec<Vec<String>> 
         rows.push(row);
     }
     rows
+}
+
+/// "5h 82% 7d 40%" or "req 45/50 tok 9000/10000".
+fn windows_summary(w: &llm_gateway::accounts::RateWindows) -> String {
+    let mut parts = Vec::new();
+    if let Some(status) = &w.unified_status {
+        parts.push(status.clone());
+    }
+    for (label, window) in [("5h", &w.five_hour), ("7d", &w.seven_day)] {
+        if let Some(u) = window.as_ref().and_then(|w| w.utilization) {
+            parts.push(format!("{label} {:.0}%", u * 100.0));
+        }
+    }
+    for (label, limit) in [("req", &w.requests), ("tok", &w.tokens)] {
+        if let Some(l) = limit
+            && let (Some(remaining), Some(max)) = (l.remaining, l.limit)
+        {
+            parts.push(format!("{label} {remaining}/{max}"));
+        }
+    }
+    if parts.is_empty() { "-".into() } else { parts.join(" ") }
 }
 
 /// `list-accounts`.

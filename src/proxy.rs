@@ -13,9 +13,12 @@ use futures_util::{Stream, StreamExt};
 use crate::accounts::windows::parse_windows;
 use crate::accounts::{LiveAccount, Observation};
 use crate::client::{AccountUsed, ApiError};
+use crate::config::AccountKind;
 use crate::gateway::{Gateway, Live};
 use crate::router::{Pick, SelectRequest};
+use crate::secrets::Secret;
 use crate::transform::anthropic::{MessagesSummary, inspect_messages_request};
+use crate::upstream::oauth::{self, OAuthError};
 use crate::upstream::outcome::{Verdict, classify};
 use crate::upstream::{self, UpstreamError, request_headers_for_upstream, response_headers_for_client};
 
@@ -124,18 +127,31 @@ pub async fn forward(
         let account = pick.account;
         account.record_attempt(gateway.now_ms());
         let started = Instant::now();
-        let sent = live
-            .upstream
-            .send(&account, endpoint.method(), &path_and_query, upstream_headers.clone(), body.clone())
-            .await;
-        let response = match sent {
+        let call = Call { endpoint, path_and_query: &path_and_query, headers: &upstream_headers, body: &body };
+        let response = match send_attempt(gateway, &live, &account, &call).await {
             Ok(r) => r,
-            Err(e) => {
+            Err(AttemptError::Upstream(e)) => {
                 account.record_network_failure();
                 observe(gateway, &live, &account, &Observation::Failed);
                 tracing::warn!(attempt, account = %account.name(), "upstream call failed: {e}");
                 last_failure = Some(Failure::Gateway(with_account(upstream_failure(&e), &account)));
                 continue;
+            }
+            Err(AttemptError::OAuth(e)) => {
+                account.health.release();
+                match &e {
+                    OAuthError::NeedsLogin { .. } | OAuthError::InvalidGrant { .. } => {
+                        account.mark_error(format!("OAuth login needed: {e}"));
+                    }
+                    _ => observe(gateway, &live, &account, &Observation::Failed),
+                }
+                tracing::warn!(attempt, account = %account.name(), "no OAuth access token: {e}");
+                last_failure = Some(Failure::Gateway(with_account(ApiError::unavailable(e.to_string()), &account)));
+                continue;
+            }
+            Err(AttemptError::BadBody(message)) => {
+                account.health.release();
+                return Err(ApiError::bad_request(message));
             }
         };
         let status = response.status();
@@ -206,6 +222,69 @@ pub async fn forward(
         || ApiError::unavailable("no attempt was made (routing.max_attempts)").into_response(),
         Failure::into_response,
     ))
+}
+
+/// One upstream call's inputs.
+struct Call<'a> {
+    endpoint: Endpoint,
+    path_and_query: &'a str,
+    headers: &'a HeaderMap,
+    body: &'a Bytes,
+}
+
+enum AttemptError {
+    Upstream(UpstreamError),
+    OAuth(OAuthError),
+    BadBody(String),
+}
+
+/// Sends one attempt with the account's credential. OAuth accounts get a valid access token (refreshed if due),
+/// the request enhancement (bearer, oauth beta, identity system prompt), and one refresh-and-retry when the
+/// upstream rejects the token with 401.
+async fn send_attempt(
+    gateway: &Gateway,
+    live: &Live,
+    account: &LiveAccount,
+    call: &Call<'_>,
+) -> Result<reqwest::Response, AttemptError> {
+    let method = call.endpoint.method();
+    if account.kind() == AccountKind::ApiKey {
+        return live
+            .upstream
+            .send(
+                account,
+                account.credential.as_ref(),
+                method,
+                call.path_and_query,
+                call.headers.clone(),
+                call.body.clone(),
+            )
+            .await
+            .map_err(AttemptError::Upstream);
+    }
+    let settings = gateway.oauth_settings(&live.config, Some(&account.config));
+    let token = gateway.oauth().access_token(account.id(), &settings).await.map_err(AttemptError::OAuth)?;
+    let send = |token: Secret| async move {
+        let mut headers = call.headers.clone();
+        let body = oauth::enhance_request(call.body, &mut headers, &token, &live.config.oauth.system_prompt)
+            .map_err(|e| AttemptError::BadBody(e.to_string()))?
+            .unwrap_or_else(|| call.body.clone());
+        live.upstream
+            .send(account, None, call.endpoint.method(), call.path_and_query, headers, body)
+            .await
+            .map_err(AttemptError::Upstream)
+    };
+    let response = send(token.clone()).await?;
+    if response.status() != StatusCode::UNAUTHORIZED {
+        return Ok(response);
+    }
+    // Most likely "OAuth token has expired": refresh (single-flight; skipped if another request already did)
+    // and retry once. A second 401 is then a real credential failure.
+    drop(response);
+    tracing::info!(account = %account.name(), "upstream refused the OAuth token; refreshing and retrying once");
+    let fresh =
+        gateway.oauth().refresh_after_rejection(account.id(), &settings, &token).await.map_err(AttemptError::OAuth)?;
+    send(fresh).await
 }
 
 fn log_pick(pick: &Pick, attempt: u32) {

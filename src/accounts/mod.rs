@@ -60,6 +60,10 @@ pub enum AccountState {
     CoolingDown,
     /// Benched by the circuit breaker after repeated failures.
     CircuitOpen,
+    /// OAuth account without a usable login (`oauth-start` to log in).
+    NeedsLogin,
+    /// OAuth account whose token is being refreshed.
+    Refreshing,
 }
 
 impl AccountState {
@@ -72,6 +76,8 @@ impl AccountState {
             Self::MissingCredential => "missing_credential",
             Self::CoolingDown => "cooling_down",
             Self::CircuitOpen => "circuit_open",
+            Self::NeedsLogin => "needs_login",
+            Self::Refreshing => "refreshing",
         }
     }
 }
@@ -127,7 +133,11 @@ impl LiveAccount {
         if !self.config.enabled {
             AccountState::Disabled
         } else if self.credential.is_none() {
-            AccountState::MissingCredential
+            if self.config.kind == AccountKind::Oauth {
+                AccountState::NeedsLogin
+            } else {
+                AccountState::MissingCredential
+            }
         } else if self.credential_error.load(Ordering::Acquire) {
             AccountState::Error
         } else {
@@ -201,6 +211,11 @@ impl LiveAccount {
             windows: detail.windows,
             recent_error_rate: Some(error_rate),
             recent_latency_ms: Some(latency_ms),
+            email: self.config.email.clone(),
+            organization: self.config.organization.clone(),
+            oauth_state: None,
+            token_expires_at: None,
+            last_refresh: None,
             requests: self.requests.load(Ordering::Relaxed),
             failures: self.failures.load(Ordering::Relaxed),
             last_used: detail.last_used_ms.map(rfc3339),
@@ -253,6 +268,21 @@ pub struct AccountView {
     /// Recent latency to response headers (ms).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recent_latency_ms: Option<u32>,
+    /// OAuth accounts: the login's email and organisation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// OAuth accounts: organisation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization: Option<String>,
+    /// OAuth accounts: token state (`active`, `refreshing`, `needs_login`, `error`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oauth_state: Option<String>,
+    /// OAuth accounts: access token expiry (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_expires_at: Option<String>,
+    /// OAuth accounts: last successful refresh or login (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_refresh: Option<String>,
     /// Requests sent with this account since the server started.
     pub requests: u64,
     /// Of which failed (network errors, 429, 5xx).
@@ -266,6 +296,23 @@ pub struct AccountView {
 }
 
 impl AccountView {
+    /// Adds an OAuth account's token status; a login problem becomes the account's state.
+    pub fn apply_oauth(&mut self, status: &crate::upstream::oauth::OAuthStatus) {
+        use crate::upstream::oauth::OAuthState;
+        self.oauth_state = Some(status.state.as_str().to_string());
+        self.token_expires_at = status.expires_at.map(|s| rfc3339(u64::try_from(s).unwrap_or(0) * 1000));
+        self.last_refresh = status.last_refresh.map(|s| rfc3339(u64::try_from(s).unwrap_or(0) * 1000));
+        match &status.state {
+            OAuthState::NeedsLogin { message } if self.enabled => {
+                self.state = AccountState::NeedsLogin;
+                self.error = Some(message.clone());
+            }
+            OAuthState::Refreshing if self.state == AccountState::Active => self.state = AccountState::Refreshing,
+            OAuthState::Error { message } if self.error.is_none() => self.error = Some(format!("OAuth: {message}")),
+            _ => {}
+        }
+    }
+
     /// The view of an account straight from config, for when no server is running.
     pub fn from_config(account: &Account, has_credential: Option<bool>) -> Self {
         let live = LiveAccount::new(account.clone(), "", None);

@@ -19,6 +19,8 @@ use crate::gateway::Gateway;
 pub(super) fn router(gateway: Arc<Gateway>) -> Router<Arc<Gateway>> {
     Router::new()
         .route("/status", get(status))
+        .route("/oauth/start", axum::routing::post(oauth_start))
+        .route("/oauth/complete", axum::routing::post(oauth_complete))
         .route_layer(axum::middleware::from_fn_with_state(gateway, require_admin_token))
 }
 
@@ -38,4 +40,29 @@ async fn require_admin_token(State(gateway): State<Arc<Gateway>>, request: Reque
 
 async fn status(State(gateway): State<Arc<Gateway>>) -> Response {
     axum::Json(gateway.status()).into_response()
+}
+
+#[derive(serde::Deserialize)]
+struct StartBody {
+    account_id: String,
+}
+
+#[derive(serde::Deserialize)]
+struct CompleteBody {
+    /// `code#state`, the callback URL, or a deep link.
+    code: String,
+}
+
+async fn oauth_start(State(gateway): State<Arc<Gateway>>, body: axum::Json<StartBody>) -> Response {
+    match gateway.start_oauth_login(&body.account_id).await {
+        Ok(url) => axum::Json(serde_json::json!({ "url": url })).into_response(),
+        Err(e) => ApiError::bad_request(e.to_string()).into_response(),
+    }
+}
+
+async fn oauth_complete(State(gateway): State<Arc<Gateway>>, body: axum::Json<CompleteBody>) -> Response {
+    match gateway.complete_oauth_login(&body.code).await {
+        Ok(outcome) => axum::Json(outcome).into_response(),
+        Err(e) => ApiError::bad_request(e.to_string()).into_response(),
+    }
 }

@@ -27,6 +27,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .merge(api)
         .route("/health", get(health))
         .route("/ready", get(ready))
+        .route("/oauth/callback", get(oauth_callback))
         .nest("/admin/api", admin::router(gateway.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -91,6 +92,36 @@ async fn ready(State(gateway): State<Arc<Gateway>>) -> Response {
     let word = if usable > 0 { "ready" } else { "no usable account" };
     (status, axum::Json(json!({"status": word, "usable_accounts": usable, "accounts": live.accounts.len()})))
         .into_response()
+}
+
+/// Loopback OAuth login: the browser lands here with `?code=…&state=…` when `oauth.redirect_uri` points at the
+/// gateway. Answers with a small page saying what happened; on success it links to the desktop app.
+async fn oauth_callback(State(gateway): State<Arc<Gateway>>, uri: Uri) -> Response {
+    let url = format!("http://localhost{}", uri.path_and_query().map_or("/", |p| p.as_str()));
+    let (status, title, detail) = match gateway.complete_oauth_login(&url).await {
+        Ok(outcome) => (
+            StatusCode::OK,
+            "Login complete",
+            format!(
+                "The account is logged in{}. You can close this window.",
+                outcome.email.map(|e| format!(" as {}", html_escape(&e))).unwrap_or_default()
+            ),
+        ),
+        Err(e) => (StatusCode::BAD_REQUEST, "Login failed", html_escape(&e.to_string())),
+    };
+    let done = crate::upstream::oauth::DEEP_LINK_DONE;
+    let page = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>LLM Gateway: {title}</title></head>\
+         <body style=\"font-family:sans-serif;max-width:40em;margin:4em auto\"><h1>{title}</h1><p>{detail}</p>\
+         <p><a href=\"{done}\">Back to LLM Gateway</a></p></body></html>"
+    );
+    let mut response = (status, axum::response::Html(page)).into_response();
+    response.headers_mut().insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+    response
+}
+
+fn html_escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 async fn not_found(method: Method, uri: Uri) -> Response {

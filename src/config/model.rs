@@ -213,6 +213,15 @@ pub struct Account {
     /// Overrides `upstream.base_url` for this account.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base_url: Option<String>,
+    /// OAuth accounts: the account's email, from the last login.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// OAuth accounts: the organisation, from the last login.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization: Option<String>,
+    /// OAuth accounts: overrides `oauth.client_id` (the client secret, if any, is in the secret store).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oauth_client_id: Option<String>,
     /// When the account was added or last changed (RFC 3339); a change resets its runtime error state.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub updated_at: String,
@@ -231,7 +240,16 @@ fn is_zero(n: &u32) -> bool {
 impl Account {
     /// The secret store id holding this account's credential.
     pub fn secret_id(&self) -> String {
-        format!("account:{}:api_key", self.id)
+        match self.kind {
+            AccountKind::ApiKey => format!("account:{}:api_key", self.id),
+            // The token record (access + refresh token, expiry, scopes) managed by upstream::oauth.
+            AccountKind::Oauth => format!("account:{}:oauth", self.id),
+        }
+    }
+
+    /// The secret store id of an OAuth account's client secret (only when `add-oauth --client-secret` was given).
+    pub fn client_secret_id(&self) -> String {
+        format!("account:{}:oauth_client_secret", self.id)
     }
 
     /// Whether this account serves `model` per its allowlist.

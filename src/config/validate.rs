@@ -134,6 +134,9 @@ mod tests {
             models: vec![],
             base_url: None,
             priority: 0,
+            email: None,
+            organization: None,
+            oauth_client_id: None,
             updated_at: String::new(),
         }
     }

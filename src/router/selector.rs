@@ -199,6 +199,7 @@ fn explain(req: &SelectRequest<'_>) -> NoAccount {
     let mut counts = [0usize; 3];
     let mut errors = Vec::new();
     let mut not_serving = 0;
+    let mut needs_login = Vec::new();
     for a in accounts {
         match a.state(now) {
             AccountState::Disabled => counts[0] += 1,
@@ -210,10 +211,17 @@ fn explain(req: &SelectRequest<'_>) -> NoAccount {
                     earliest = Some(earliest.map_or(until, |e: u64| e.min(until)));
                 }
             }
-            AccountState::Active if !serves(a) => not_serving += 1,
-            AccountState::Active => counts[2] += 1,
-            _ => not_serving += 1,
+            AccountState::NeedsLogin => needs_login.push(a.name().to_string()),
+            AccountState::Active | AccountState::Refreshing if !serves(a) => not_serving += 1,
+            AccountState::Active | AccountState::Refreshing => counts[2] += 1,
+            AccountState::CoolingDown | AccountState::CircuitOpen => not_serving += 1,
         }
+    }
+    if !needs_login.is_empty() {
+        parts.push(format!(
+            "OAuth login needed for {} (run `llm-gateway oauth-start --account-id NAME`)",
+            needs_login.join(", ")
+        ));
     }
     if !benched.is_empty() {
         parts.push(format!("{} cooling down ({})", plural(benched.len()), benched.join(", ")));

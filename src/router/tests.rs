@@ -17,6 +17,9 @@ fn account(name: &str, weight: u32, priority: u32, models: &[&str]) -> Arc<LiveA
         priority,
         models: models.iter().map(|m| m.to_string()).collect(),
         base_url: None,
+        email: None,
+        organization: None,
+        oauth_client_id: None,
         updated_at: String::new(),
     };
     Arc::new(LiveAccount::new(config, "http://up", Some(Secret::new("k"))))

@@ -7,6 +7,7 @@ use http::{HeaderMap, HeaderValue, Method};
 
 use crate::accounts::LiveAccount;
 use crate::config::{AccountKind, UpstreamConfig};
+use crate::secrets::Secret;
 
 /// Why an upstream call produced no response.
 #[derive(Debug, thiserror::Error)]
@@ -77,32 +78,34 @@ impl UpstreamClient {
         &self.config
     }
 
-    /// Sends a request with the account's credential. `path_and_query` starts with `/`; `headers` are already
+    /// Sends a request for `account`. With `credential`, it is added as the account kind requires (`x-api-key`
+    /// for API keys, `Authorization: Bearer` for OAuth access tokens); with `None`, `headers` already carry the
+    /// credential (OAuth requests after enhancement). `path_and_query` starts with `/`; `headers` are already
     /// filtered by [`super::request_headers_for_upstream`]. Returns once response headers arrive; the body
     /// streams from the returned response.
     pub async fn send(
         &self,
         account: &LiveAccount,
+        credential: Option<&Secret>,
         method: Method,
         path_and_query: &str,
         mut headers: HeaderMap,
         body: Bytes,
     ) -> Result<reqwest::Response, UpstreamError> {
-        let credential =
-            account.credential.as_ref().ok_or_else(|| UpstreamError::MissingCredential(account.name().into()))?;
-        let value = HeaderValue::from_str(credential.expose())
-            .map_err(|_| UpstreamError::MissingCredential(account.name().into()))?;
-        match account.kind() {
-            AccountKind::ApiKey => {
-                let mut value = value;
-                value.set_sensitive(true);
-                headers.insert("x-api-key", value);
-            }
-            AccountKind::Oauth => {
-                let mut bearer = HeaderValue::from_str(&format!("Bearer {}", credential.expose()))
-                    .map_err(|_| UpstreamError::MissingCredential(account.name().into()))?;
-                bearer.set_sensitive(true);
-                headers.insert(http::header::AUTHORIZATION, bearer);
+        if let Some(credential) = credential {
+            let invalid = || UpstreamError::MissingCredential(account.name().into());
+            match account.kind() {
+                AccountKind::ApiKey => {
+                    let mut value = HeaderValue::from_str(credential.expose()).map_err(|_| invalid())?;
+                    value.set_sensitive(true);
+                    headers.insert("x-api-key", value);
+                }
+                AccountKind::Oauth => {
+                    let mut bearer =
+                        HeaderValue::from_str(&format!("Bearer {}", credential.expose())).map_err(|_| invalid())?;
+                    bearer.set_sensitive(true);
+                    headers.insert(http::header::AUTHORIZATION, bearer);
+                }
             }
         }
         let url = format!("{}{}", account.base_url, path_and_query);
@@ -111,6 +114,11 @@ impl UpstreamClient {
             request = request.body(body);
         }
         request.send().await.map_err(|e| self.classify(url, e))
+    }
+
+    /// The underlying HTTP client (shared with the OAuth token calls, so they use the same pool).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
     }
 
     fn classify(&self, url: String, e: reqwest::Error) -> UpstreamError {

@@ -3,6 +3,7 @@
 
 mod client;
 mod headers;
+pub mod oauth;
 pub mod outcome;
 pub mod probe;
 

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::UpstreamClient;
 use crate::accounts::LiveAccount;
+use crate::secrets::Secret;
 
 /// One account's probe result.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -30,8 +31,8 @@ pub struct ProbeResult {
     pub detail: String,
 }
 
-/// Probes one account.
-pub async fn probe(client: &UpstreamClient, account: &LiveAccount) -> ProbeResult {
+/// Probes one account with `credential` (its API key, or an OAuth access token).
+pub async fn probe(client: &UpstreamClient, account: &LiveAccount, credential: Option<&Secret>) -> ProbeResult {
     let mut result = ProbeResult {
         id: account.id().into(),
         name: account.name().into(),
@@ -44,10 +45,17 @@ pub async fn probe(client: &UpstreamClient, account: &LiveAccount) -> ProbeResul
         result.detail = "disabled".into();
         return result;
     }
+    let Some(credential) = credential else {
+        result.detail = "no credential (API key missing from the secret store, or OAuth account not logged in)".into();
+        return result;
+    };
     let mut headers = HeaderMap::new();
     headers.insert("anthropic-version", HeaderValue::from_static("2023-06-01"));
+    if account.kind() == crate::config::AccountKind::Oauth {
+        headers.insert("anthropic-beta", HeaderValue::from_static(super::oauth::OAUTH_BETA));
+    }
     let started = Instant::now();
-    let call = client.send(account, Method::GET, "/v1/models?limit=1", headers, Bytes::new());
+    let call = client.send(account, Some(credential), Method::GET, "/v1/models?limit=1", headers, Bytes::new());
     let outcome = match tokio::time::timeout(PROBE_TIMEOUT, call).await {
         Ok(outcome) => outcome,
         Err(_) => {

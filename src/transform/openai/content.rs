@@ -8,8 +8,8 @@ use serde_json::value::RawValue;
 
 use super::detect;
 use super::error::OpenAiError;
+use super::fields::take_raw_str;
 use super::lazy::{self, Obj, ObjList, RawObject, Text};
-use super::request::take_raw_str;
 use super::wire::{Block, Source, ToolResultContent};
 
 /// Which part types a role may send; OpenAI allows images and files only from the user.
@@ -38,7 +38,11 @@ impl Allowed {
 
 /// The blocks of `messages[i].content`. Absent or null content gives no blocks; empty or whitespace-only text is
 /// dropped because Anthropic rejects empty text blocks.
-pub(super) fn blocks<'a>(content: Option<&'a RawValue>, i: usize, allowed: Allowed) -> Result<Vec<Block<'a>>, OpenAiError> {
+pub(super) fn blocks<'a>(
+    content: Option<&'a RawValue>,
+    i: usize,
+    allowed: Allowed,
+) -> Result<Vec<Block<'a>>, OpenAiError> {
     let Some(raw) = content.filter(|raw| !lazy::is_null(raw)) else { return Ok(Vec::new()) };
     if lazy::is_string(raw) {
         return Ok(text_block(Text::Raw(raw), None).into_iter().collect());
@@ -69,7 +73,10 @@ pub(super) fn blocks<'a>(content: Option<&'a RawValue>, i: usize, allowed: Allow
 
 /// A `tool` message's content as a `tool_result` content: a string stays a string, parts become blocks; nothing
 /// left means no `content` field (a result without content is valid, an empty text block is not).
-pub(super) fn tool_result<'a>(content: Option<&'a RawValue>, i: usize) -> Result<Option<ToolResultContent<'a>>, OpenAiError> {
+pub(super) fn tool_result<'a>(
+    content: Option<&'a RawValue>,
+    i: usize,
+) -> Result<Option<ToolResultContent<'a>>, OpenAiError> {
     if let Some(raw) = content.filter(|raw| lazy::is_string(raw)) {
         let text = Text::Raw(raw);
         return Ok(if text.is_blank() { None } else { Some(ToolResultContent::Text(text)) });
@@ -83,7 +90,11 @@ fn text_block(text: Text<'_>, cache_control: Option<Value>) -> Option<Block<'_>>
 }
 
 /// A string field of a part as text to send verbatim; absent or null is `None`.
-fn take_text<'a>(part: &mut RawObject<'a>, key: &str, path: &dyn Fn() -> String) -> Result<Option<Text<'a>>, OpenAiError> {
+fn take_text<'a>(
+    part: &mut RawObject<'a>,
+    key: &str,
+    path: &dyn Fn() -> String,
+) -> Result<Option<Text<'a>>, OpenAiError> {
     match part.take(key) {
         None => Ok(None),
         Some(raw) if lazy::is_null(raw) => Ok(None),
@@ -95,9 +106,15 @@ fn take_text<'a>(part: &mut RawObject<'a>, key: &str, path: &dyn Fn() -> String)
     }
 }
 
-fn part_block<'a>(mut part: RawObject<'a>, i: usize, j: usize, allowed: Allowed) -> Result<Option<Block<'a>>, OpenAiError> {
+fn part_block<'a>(
+    mut part: RawObject<'a>,
+    i: usize,
+    j: usize,
+    allowed: Allowed,
+) -> Result<Option<Block<'a>>, OpenAiError> {
     let path = || format!("messages[{i}].content[{j}]");
-    let kind = take_raw_str(&mut part, "type", &path)?.ok_or_else(|| OpenAiError::missing(format!("{}.type", path())))?;
+    let kind =
+        take_raw_str(&mut part, "type", &path)?.ok_or_else(|| OpenAiError::missing(format!("{}.type", path())))?;
     if detect::is_anthropic_block(&kind, part.has("source")) {
         let found = format!("`messages[{i}].content[{j}]` is a '{kind}' block");
         return Err(OpenAiError::WrongFormat(detect::sent_to_openai_route(&found)));
@@ -108,7 +125,8 @@ fn part_block<'a>(mut part: RawObject<'a>, i: usize, j: usize, allowed: Allowed)
         .and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok());
     match (kind.as_ref(), allowed) {
         ("text", _) => {
-            let text = take_text(&mut part, "text", &path)?.ok_or_else(|| OpenAiError::missing(format!("{}.text", path())))?;
+            let text =
+                take_text(&mut part, "text", &path)?.ok_or_else(|| OpenAiError::missing(format!("{}.text", path())))?;
             Ok(text_block(text, cache_control))
         }
         ("refusal", Allowed::Assistant) => {

@@ -129,7 +129,6 @@ pub(super) fn obj(raw: &RawValue) -> Obj<'_> {
     serde_json::from_str(raw.get()).unwrap_or(Obj::Other("invalid JSON"))
 }
 
-
 impl<'de> Deserialize<'de> for Obj<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct ObjVisitor;
@@ -222,6 +221,34 @@ pub(super) fn as_str(raw: &RawValue) -> Option<Cow<'_, str>> {
     if is_string(raw) { serde_json::from_str(raw.get()).ok() } else { None }
 }
 
+/// `json` without insignificant whitespace (key order and string contents untouched); borrowed when it already is.
+/// Tool arguments go to OpenAI clients compact, as OpenAI sends them.
+pub(super) fn compact(json: &str) -> Cow<'_, str> {
+    let mut out: Option<String> = None;
+    let (mut in_string, mut escaped) = (false, false);
+    for (at, c) in json.char_indices() {
+        let keep = if in_string {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+            true
+        } else {
+            in_string = c == '"';
+            !matches!(c, ' ' | '\t' | '\n' | '\r')
+        };
+        match (&mut out, keep) {
+            (Some(s), true) => s.push(c),
+            (None, false) => out = Some(json.get(..at).unwrap_or_default().to_owned()),
+            _ => {}
+        }
+    }
+    out.map_or(Cow::Borrowed(json), Cow::Owned)
+}
+
 /// Text that goes upstream: either the client's JSON string literal, copied verbatim, or a string the conversion
 /// made (or had to change).
 #[derive(Debug, Clone)]
@@ -311,6 +338,13 @@ mod tests {
             let unescaped: String = serde_json::from_str(literal).expect("valid literal");
             assert_eq!(unescaped.trim().is_empty(), blank, "{literal}");
         }
+    }
+
+    #[test]
+    fn compact_keeps_order_and_strings() {
+        assert_eq!(compact(r#"{"b": 1, "a": [1, 2]}"#), r#"{"b":1,"a":[1,2]}"#);
+        assert_eq!(compact("{\n  \"s\": \"a b \\\" c\"\n}"), r#"{"s":"a b \" c"}"#);
+        assert!(matches!(compact(r#"{"x":"y z"}"#), Cow::Borrowed(_)));
     }
 
     #[test]

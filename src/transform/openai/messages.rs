@@ -1,13 +1,14 @@
 //! The `messages` list → Anthropic `system` blocks and alternating user/assistant turns.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::content::{self, Allowed};
 use super::error::OpenAiError;
-use super::lazy::{Obj, Text};
-use super::request::{describe, take_raw_str, take_str};
+use super::fields::{describe, take_raw_str, take_str};
+use super::lazy::{self, Obj, Text};
 use super::tools::{check_tool_name, sanitize_tool_id};
-use super::wire::{Block, Message, Role};
+use super::wire::{Block, Message, Role, ToolInput};
 
 /// The converted conversation.
 #[derive(Debug, Default)]
@@ -83,12 +84,15 @@ pub(super) fn convert(list: Vec<Obj<'_>>) -> Result<Conversation<'_>, OpenAiErro
         let mut msg = match value {
             Obj::Object(msg) => msg,
             Obj::Other(kind) => {
-                return Err(OpenAiError::invalid(format!("messages[{i}]"), format!("expected an object, but got {kind} instead.")));
+                return Err(OpenAiError::invalid(
+                    format!("messages[{i}]"),
+                    format!("expected an object, but got {kind} instead."),
+                ));
             }
         };
         let path = || format!("messages[{i}]");
-        let role =
-            take_raw_str(&mut msg, "role", &path)?.ok_or_else(|| OpenAiError::missing(format!("messages[{i}].role")))?;
+        let role = take_raw_str(&mut msg, "role", &path)?
+            .ok_or_else(|| OpenAiError::missing(format!("messages[{i}].role")))?;
         match role.as_ref() {
             "system" | "developer" => {
                 conv.system.extend(content::blocks(msg.take("content"), i, Allowed::System)?);
@@ -199,15 +203,15 @@ fn tool_calls(calls: Option<Value>, i: usize, blocks: &mut Vec<Block<'_>>) -> Re
     Ok(ids)
 }
 
-/// `function.arguments` (a JSON string) → the `tool_use` input object. Empty arguments mean no arguments, which
-/// stream accumulators produce for parameterless tools.
-fn parse_arguments(arguments: &str) -> Result<Value, String> {
+/// `function.arguments` (a JSON string) → the `tool_use` input object, kept verbatim. Empty arguments mean no
+/// arguments, which stream accumulators produce for parameterless tools.
+fn parse_arguments(arguments: &str) -> Result<ToolInput, String> {
     if arguments.trim().is_empty() {
-        return Ok(Value::Object(Map::new()));
+        return Ok(ToolInput::Empty);
     }
-    match serde_json::from_str::<Value>(arguments) {
-        Ok(value @ Value::Object(_)) => Ok(value),
-        Ok(other) => Err(format!("the arguments must be a JSON object, but are {}.", describe(&other))),
+    match serde_json::from_str::<Box<RawValue>>(arguments) {
+        Ok(raw) if raw.get().starts_with('{') => Ok(ToolInput::Raw(raw)),
+        Ok(raw) => Err(format!("the arguments must be a JSON object, but are {}.", lazy::describe_raw(&raw))),
         Err(e) => Err(format!("the arguments are not valid JSON ({e}).")),
     }
 }

@@ -1,13 +1,12 @@
 //! `POST /v1/chat/completions` body → Anthropic Messages body: the top-level parameters. Messages, content parts and
 //! tools have their own files.
 
-use std::borrow::Cow;
-
 use serde_json::{Map, Value, json};
 
 use super::detect;
 use super::error::OpenAiError;
-use super::lazy::{self, ObjList, RawObject};
+use super::fields::{describe, opt_bool, opt_f64, opt_positive_int, take_str};
+use super::lazy::{self, ObjList};
 use super::messages;
 use super::tools::{self, ClientChoice, ResponseFormat};
 use super::wire::{Block, MessagesRequest, Metadata, ToolChoice, ToolChoiceKind};
@@ -29,15 +28,18 @@ const JSON_OBJECT_INSTRUCTION: &str =
 /// Message text is copied into the upstream body as the client wrote it (same JSON string literal), so the cost is
 /// close to one pass over the body.
 pub fn chat_request_to_anthropic(body: &[u8], opts: &ConvertOptions<'_>) -> Result<ConvertedRequest, OpenAiError> {
-    let body = std::str::from_utf8(body).map_err(|e| OpenAiError::InvalidJson(format!("the body is not UTF-8: {e}")))?;
+    let body =
+        std::str::from_utf8(body).map_err(|e| OpenAiError::InvalidJson(format!("the body is not UTF-8: {e}")))?;
     let lazy_root = match lazy::parse_root(body) {
         Ok(Ok(root)) => root,
         Ok(Err(kind)) => return Err(OpenAiError::InvalidJson(format!("expected a JSON object, but got {kind}."))),
         Err(e) => return Err(OpenAiError::InvalidJson(e.to_string())),
     };
-    // Everything but `messages` is small: read it as `Value`s.
-    let mut root: Map<String, Value> = lazy_root
-        .rest
+    let mut rest = lazy_root.rest;
+    let raw_tools = rest.take("tools");
+    let raw_response_format = rest.take("response_format");
+    // Everything but `messages`, `tools` and `response_format` is small: read it as `Value`s.
+    let mut root: Map<String, Value> = rest
         .into_entries()
         .map(|(key, raw)| (key.into_owned(), serde_json::from_str(raw.get()).unwrap_or(Value::Null)))
         .collect();
@@ -76,11 +78,11 @@ pub fn chat_request_to_anthropic(body: &[u8], opts: &ConvertOptions<'_>) -> Resu
         None => opt_positive_int(&root, "max_tokens")?.unwrap_or(u64::from(opts.default_max_tokens)),
     };
 
-    let mut tools = tools::convert_tools(root.remove("tools"))?;
+    let mut tools = tools::convert_tools(raw_tools)?;
     let client_has_tools = !tools.is_empty();
     let client_choice = tools::parse_tool_choice(root.get("tool_choice"))?;
     let parallel = opt_bool(&root, "parallel_tool_calls")?.unwrap_or(true);
-    let response_format = tools::parse_response_format(root.remove("response_format"))?;
+    let response_format = tools::parse_response_format(raw_response_format)?;
 
     let mut temperature = opt_f64(&root, "temperature")?.map(|t| t.clamp(0.0, 1.0));
     // Newer models reject temperature and top_p together; temperature is the one clients set on purpose.
@@ -324,92 +326,4 @@ fn forwardable_user_id(user: &str) -> bool {
     let digits = user.bytes().filter(u8::is_ascii_digit).count();
     let phone = (7..=15).contains(&digits) && user.bytes().all(|b| b.is_ascii_digit() || b" +-().".contains(&b));
     !email && !phone
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Helpers shared by the request files.
-
-/// "a string", "an integer", … for error messages, in OpenAI's wording.
-pub(super) fn describe(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(n) if n.is_f64() => "a decimal",
-        Value::Number(_) => "an integer",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
-/// Removes `key` from a lazily read object as a string (borrowed when it has no escapes); absent or null is `None`.
-/// `parent` is the object's parameter path.
-pub(super) fn take_raw_str<'a>(
-    obj: &mut RawObject<'a>,
-    key: &str,
-    parent: &dyn Fn() -> String,
-) -> Result<Option<Cow<'a, str>>, OpenAiError> {
-    match obj.take(key) {
-        None => Ok(None),
-        Some(raw) if lazy::is_null(raw) => Ok(None),
-        Some(raw) => lazy::as_str(raw).map(Some).ok_or_else(|| {
-            OpenAiError::invalid(
-                join(&parent(), key),
-                format!("expected a string, but got {} instead.", lazy::describe_raw(raw)),
-            )
-        }),
-    }
-}
-
-/// Removes `key` from `obj` as a string; absent or null is `None`. `parent` is the object's parameter path.
-pub(super) fn take_str(
-    obj: &mut Map<String, Value>,
-    key: &str,
-    parent: &dyn Fn() -> String,
-) -> Result<Option<String>, OpenAiError> {
-    match obj.remove(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(other) => Err(OpenAiError::invalid(
-            join(&parent(), key),
-            format!("expected a string, but got {} instead.", describe(&other)),
-        )),
-    }
-}
-
-fn join(parent: &str, key: &str) -> String {
-    if parent.is_empty() { key.to_owned() } else { format!("{parent}.{key}") }
-}
-
-fn opt_bool(root: &Map<String, Value>, key: &str) -> Result<Option<bool>, OpenAiError> {
-    match root.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(other) => {
-            Err(OpenAiError::invalid(key, format!("expected a boolean, but got {} instead.", describe(other))))
-        }
-    }
-}
-
-fn opt_f64(root: &Map<String, Value>, key: &str) -> Result<Option<f64>, OpenAiError> {
-    match root.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => Ok(n.as_f64()),
-        Some(other) => {
-            Err(OpenAiError::invalid(key, format!("expected a number, but got {} instead.", describe(other))))
-        }
-    }
-}
-
-fn opt_positive_int(root: &Map<String, Value>, key: &str) -> Result<Option<u64>, OpenAiError> {
-    match root.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => match n.as_u64() {
-            Some(v) if v >= 1 => Ok(Some(v)),
-            _ => Err(OpenAiError::invalid(key, "expected an integer of at least 1.")),
-        },
-        Some(other) => {
-            Err(OpenAiError::invalid(key, format!("expected an integer, but got {} instead.", describe(other))))
-        }
-    }
 }

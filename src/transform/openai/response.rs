@@ -1,9 +1,14 @@
 //! Anthropic Messages response → OpenAI `chat.completion`.
 
+use std::borrow::Cow;
+
+use serde_json::value::RawValue;
+
 use super::ResponseContext;
 use super::error::OpenAiError;
+use super::lazy;
 use super::openai_wire::{AssistantMessage, ChatCompletion, Choice, FunctionCall, ToolCall, finish_reason};
-use super::wire::{AnthropicMessage, ResponseBlock};
+use super::wire::AnthropicMessage;
 
 /// Converts a successful (2xx) Anthropic Messages response body to a `chat.completion` body.
 ///
@@ -26,18 +31,24 @@ pub fn anthropic_response_to_chat(body: &[u8], ctx: &ResponseContext) -> Result<
     let mut tool_calls = Vec::new();
     let mut json_answer: Option<String> = None;
     for block in message.content {
-        match block {
-            ResponseBlock::Text { text: t } => text.push_str(&t),
-            ResponseBlock::Thinking { thinking } => reasoning.get_or_insert_with(String::new).push_str(&thinking),
-            ResponseBlock::ToolUse { id, name, input } => {
-                let arguments = if input.is_null() { "{}".to_owned() } else { input.to_string() };
+        match block.kind.as_deref() {
+            Some("text") => text.push_str(&string(block.text)),
+            Some("thinking") => reasoning.get_or_insert_with(String::new).push_str(&string(block.thinking)),
+            Some("tool_use") => {
+                let name = string(block.name).into_owned();
+                let arguments = match block.input {
+                    Some(input) if !lazy::is_null(input) => lazy::compact(input.get()).into_owned(),
+                    _ => "{}".to_owned(),
+                };
                 if ctx.json_tool.as_deref() == Some(name.as_str()) {
                     json_answer.get_or_insert_with(String::new).push_str(&arguments);
                 } else {
+                    let id = string(block.id).into_owned();
                     tool_calls.push(ToolCall { id, kind: "function", function: FunctionCall { name, arguments } });
                 }
             }
-            ResponseBlock::Other => {}
+            // Redacted thinking, server tools and their results, future block types: not shown.
+            _ => {}
         }
     }
 
@@ -71,4 +82,9 @@ pub fn anthropic_response_to_chat(body: &[u8], ctx: &ResponseContext) -> Result<
         usage: message.usage.unwrap_or_default().to_openai(),
     };
     serde_json::to_vec(&completion).map_err(|e| OpenAiError::Upstream(e.to_string()))
+}
+
+/// The string a raw field holds; empty when absent or not a string.
+fn string(raw: Option<&RawValue>) -> Cow<'_, str> {
+    raw.and_then(lazy::as_str).unwrap_or_default()
 }

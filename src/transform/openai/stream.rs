@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use super::ResponseContext;
 use super::error::{error_frame, status_of_anthropic_type};
+use super::lazy;
 use super::openai_wire::{Chunk, ChunkChoice, Delta, FunctionDelta, ToolCallDelta, finish_reason};
 use super::wire::{AnthropicUsage, StreamEvent};
 
@@ -169,8 +170,7 @@ impl ChunkConverter {
             _ => BlockKind::Other,
         };
         // Start blocks normally carry empty text and `input: {}`; anything already there is sent at once.
-        let input =
-            block.input.as_ref().filter(|i| i.as_object().is_some_and(|o| !o.is_empty())).map(|i| i.to_string());
+        let input = block.input.map(|i| lazy::compact(i.get())).filter(|i| i.starts_with('{') && i.as_ref() != "{}");
         self.blocks.insert(index, OpenBlock { kind, sent_input: input.is_some() });
         match kind {
             BlockKind::Text => {

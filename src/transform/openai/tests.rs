@@ -220,8 +220,8 @@ fn custom_aliases_replace_the_defaults() {
     assert_eq!(converted.model, "gpt-4o");
 }
 
-/// Schema property order steers the order in which the model writes keys; it must survive the conversion (this
-/// needs serde_json's `preserve_order`).
+/// Schema property order steers the order in which the model writes keys; it must survive the conversion, and the
+/// model's key order must reach the client (both travel as raw JSON, not as a sorted `serde_json::Map`).
 #[test]
 fn schema_and_argument_key_order_is_kept() {
     let body = r#"{"model":"gpt-4o","messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_schema",

@@ -1,10 +1,16 @@
 //! `tools`, `tool_choice`, `response_format`, tool names and tool-call ids.
 
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
+use super::detect;
 use super::error::OpenAiError;
-use super::request::{describe, take_str};
-use super::wire::Tool;
+use super::fields::{describe, take_raw_str};
+use super::lazy::{self, Obj, ObjList};
+use super::wire::{Schema, Tool};
 
 /// Anthropic's tool-name rule, checked here so the client gets a 400 naming the parameter.
 pub(super) fn check_tool_name(name: &str, param: impl Fn() -> String) -> Result<(), OpenAiError> {
@@ -27,28 +33,30 @@ pub(super) fn sanitize_tool_id(id: &str) -> String {
     id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' }).collect()
 }
 
-/// `tools[]` → Anthropic tools. Only `function` tools exist in Claude's client-tool model.
-pub(super) fn convert_tools(value: Option<Value>) -> Result<Vec<Tool>, OpenAiError> {
-    let list = match value {
-        None | Some(Value::Null) => return Ok(Vec::new()),
-        Some(Value::Array(list)) => list,
-        Some(other) => {
-            return Err(OpenAiError::invalid(
-                "tools",
-                format!("expected an array, but got {} instead.", describe(&other)),
-            ));
+/// `tools[]` → Anthropic tools. Only `function` tools exist in Claude's client-tool model. Read lazily: agents send
+/// dozens of tools with large schemas, which are copied verbatim.
+pub(super) fn convert_tools(raw: Option<&RawValue>) -> Result<Vec<Tool<'_>>, OpenAiError> {
+    let Some(raw) = raw.filter(|raw| !lazy::is_null(raw)) else { return Ok(Vec::new()) };
+    let list = match lazy::obj_list(raw) {
+        ObjList::List(list) => list,
+        ObjList::Other(kind) => {
+            return Err(OpenAiError::invalid("tools", format!("expected an array, but got {kind} instead.")));
         }
     };
     let mut tools = Vec::with_capacity(list.len());
     for (i, tool) in list.into_iter().enumerate() {
         let path = || format!("tools[{i}]");
-        let Value::Object(mut tool) = tool else {
-            return Err(OpenAiError::invalid(
-                path(),
-                format!("expected an object, but got {} instead.", describe(&tool)),
-            ));
+        let mut tool = match tool {
+            Obj::Object(tool) => tool,
+            Obj::Other(kind) => {
+                return Err(OpenAiError::invalid(path(), format!("expected an object, but got {kind} instead.")));
+            }
         };
-        if let Some(kind) = take_str(&mut tool, "type", &path)?
+        if tool.has("input_schema") && !tool.has("function") {
+            let found = format!("`tools[{i}]` has an `input_schema`");
+            return Err(OpenAiError::WrongFormat(detect::sent_to_openai_route(&found)));
+        }
+        if let Some(kind) = take_raw_str(&mut tool, "type", &path)?
             && kind != "function"
         {
             return Err(OpenAiError::unsupported(
@@ -57,18 +65,41 @@ pub(super) fn convert_tools(value: Option<Value>) -> Result<Vec<Tool>, OpenAiErr
             ));
         }
         let fpath = || format!("tools[{i}].function");
-        let Some(Value::Object(mut function)) = tool.remove("function") else {
+        let Some(Obj::Object(mut function)) = tool.take("function").map(lazy::obj) else {
             return Err(OpenAiError::missing(fpath()));
         };
-        let name = take_str(&mut function, "name", &fpath)?
-            .ok_or_else(|| OpenAiError::missing(format!("{}.name", fpath())))?;
+        let name = take_raw_str(&mut function, "name", &fpath)?
+            .ok_or_else(|| OpenAiError::missing(format!("{}.name", fpath())))?
+            .into_owned();
         check_tool_name(&name, || format!("{}.name", fpath()))?;
-        let description = take_str(&mut function, "description", &fpath)?.filter(|d| !d.trim().is_empty());
-        let input_schema = object_schema(function.remove("parameters"), &|| format!("{}.parameters", fpath()))?;
-        let cache_control = tool.remove("cache_control").filter(Value::is_object);
+        let description =
+            take_raw_str(&mut function, "description", &fpath)?.filter(|d| !d.trim().is_empty()).map(Cow::into_owned);
+        let input_schema = raw_object_schema(function.take("parameters"), &|| format!("{}.parameters", fpath()))?;
+        let cache_control = tool
+            .take("cache_control")
+            .filter(|raw| raw.get().starts_with('{'))
+            .and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok());
         tools.push(Tool { name, description, input_schema, cache_control });
     }
     Ok(tools)
+}
+
+/// [`object_schema`] for a raw schema, kept raw (copied verbatim) when it already says `"type": "object"`.
+fn raw_object_schema<'a>(raw: Option<&'a RawValue>, param: &dyn Fn() -> String) -> Result<Schema<'a>, OpenAiError> {
+    #[derive(Deserialize)]
+    struct TypeField<'a> {
+        #[serde(rename = "type", borrow, default)]
+        kind: Option<&'a RawValue>,
+    }
+    if let Some(raw) = raw.filter(|raw| raw.get().starts_with('{'))
+        && let Ok(TypeField { kind: Some(kind) }) = serde_json::from_str::<TypeField<'_>>(raw.get())
+        && lazy::as_str(kind).as_deref() == Some("object")
+    {
+        return Ok(Schema::Raw(raw));
+    }
+    // Absent, without `type`, or wrong: the `Value` path adds the type or names the problem.
+    let value = raw.and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok());
+    object_schema(value, param).map(Schema::Value)
 }
 
 /// A JSON Schema usable as `input_schema`, whose root Anthropic requires to be `type: object`: absent → an empty
@@ -142,36 +173,39 @@ pub(super) fn parse_tool_choice(value: Option<&Value>) -> Result<Option<ClientCh
 
 /// `response_format` as the conversion uses it.
 #[derive(Debug)]
-pub(super) enum ResponseFormat {
+pub(super) enum ResponseFormat<'a> {
     Text,
     JsonObject,
-    JsonSchema { name: Option<String>, description: Option<String>, schema: Value },
+    JsonSchema { name: Option<String>, description: Option<String>, schema: Schema<'a> },
 }
 
-pub(super) fn parse_response_format(value: Option<Value>) -> Result<ResponseFormat, OpenAiError> {
-    let mut obj = match value {
-        None | Some(Value::Null) => return Ok(ResponseFormat::Text),
-        Some(Value::Object(obj)) => obj,
-        Some(other) => {
+/// Reads `response_format` lazily: its schema is copied verbatim, so its property order (which steers the order in
+/// which the model writes keys) is kept.
+pub(super) fn parse_response_format(raw: Option<&RawValue>) -> Result<ResponseFormat<'_>, OpenAiError> {
+    let Some(raw) = raw.filter(|raw| !lazy::is_null(raw)) else { return Ok(ResponseFormat::Text) };
+    let mut obj = match lazy::obj(raw) {
+        Obj::Object(obj) => obj,
+        Obj::Other(kind) => {
             return Err(OpenAiError::invalid(
                 "response_format",
-                format!("expected an object, but got {} instead.", describe(&other)),
+                format!("expected an object, but got {kind} instead."),
             ));
         }
     };
     let path = || "response_format".to_owned();
-    let kind = take_str(&mut obj, "type", &path)?.ok_or_else(|| OpenAiError::missing("response_format.type"))?;
-    match kind.as_str() {
+    let kind = take_raw_str(&mut obj, "type", &path)?.ok_or_else(|| OpenAiError::missing("response_format.type"))?;
+    match kind.as_ref() {
         "text" => Ok(ResponseFormat::Text),
         "json_object" => Ok(ResponseFormat::JsonObject),
         "json_schema" => {
             let spath = || "response_format.json_schema".to_owned();
-            let Some(Value::Object(mut spec)) = obj.remove("json_schema") else {
+            let Some(Obj::Object(mut spec)) = obj.take("json_schema").map(lazy::obj) else {
                 return Err(OpenAiError::missing(spath()));
             };
-            let name = take_str(&mut spec, "name", &spath)?;
-            let description = take_str(&mut spec, "description", &spath)?.filter(|d| !d.trim().is_empty());
-            let schema = object_schema(spec.remove("schema"), &|| "response_format.json_schema.schema".to_owned())?;
+            let name = take_raw_str(&mut spec, "name", &spath)?.map(Cow::into_owned);
+            let description =
+                take_raw_str(&mut spec, "description", &spath)?.filter(|d| !d.trim().is_empty()).map(Cow::into_owned);
+            let schema = raw_object_schema(spec.take("schema"), &|| "response_format.json_schema.schema".to_owned())?;
             Ok(ResponseFormat::JsonSchema { name, description, schema })
         }
         other => Err(OpenAiError::invalid(
@@ -185,7 +219,12 @@ pub(super) fn parse_response_format(value: Option<Value>) -> Result<ResponseForm
 const JSON_TOOL: &str = "json_response";
 
 /// The tool for a `json_schema` response format, named so it does not clash with the client's tools.
-pub(super) fn json_tool(existing: &[Tool], name: Option<String>, description: Option<String>, schema: Value) -> Tool {
+pub(super) fn json_tool<'a>(
+    existing: &[Tool<'_>],
+    name: Option<String>,
+    description: Option<String>,
+    schema: Schema<'a>,
+) -> Tool<'a> {
     let mut tool_name = JSON_TOOL.to_owned();
     while existing.iter().any(|t| t.name == tool_name) {
         tool_name.push('_');
@@ -199,10 +238,15 @@ pub(super) fn json_tool(existing: &[Tool], name: Option<String>, description: Op
 
 /// Declarations for tools called in the history when the client sent no `tools` (OpenAI accepts that, Anthropic does
 /// not). Open schemas, because the real ones are unknown.
-pub(super) fn history_tools(names: Vec<String>) -> Vec<Tool> {
+pub(super) fn history_tools<'a>(names: Vec<String>) -> Vec<Tool<'a>> {
     names
         .into_iter()
-        .map(|name| Tool { name, description: None, input_schema: Value::Object(open_schema()), cache_control: None })
+        .map(|name| Tool {
+            name,
+            description: None,
+            input_schema: Schema::Value(Value::Object(open_schema())),
+            cache_control: None,
+        })
         .collect()
 }
 

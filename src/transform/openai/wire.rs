@@ -8,6 +8,7 @@ use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::lazy::Text;
 use super::openai_wire::{PromptTokensDetails, Usage};
@@ -24,7 +25,7 @@ pub(super) struct MessagesRequest<'a> {
     pub system: Vec<Block<'a>>,
     pub messages: Vec<Message<'a>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub tools: Vec<Tool>,
+    pub tools: Vec<Tool<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tool_choice: Option<ToolChoice>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -78,7 +79,7 @@ pub(super) enum Block<'a> {
     ToolUse {
         id: String,
         name: String,
-        input: Value,
+        input: ToolInput,
     },
     ToolResult {
         tool_use_id: String,
@@ -91,6 +92,23 @@ impl Block<'_> {
     /// A text block the gateway wrote itself.
     pub fn text(text: String) -> Self {
         Self::Text { text: Text::Owned(text), cache_control: None }
+    }
+}
+
+/// A `tool_use` input: the client's arguments JSON verbatim (key order kept), or `{}` when it sent none.
+#[derive(Debug)]
+pub(super) enum ToolInput {
+    Raw(Box<RawValue>),
+    Empty,
+}
+
+impl Serialize for ToolInput {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        match self {
+            ToolInput::Raw(raw) => raw.serialize(serializer),
+            ToolInput::Empty => serializer.serialize_map(Some(0))?.end(),
+        }
     }
 }
 
@@ -110,13 +128,21 @@ pub(super) enum Source<'a> {
 }
 
 #[derive(Debug, Serialize)]
-pub(super) struct Tool {
+pub(super) struct Tool<'a> {
     pub name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    pub input_schema: Value,
+    pub input_schema: Schema<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cache_control: Option<Value>,
+}
+
+/// A tool's `input_schema`: the client's JSON copied verbatim, or one the gateway built or had to complete.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub(super) enum Schema<'a> {
+    Raw(&'a RawValue),
+    Value(Value),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -153,38 +179,34 @@ pub(super) struct Metadata {
 // Anthropic Messages response and stream events (read). Lenient: unknown fields and block types are ignored.
 
 #[derive(Debug, Deserialize)]
-pub(super) struct AnthropicMessage {
+pub(super) struct AnthropicMessage<'a> {
     #[serde(rename = "type", default)]
     pub kind: Option<String>,
-    #[serde(default)]
-    pub content: Vec<ResponseBlock>,
+    #[serde(default, borrow)]
+    pub content: Vec<ResponseBlock<'a>>,
     #[serde(default)]
     pub stop_reason: Option<String>,
     #[serde(default)]
     pub usage: Option<AnthropicUsage>,
 }
 
+/// A content block of a response. Flat and raw so that any block type, known or future, reads without error; the
+/// converter interprets the fields by `type`.
 #[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub(super) enum ResponseBlock {
-    Text {
-        #[serde(default)]
-        text: String,
-    },
-    Thinking {
-        #[serde(default)]
-        thinking: String,
-    },
-    ToolUse {
-        #[serde(default)]
-        id: String,
-        #[serde(default)]
-        name: String,
-        #[serde(default)]
-        input: Value,
-    },
-    #[serde(other)]
-    Other,
+pub(super) struct ResponseBlock<'a> {
+    #[serde(rename = "type", default, borrow)]
+    pub kind: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub text: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    pub thinking: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    pub id: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    pub name: Option<&'a RawValue>,
+    /// Kept raw: it becomes the call's `arguments` text with the model's key order.
+    #[serde(default, borrow)]
+    pub input: Option<&'a RawValue>,
 }
 
 /// Token counts; every field may be absent or null. `message_delta` counts are cumulative, so later values replace
@@ -269,8 +291,8 @@ pub(super) struct StreamBlock<'a> {
     pub id: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     pub name: Option<Cow<'a, str>>,
-    #[serde(default)]
-    pub input: Option<Value>,
+    #[serde(default, borrow)]
+    pub input: Option<&'a RawValue>,
     #[serde(default, borrow)]
     pub text: Option<Cow<'a, str>>,
     #[serde(default, borrow)]

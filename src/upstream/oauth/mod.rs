@@ -19,6 +19,7 @@ mod login;
 mod manager;
 mod pkce;
 mod record;
+mod settings;
 mod slot;
 mod status;
 mod token;
@@ -28,6 +29,7 @@ pub use enhance::enhance_request;
 pub use error::OAuthError;
 pub use login::{PENDING_LOGIN_TTL_SECS, PendingLogin, parse_callback_input, start_login};
 pub use manager::{DEFAULT_REFRESH_MARGIN, TokenManager};
+pub use settings::settings_for;
 pub use status::{OAuthState, OAuthStatus};
 pub use token::{TokenSet, exchange_code, refresh_tokens};
 

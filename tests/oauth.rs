@@ -1,0 +1,169 @@
+//! Claude Code OAuth accounts end to end (issue #4): login by pasted code and by the loopback callback, request
+//! enhancement, refresh on an expired token (single-flight), and `invalid_grant` → needs_login.
+
+mod common;
+
+use common::Harness;
+use llm_gateway::manage::NewOAuthAccount;
+use mock_upstream::OAuthMockConfig;
+use serde_json::Value;
+
+/// A gateway whose OAuth endpoints are the mock's, with one OAuth account (not logged in yet).
+async fn oauth_harness(redirect_uri: Option<&str>) -> (Harness, String) {
+    let mut id = String::new();
+    let redirect = redirect_uri.map(String::from);
+    let h = Harness::with(|p| {
+        common::edit_config(p, |c| {
+            let base = c.upstream.base_url.clone();
+            c.oauth.token_url = format!("{base}/v1/oauth/token");
+            c.oauth.authorize_url = format!("{base}/oauth/authorize");
+            if let Some(r) = redirect {
+                c.oauth.redirect_uri = r;
+            }
+        });
+        id = common::manager(p)
+            .add_oauth(NewOAuthAccount {
+                name: "max".into(),
+                client_id: None,
+                client_secret: None,
+                weight: 1,
+                priority: 0,
+                models: vec![],
+            })
+            .unwrap()
+            .id;
+    })
+    .await;
+    (h, id)
+}
+
+async fn login(h: &Harness, id: &str) {
+    let url = h.manager().oauth_start(id).unwrap();
+    let pasted = h.mock.approve(&url).unwrap();
+    let outcome = h.manager().oauth_complete(Some(id), &pasted, &reqwest::Client::new()).await.unwrap();
+    assert_eq!(outcome.email.as_deref(), Some("mock-user@example.com"));
+    h.eventually("account logged in", || async { post(h, None).await.status() == 200 }).await;
+}
+
+async fn post(h: &Harness, system: Option<Value>) -> reqwest::Response {
+    let mut body = serde_json::json!({
+        "model": "claude-sonnet-5", "max_tokens": 32,
+        "messages": [{"role": "user", "content": "hi"}],
+    });
+    if let Some(system) = system {
+        body["system"] = system;
+    }
+    h.http
+        .post(format!("{}/v1/messages?beta=true", h.url))
+        .header("anthropic-beta", "claude-code-20250219,interleaved-thinking-2025-05-14")
+        .header("x-api-key", "client-key-never-forwarded")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap()
+}
+
+fn account_view(status: &Value) -> &Value {
+    &status["accounts"][0]
+}
+
+#[tokio::test]
+async fn pasted_code_login_then_requests_carry_bearer_oauth_beta_and_the_identity_prompt() {
+    let (h, id) = oauth_harness(None).await;
+    let status = h.status_json().await;
+    assert_eq!(account_view(&status)["state"], "needs_login");
+    let message = common::error_of(post(&h, None).await, 503, "api_error").await;
+    assert!(message.contains("max"), "{message}");
+
+    login(&h, &id).await;
+    h.mock.clear_requests();
+    assert_eq!(post(&h, Some(Value::String("Be brief.".into()))).await.status(), 200);
+    let sent = h.mock.requests().into_iter().find(|r| r.path == "/v1/messages").unwrap();
+    assert!(sent.header("authorization").unwrap().starts_with("Bearer sk-ant-oat01-mock-"));
+    assert!(sent.header("x-api-key").is_none());
+    assert_eq!(
+        sent.header("anthropic-beta"),
+        Some("claude-code-20250219,interleaved-thinking-2025-05-14,oauth-2025-04-20")
+    );
+    let body = sent.json().unwrap();
+    assert_eq!(body["system"][0]["text"], "You are Claude Code, Anthropic's official CLI for Claude.");
+    assert_eq!(body["system"][1]["text"], "Be brief.", "the caller's prompt is kept");
+    assert_eq!(body["system"].as_array().unwrap().len(), 2);
+
+    // A request that already carries an identity (after a billing header) gets no second copy.
+    h.mock.clear_requests();
+    let system = serde_json::json!([
+        {"type": "text", "text": "x-anthropic-billing-header: cc_version=2.1; cc_entrypoint=cli;"},
+        {"type": "text", "text": "You are a Claude agent, built on Anthropic's Claude Agent SDK."},
+        {"type": "text", "text": "long prompt"}
+    ]);
+    assert_eq!(post(&h, Some(system.clone())).await.status(), 200);
+    let sent = h.mock.requests().into_iter().find(|r| r.path == "/v1/messages").unwrap();
+    assert_eq!(sent.json().unwrap()["system"], system);
+
+    let status = h.status_json().await;
+    let view = account_view(&status);
+    assert_eq!(view["state"], "active");
+    assert_eq!(view["email"], "mock-user@example.com");
+    assert_eq!(view["oauth_state"], "active");
+    assert!(view["token_expires_at"].is_string(), "{view}");
+    let config = std::fs::read_to_string(&h.config_path).unwrap();
+    assert!(!config.contains("sk-ant-oat01") && !config.contains("sk-ant-ort01"), "no token in the config");
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_token_is_refreshed_once_for_a_hundred_concurrent_requests() {
+    let (h, id) = oauth_harness(None).await;
+    login(&h, &id).await;
+    let before = h.mock.oauth_stats().refresh_calls;
+    h.mock.oauth_expire_access_tokens();
+    let requests = (0..100).map(|_| post(&h, None));
+    let statuses: Vec<u16> =
+        futures_util::future::join_all(requests).await.into_iter().map(|r| r.status().as_u16()).collect();
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    assert_eq!(h.mock.oauth_stats().refresh_calls - before, 1, "single-flight refresh");
+    let status = h.status_json().await;
+    assert!(account_view(&status)["last_refresh"].is_string());
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn invalid_grant_puts_the_account_in_needs_login_without_a_retry_loop() {
+    let (h, id) = oauth_harness(None).await;
+    login(&h, &id).await;
+    h.mock.oauth_expire_access_tokens();
+    h.mock.oauth_config(OAuthMockConfig {
+        fail_next_with_status: Some(400),
+        fail_times: Some(100),
+        ..Default::default()
+    });
+    let before = h.mock.oauth_stats().refresh_calls;
+    let response = post(&h, None).await;
+    assert_eq!(response.status(), 503);
+    for _ in 0..3 {
+        assert_eq!(post(&h, None).await.status(), 503);
+    }
+    assert_eq!(h.mock.oauth_stats().refresh_calls - before, 1, "no retry loop against the token endpoint");
+    let status = h.status_json().await;
+    assert_eq!(account_view(&status)["state"], "needs_login", "{status}");
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn loopback_callback_completes_the_login_in_the_running_gateway() {
+    let (h, id) = oauth_harness(Some("http://localhost:54545/callback")).await;
+    let url = h.manager().oauth_start(&id).unwrap();
+    let pasted = h.mock.approve(&url).unwrap();
+    let (code, state) = pasted.split_once('#').unwrap();
+    let page = h.http.get(format!("{}/oauth/callback?code={code}&state={state}", h.url)).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Login complete") && html.contains("llm-gateway://oauth/done"), "{html}");
+    h.eventually("logged in through the callback", || async { post(&h, None).await.status() == 200 }).await;
+
+    let page = h.http.get(format!("{}/oauth/callback?code=x&state=forged", h.url)).send().await.unwrap();
+    assert_eq!(page.status(), 400);
+    assert!(page.text().await.unwrap().contains("Login failed"));
+    h.shutdown().await;
+}
