@@ -191,12 +191,20 @@ impl Manager {
     pub fn account_views(&self) -> Result<Vec<AccountView>, ManageError> {
         let config = self.config()?;
         let secrets = self.secrets().ok();
+        let tokens =
+            secrets.as_ref().map(|s| crate::upstream::oauth::TokenManager::new(s.clone(), reqwest::Client::new()));
         Ok(config
             .accounts
             .iter()
             .map(|a| {
                 let has = secrets.as_ref().map(|s| matches!(s.get(&a.secret_id()), Ok(Some(_))));
-                AccountView::from_config(a, has)
+                let mut view = AccountView::from_config(a, has);
+                if a.kind == AccountKind::Oauth
+                    && let Some(tokens) = &tokens
+                {
+                    view.apply_oauth(&tokens.status(&a.id));
+                }
+                view
             })
             .collect())
     }

@@ -199,3 +199,37 @@ async fn invalid_config_is_reported_with_the_key() {
     let stderr = String::from_utf8_lossy(&run(&config, &["list-accounts"]).stderr).to_string();
     assert!(stderr.contains("server.listen"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oauth_commands_log_an_account_in_by_pasted_code() {
+    let mock = MockUpstream::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::write_config(dir.path(), &mock.base_url(), "", "");
+    common::edit_config(&config, |c| {
+        c.oauth.token_url = mock.oauth_token_url();
+        c.oauth.authorize_url = mock.oauth_authorize_url();
+    });
+    let id = last_line(&ok(&run(&config, &["add-oauth", "--name", "max"])));
+    assert!(id.starts_with("acc_"));
+    let listed: serde_json::Value = serde_json::from_str(&ok(&run(&config, &["list-accounts", "--json"]))).unwrap();
+    assert_eq!(listed[0]["state"], "needs_login");
+
+    let url = last_line(&ok(&run(&config, &["oauth-start", "--account-id", &id, "--no-browser"])));
+    assert!(url.starts_with(&mock.oauth_authorize_url()), "{url}");
+    assert!(url.contains("code_challenge_method=S256") && url.contains("state="), "{url}");
+    let pasted = mock.approve(&url).unwrap();
+
+    let wrong = run(&config, &["oauth-callback", "--account-id", &id, "--code", "abc#forged-state"]);
+    assert!(!wrong.status.success());
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("state"), "{}", String::from_utf8_lossy(&wrong.stderr));
+
+    let out = ok(&run(&config, &["oauth-callback", "--account-id", &id, "--code", &pasted]));
+    assert!(out.contains("logged in as mock-user@example.com"), "{out}");
+    let listed: serde_json::Value = serde_json::from_str(&ok(&run(&config, &["list-accounts", "--json"]))).unwrap();
+    assert_eq!(listed[0]["state"], "active", "{listed}");
+    assert_eq!(listed[0]["email"], "mock-user@example.com");
+    assert!(listed[0]["token_expires_at"].is_string(), "{listed}");
+    let doc: serde_json::Value = serde_json::from_str(&ok(&run(&config, &["health-check", "--json"]))).unwrap();
+    assert_eq!(doc["usable"], true, "{doc}");
+    ok(&run(&config, &["remove-account", "--account-id", &id]));
+}

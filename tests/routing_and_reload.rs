@@ -61,3 +61,11 @@ async fn the_config_file_holds_no_secret_and_is_private() {
     }
     h.shutdown().await;
 }
+
+#[test]
+fn the_documented_example_config_is_valid_and_equals_the_defaults() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/config.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let parsed = llm_gateway::config::ConfigFile::new(&path).parse(&text).expect("configs/config.yaml parses");
+    assert_eq!(parsed, llm_gateway::config::Config::default(), "configs/config.yaml must document the defaults");
+}

@@ -322,7 +322,7 @@ impl AccountView {
         view.state = if !account.enabled {
             AccountState::Disabled
         } else if has_credential == Some(false) {
-            AccountState::MissingCredential
+            if account.kind == AccountKind::Oauth { AccountState::NeedsLogin } else { AccountState::MissingCredential }
         } else {
             AccountState::Active
         };
