@@ -54,7 +54,16 @@ fn account_rows(accounts: &[AccountView], with_usage: bool) -> Vec<Vec<String>> 
             row.push(a.failures.to_string());
             row.push(a.last_used.clone().unwrap_or_else(|| "-".into()));
         }
-        row.push(a.error.clone().unwrap_or_default());
+        let mut detail = a.error.clone().unwrap_or_default();
+        if detail.is_empty()
+            && let Some(email) = &a.email
+        {
+            detail = match &a.token_expires_at {
+                Some(expiry) => format!("{email}, token valid until {expiry}"),
+                None => email.clone(),
+            };
+        }
+        row.push(detail);
         rows.push(row);
     }
     rows
