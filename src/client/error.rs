@@ -102,6 +102,17 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let request_id = current_request_id();
+        if super::middleware::openai_client() {
+            let body = crate::transform::openai::openai_error_body(self.status.as_u16(), &self.message, None);
+            let mut response = (self.status, [(http::header::CONTENT_TYPE, "application/json")], body).into_response();
+            if let Some(secs) = self.retry_after {
+                response.headers_mut().insert("retry-after", HeaderValue::from(secs));
+            }
+            if let Some(id) = request_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
+                response.headers_mut().insert("x-request-id", id);
+            }
+            return response;
+        }
         let body = json!({
             "type": "error",
             "error": {"type": self.kind.as_str(), "message": self.message},

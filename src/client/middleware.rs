@@ -15,6 +15,19 @@ use crate::gateway::Gateway;
 
 tokio::task_local! {
     static REQUEST_ID: String;
+    static OPENAI_CLIENT: bool;
+}
+
+/// Whether the request being handled came from an OpenAI-format client (errors then use OpenAI's shape).
+pub(crate) fn openai_client() -> bool {
+    OPENAI_CLIENT.try_with(|v| *v).unwrap_or(false)
+}
+
+/// OpenAI clients: the chat route, and `/v1/models` without Anthropic's version header (every Anthropic SDK and
+/// Claude Code send it; OpenAI SDKs never do).
+fn is_openai_client(request: &Request) -> bool {
+    let path = request.uri().path();
+    path.starts_with("/v1/chat/") || (path == "/v1/models" && !request.headers().contains_key("anthropic-version"))
 }
 
 /// The gateway's id for the request being handled (also sent back as `x-gateway-request-id`).
@@ -43,7 +56,8 @@ pub async fn request_log(mut request: Request, next: Next) -> Response {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     request.extensions_mut().insert(RequestId(id.clone()));
-    let mut response = REQUEST_ID.scope(id.clone(), next.run(request)).await;
+    let openai = is_openai_client(&request);
+    let mut response = REQUEST_ID.scope(id.clone(), OPENAI_CLIENT.scope(openai, next.run(request))).await;
     let account = response.extensions().get::<AccountUsed>().map(|a| a.0.clone());
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     tracing::info!(

@@ -22,6 +22,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/v1/messages", post(messages))
         .route("/v1/messages/count_tokens", post(count_tokens))
         .route("/v1/models", get(models))
+        .route("/v1/chat/completions", post(chat_completions))
         .route_layer(axum::middleware::from_fn_with_state(gateway.clone(), auth::require_client_key));
     Router::new()
         .merge(api)
@@ -44,7 +45,19 @@ async fn count_tokens(State(gateway): State<Arc<Gateway>>, uri: Uri, headers: He
     forward(gateway, Endpoint::CountTokens, uri, headers, request).await
 }
 
+async fn chat_completions(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, request: Request) -> Response {
+    let limit = gateway.live().config.server.max_body_bytes;
+    let body = match read_body(request.into_body(), &headers, limit).await {
+        Ok(body) => body,
+        Err(e) => return e.into_response(),
+    };
+    proxy::openai::chat_completions(&gateway, headers, body).await
+}
+
 async fn models(State(gateway): State<Arc<Gateway>>, uri: Uri, headers: HeaderMap) -> Response {
+    if !headers.contains_key("anthropic-version") {
+        return proxy::openai::models(&gateway, uri.query(), headers).await;
+    }
     proxy::forward(&gateway, Endpoint::Models, uri.query(), headers, Bytes::new())
         .await
         .unwrap_or_else(IntoResponse::into_response)

@@ -20,6 +20,25 @@ pub struct Config {
     pub accounts: Vec<Account>,
     /// Gateway keys clients authenticate with (hashes only).
     pub client_keys: Vec<ClientKey>,
+    /// Model names for OpenAI-format clients.
+    pub models: ModelsConfig,
+}
+
+/// `models:` settings (OpenAI Chat Completions clients).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelsConfig {
+    /// Model name → Claude model, on top of the built-in aliases (`gpt-4o` → `claude-sonnet-5`, …); an entry
+    /// here overrides a built-in one. Names in neither pass through unchanged.
+    pub aliases: std::collections::BTreeMap<String, String>,
+    /// `max_tokens` sent for OpenAI requests that give neither `max_tokens` nor `max_completion_tokens`.
+    pub default_max_tokens: u32,
+}
+
+impl Default for ModelsConfig {
+    fn default() -> Self {
+        Self { aliases: Default::default(), default_max_tokens: 4096 }
+    }
 }
 
 /// `server:` settings.

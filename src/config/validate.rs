@@ -28,6 +28,15 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
         return Err(ConfigError::invalid("oauth.client_id", "must not be empty"));
     }
 
+    if config.models.default_max_tokens == 0 {
+        return Err(ConfigError::invalid("models.default_max_tokens", "must be at least 1"));
+    }
+    if let Some((name, _)) = config.models.aliases.iter().find(|(k, v)| k.trim().is_empty() || v.trim().is_empty()) {
+        return Err(ConfigError::invalid(
+            format!("models.aliases.{name}"),
+            "alias names and targets must not be empty",
+        ));
+    }
     let r = &config.routing;
     if !(1..=10).contains(&r.max_attempts) {
         return Err(ConfigError::invalid("routing.max_attempts", "must be between 1 and 10"));

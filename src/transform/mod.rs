@@ -4,3 +4,4 @@
 //! unchanged; the OpenAI conversion (issue #3) will live beside it.
 
 pub mod anthropic;
+pub mod openai;

@@ -12,7 +12,8 @@ use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::value::RawValue;
 
-/// Implements the non-container `visit_*` methods of a visitor by wrapping [`describe_kind`]'s words in `$wrap`.
+/// Implements a visitor's scalar `visit_*` methods by wrapping the kind of value found ("a string", …, in OpenAI's
+/// wording) in `$wrap`; with `seq`, also `visit_seq`, skipping the array.
 macro_rules! forward_kinds {
     ($wrap:path) => {
         fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
@@ -36,6 +37,9 @@ macro_rules! forward_kinds {
         fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
             Ok($wrap("null"))
         }
+    };
+    ($wrap:path, seq) => {
+        forward_kinds!($wrap);
         fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
             while seq.next_element::<IgnoredAny>()?.is_some() {}
             Ok($wrap("an array"))
@@ -110,7 +114,7 @@ pub(super) fn parse_root(body: &str) -> Result<Result<Root<'_>, &'static str>, s
             }
             Ok(Ok(root))
         }
-        forward_kinds!(Err);
+        forward_kinds!(Err, seq);
     }
     let mut de = serde_json::Deserializer::from_str(body);
     let root = de.deserialize_any(RootVisitor)?;
@@ -144,7 +148,7 @@ impl<'de> Deserialize<'de> for Obj<'de> {
                 }
                 Ok(Obj::Object(object))
             }
-            forward_kinds!(Obj::Other);
+            forward_kinds!(Obj::Other, seq);
         }
         deserializer.deserialize_any(ObjVisitor)
     }
@@ -169,24 +173,7 @@ impl<'de> Deserialize<'de> for ObjList<'de> {
                 while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
                 Ok(ObjList::Other("an object"))
             }
-            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-                Ok(ObjList::Other("a boolean"))
-            }
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-                Ok(ObjList::Other("an integer"))
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-                Ok(ObjList::Other("an integer"))
-            }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-                Ok(ObjList::Other("a decimal"))
-            }
-            fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
-                Ok(ObjList::Other("a string"))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(ObjList::Other("null"))
-            }
+            forward_kinds!(ObjList::Other);
         }
         deserializer.deserialize_any(ListVisitor)
     }

@@ -47,7 +47,9 @@
 //! - `response_format` `json_object` adds a system instruction to answer with one JSON object; `json_schema` adds a
 //!   tool (`json_response`, suffixed with `_` until unique) whose `input_schema` is the schema, forced through
 //!   `tool_choice` (or `any` when the client has its own tools; `auto` plus an instruction when thinking). Its input
-//!   comes back as the message `content` with `finish_reason: "stop"` ([`ConvertedRequest::json_tool`]).
+//!   comes back as the message `content` with `finish_reason: "stop"` ([`ConvertedRequest::json_tool`]). A plain
+//!   answer then carries only the tool's JSON; a stream has already sent any text the model wrote before calling
+//!   the tool, which only happens when the tool could not be forced (thinking on).
 //! - `parallel_tool_calls: false` → `tool_choice.disable_parallel_tool_use: true`.
 //! - Rejected with a 400: `n` > 1, `logprobs: true`, `top_logprobs` > 0, audio output (`audio`, `modalities` with
 //!   audio), `input_audio` parts, `file_id` files, legacy `functions`/`function_call`/role `function`,

@@ -1,6 +1,8 @@
 //! One request's orchestration: inspect the body, choose an account, call the upstream, report the outcome, fail
 //! over to the next account while nothing has reached the client, and hand the answer back unchanged.
 
+pub mod openai;
+
 use std::hash::{Hash, Hasher};
 use std::time::Instant;
 

@@ -1,0 +1,197 @@
+//! OpenAI Chat Completions clients: convert the request to Anthropic Messages, run it through the same routing
+//! and failover as Anthropic requests, and convert the answer back — streams event by event, nothing buffered
+//! beyond the current event; errors in OpenAI's shape.
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use http_body_util::BodyExt;
+use rand::RngCore;
+
+use super::{Endpoint, forward};
+use crate::client::{AccountUsed, ApiError};
+use crate::gateway::Gateway;
+use crate::transform::openai::{
+    ChunkConverter, ConvertOptions, ResponseContext, SseParser, anthropic_error_to_openai, anthropic_response_to_chat,
+    chat_request_to_anthropic, default_aliases, models_list_for_openai, openai_error_body,
+};
+
+/// Largest upstream body converted in one piece (a non-streamed answer or an error).
+const MAX_CONVERTED_BODY: usize = 64 * 1024 * 1024;
+
+/// `POST /v1/chat/completions`.
+pub async fn chat_completions(gateway: &Gateway, mut headers: HeaderMap, body: Bytes) -> Response {
+    let live = gateway.live();
+    let mut aliases = default_aliases();
+    aliases.extend(live.config.models.aliases.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let options = ConvertOptions { default_max_tokens: live.config.models.default_max_tokens, aliases: &aliases };
+    let converted = match chat_request_to_anthropic(&body, &options) {
+        Ok(c) => c,
+        Err(e) => return json_response(status_of(e.status()), e.to_body()),
+    };
+    drop(live);
+    prepare_headers(&mut headers);
+    let mut id = [0u8; 12];
+    rand::rng().fill_bytes(&mut id);
+    let created = i64::try_from(gateway.now_ms() / 1000).unwrap_or(0);
+    let ctx = converted.response_context(format!("chatcmpl-{}", hex::encode(id)), created);
+    let stream = converted.stream;
+    match forward(gateway, Endpoint::Messages, None, headers, Bytes::from(converted.body)).await {
+        Ok(response) => convert_response(response, ctx, stream).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `GET /v1/models` for callers without `anthropic-version`: one body that satisfies both SDKs' list shapes.
+pub async fn models(gateway: &Gateway, query: Option<&str>, mut headers: HeaderMap) -> Response {
+    prepare_headers(&mut headers);
+    let response = match forward(gateway, Endpoint::Models, query, headers, Bytes::new()).await {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    let (parts, body) = response.into_parts();
+    let Some(bytes) = collect(body).await else {
+        return ApiError::bad_gateway("the upstream's model list could not be read").into_response();
+    };
+    if !parts.status.is_success() {
+        return with_parts(
+            json_response(parts.status, anthropic_error_to_openai(parts.status.as_u16(), &bytes)),
+            &parts,
+        );
+    }
+    match models_list_for_openai(&bytes) {
+        Ok(body) => with_parts(json_response(parts.status, body), &parts),
+        Err(e) => json_response(StatusCode::BAD_GATEWAY, openai_error_body(502, &e.to_string(), None)),
+    }
+}
+
+/// Anthropic needs `anthropic-version`; OpenAI clients don't send it. The body is converted here, so the
+/// upstream must not compress it.
+fn prepare_headers(headers: &mut HeaderMap) {
+    if !headers.contains_key("anthropic-version") {
+        headers.insert("anthropic-version", HeaderValue::from_static("2023-06-01"));
+    }
+    headers.remove(http::header::ACCEPT_ENCODING);
+    headers.remove(http::header::CONTENT_LENGTH);
+    headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+}
+
+fn status_of(code: u16) -> StatusCode {
+    StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST)
+}
+
+fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    response.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+/// Carries over what the client should still see from the upstream answer: request ids, rate-limit and
+/// retry headers, and the account used (for the log line).
+fn with_parts(mut response: Response, parts: &http::response::Parts) -> Response {
+    for (name, value) in &parts.headers {
+        let n = name.as_str();
+        if n == "request-id" || n == "retry-after" || n.starts_with("anthropic-ratelimit-") || n == "x-should-retry" {
+            response.headers_mut().append(name.clone(), value.clone());
+        }
+    }
+    if let Some(id) = parts.headers.get("request-id") {
+        response.headers_mut().insert("x-request-id", id.clone());
+    }
+    if let Some(account) = parts.extensions.get::<AccountUsed>() {
+        response.extensions_mut().insert(account.clone());
+    }
+    response
+}
+
+async fn collect(body: Body) -> Option<Bytes> {
+    http_body_util::Limited::new(body, MAX_CONVERTED_BODY).collect().await.ok().map(|c| c.to_bytes())
+}
+
+async fn convert_response(response: Response, ctx: ResponseContext, stream: bool) -> Response {
+    let (parts, body) = response.into_parts();
+    let is_sse = parts
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"));
+    if parts.status.is_success() && stream && is_sse {
+        let mut out = Response::new(Body::from_stream(convert_stream(body, ctx)));
+        out.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+        out.headers_mut().insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        return with_parts(out, &parts);
+    }
+    let Some(bytes) = collect(body).await else {
+        let message = "the upstream answer could not be read";
+        return with_parts(json_response(StatusCode::BAD_GATEWAY, openai_error_body(502, message, None)), &parts);
+    };
+    if !parts.status.is_success() {
+        let body = anthropic_error_to_openai(parts.status.as_u16(), &bytes);
+        return with_parts(json_response(parts.status, body), &parts);
+    }
+    match anthropic_response_to_chat(&bytes, &ctx) {
+        Ok(body) => with_parts(json_response(StatusCode::OK, body), &parts),
+        Err(e) => {
+            with_parts(json_response(StatusCode::BAD_GATEWAY, openai_error_body(502, &e.to_string(), None)), &parts)
+        }
+    }
+}
+
+/// Upstream SSE bytes → OpenAI chunks, one upstream event at a time. A transport failure mid-stream becomes an
+/// OpenAI error frame; once the converter is done (including after an error), the upstream is dropped.
+fn convert_stream(body: Body, ctx: ResponseContext) -> impl Stream<Item = Result<Bytes, std::io::Error>> {
+    struct State {
+        upstream: axum::body::BodyDataStream,
+        parser: SseParser,
+        converter: ChunkConverter,
+        finished: bool,
+    }
+    let state = State {
+        upstream: body.into_data_stream(),
+        parser: SseParser::new(),
+        converter: ChunkConverter::new(ctx),
+        finished: false,
+    };
+    futures_util::stream::unfold(state, |mut st| async move {
+        loop {
+            if st.finished {
+                return None;
+            }
+            let frames: Vec<String> = match st.upstream.next().await {
+                Some(Ok(bytes)) => {
+                    let mut frames = Vec::new();
+                    for event in st.parser.push(&bytes) {
+                        frames.extend(st.converter.on_event(&event.event, &event.data));
+                        if st.converter.is_done() {
+                            break;
+                        }
+                    }
+                    if st.converter.is_done() {
+                        st.finished = true;
+                    }
+                    frames
+                }
+                Some(Err(e)) => {
+                    st.finished = true;
+                    let data = serde_json::json!({
+                        "type": "error",
+                        "error": {"type": "api_error", "message": format!("the upstream stream failed: {e}")},
+                    });
+                    let mut frames = st.converter.on_event("error", &data.to_string());
+                    frames.extend(st.converter.finish());
+                    frames
+                }
+                None => {
+                    st.finished = true;
+                    st.converter.finish()
+                }
+            };
+            if !frames.is_empty() {
+                return Some((Ok(Bytes::from(frames.concat())), st));
+            }
+        }
+    })
+}
