@@ -27,6 +27,12 @@ pub enum RequestError {
     /// A field has the wrong JSON type (the message names the field).
     #[error("{0}")]
     WrongType(String),
+    /// The body is an OpenAI Chat Completions request sent to the Messages route.
+    #[error(
+        "this looks like an OpenAI Chat Completions request (it has `{0}`); send it to /v1/chat/completions, or use \
+         Anthropic Messages fields here"
+    )]
+    OpenAiBody(&'static str),
     /// A required field is absent.
     #[error("{0}: Field required")]
     Missing(&'static str),
@@ -53,6 +59,34 @@ struct RoutingFields<'a> {
     system: Option<&'a RawValue>,
     #[serde(borrow, default)]
     metadata: Option<Metadata<'a>>,
+    // Fields only OpenAI Chat Completions has: their presence means the client used the wrong route.
+    #[serde(default)]
+    max_completion_tokens: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    stream_options: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    n: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    logprobs: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    frequency_penalty: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    presence_penalty: Option<serde::de::IgnoredAny>,
+}
+
+impl RoutingFields<'_> {
+    fn openai_only_field(&self) -> Option<&'static str> {
+        [
+            ("max_completion_tokens", self.max_completion_tokens.is_some()),
+            ("stream_options", self.stream_options.is_some()),
+            ("n", self.n.is_some()),
+            ("logprobs", self.logprobs.is_some()),
+            ("frequency_penalty", self.frequency_penalty.is_some()),
+            ("presence_penalty", self.presence_penalty.is_some()),
+        ]
+        .into_iter()
+        .find_map(|(name, present)| present.then_some(name))
+    }
 }
 
 #[derive(Deserialize)]
@@ -90,6 +124,9 @@ pub fn inspect_messages_request(body: &[u8]) -> Result<MessagesSummary<'_>, Requ
         serde_json::error::Category::Data => RequestError::WrongType(data_error(&e)),
         _ => RequestError::MalformedJson(e.to_string()),
     })?;
+    if let Some(field) = fields.openai_only_field() {
+        return Err(RequestError::OpenAiBody(field));
+    }
     let model = fields.model.ok_or(RequestError::Missing("model"))?;
     if model.trim().is_empty() {
         return Err(RequestError::Invalid { field: "model", problem: "must be a non-empty string" });
@@ -145,6 +182,12 @@ mod tests {
         assert_eq!(inspect_messages_request(body).unwrap().session_id.as_deref(), Some("9f1c"));
         let body = br#"{"model":"m","messages":[],"metadata":{"user_id":"plain-user"}}"#;
         assert_eq!(inspect_messages_request(body).unwrap().session_id, None);
+    }
+
+    #[test]
+    fn an_openai_body_on_the_messages_route_is_named() {
+        let e = inspect_messages_request(br#"{"model":"gpt-4o","messages":[],"max_completion_tokens":5}"#).unwrap_err();
+        assert!(e.to_string().contains("/v1/chat/completions") && e.to_string().contains("max_completion_tokens"));
     }
 
     #[test]
