@@ -390,6 +390,18 @@ def test_parse_with_a_pydantic_model_fills_parsed(gateway):
     assert parsed.city and parsed.country
 
 
+def test_stream_helper_with_a_pydantic_model_fills_parsed(gateway):
+    # The SDK's stream helper validates the accumulated content against the model when the content ends.
+    with sdk(gateway).chat.completions.stream(
+        model=MODEL, messages=[{"role": "user", "content": "Where is the Eiffel Tower?"}], response_format=Place
+    ) as stream:
+        final = stream.get_final_completion()
+
+    parsed = final.choices[0].message.parsed
+    assert isinstance(parsed, Place), final.choices[0].message
+    assert parsed.city and parsed.country
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Errors as the SDK's own exception classes
 # ---------------------------------------------------------------------------------------------------------------

@@ -137,7 +137,8 @@ pub fn main(mut args: Args) -> Result<(), String> {
             let _ = t.await;
         }
         let wall = started.elapsed().as_secs_f64();
-        let mut s = sample.lock().await;
+        let mut guard = sample.lock().await;
+        let s = &mut *guard;
         let statuses: Vec<String> = s.statuses.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
         let first_error = s.first_error.clone().map(|e| format!("{e:?}")).unwrap_or_else(|| "null".into());
         println!(

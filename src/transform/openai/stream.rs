@@ -60,6 +60,10 @@ pub struct ChunkConverter {
     called_tools: bool,
     /// Whether the json tool was called.
     json_answer: bool,
+    /// With `response_format: json_schema`, text is held until it is clear whether the json tool answers (then
+    /// the text is dropped, as in the non-streamed answer) or not (then it is the answer). The one place this
+    /// converter holds anything back; plain chats stream text as it arrives.
+    held_text: String,
     stop_reason: Option<String>,
     usage: AnthropicUsage,
 }
@@ -75,6 +79,7 @@ impl ChunkConverter {
             next_tool_index: 0,
             called_tools: false,
             json_answer: false,
+            held_text: String::new(),
             stop_reason: None,
             usage: AnthropicUsage::default(),
         }
@@ -175,7 +180,7 @@ impl ChunkConverter {
         match kind {
             BlockKind::Text => {
                 if let Some(text) = block.text.as_deref().filter(|t| !t.is_empty()) {
-                    out.push(self.content(text));
+                    self.text(out, text);
                 }
             }
             BlockKind::Thinking => {
@@ -198,6 +203,7 @@ impl ChunkConverter {
             }
             BlockKind::JsonTool => {
                 self.json_answer = true;
+                self.held_text.clear();
                 if let Some(input) = input {
                     out.push(self.content(&input));
                 }
@@ -212,7 +218,7 @@ impl ChunkConverter {
         match delta.kind.as_deref() {
             Some("text_delta") => {
                 if let Some(text) = delta.text.as_deref().filter(|t| !t.is_empty()) {
-                    out.push(self.content(text));
+                    self.text(out, text);
                 }
             }
             Some("thinking_delta") => {
@@ -270,6 +276,10 @@ impl ChunkConverter {
 
     fn stop(&mut self, out: &mut Vec<String>) {
         self.start(out);
+        if !self.json_answer && !self.held_text.is_empty() {
+            let held = std::mem::take(&mut self.held_text);
+            out.push(self.content(&held));
+        }
         let stop_reason = self.stop_reason.as_deref();
         let finish = if self.json_answer && !self.called_tools && stop_reason == Some("tool_use") {
             "stop"
@@ -295,6 +305,14 @@ impl ChunkConverter {
     fn fail(&mut self, out: &mut Vec<String>, status: u16, message: &str) {
         out.push(error_frame(status, message));
         self.done = true;
+    }
+
+    fn text(&mut self, out: &mut Vec<String>, text: &str) {
+        if self.ctx.json_tool.is_some() && !self.json_answer {
+            self.held_text.push_str(text);
+        } else if !self.json_answer || self.ctx.json_tool.is_none() {
+            out.push(self.content(text));
+        }
     }
 
     fn content(&self, text: &str) -> String {
