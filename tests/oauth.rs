@@ -162,7 +162,7 @@ async fn loopback_callback_completes_the_login_in_the_running_gateway() {
     assert!(html.contains("Login complete") && html.contains("llm-gateway://oauth/done"), "{html}");
     h.eventually("logged in through the callback", || async { post(&h, None).await.status() == 200 }).await;
 
-    let page = h.http.get(format!("{}/oauth/callback?code=x&state=forged", h.url)).send().await.unwrap();
+    let page = h.http.get(format!("{}/callback?code=x&state=forged", h.url)).send().await.unwrap();
     assert_eq!(page.status(), 400);
     assert!(page.text().await.unwrap().contains("Login failed"));
     h.shutdown().await;

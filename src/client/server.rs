@@ -29,6 +29,9 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/oauth/callback", get(oauth_callback))
+        // Claude Code's own loopback redirect path, so `oauth.redirect_uri: http://localhost:PORT/callback` with the
+        // gateway's port works too.
+        .route("/callback", get(oauth_callback))
         .nest("/admin/api", admin::router(gateway.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
