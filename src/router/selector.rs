@@ -85,7 +85,7 @@ impl Selector {
         // A claim fails only when another request just took a half-open trial slot; skip that account and retry.
         let mut lost: [usize; 4] = [usize::MAX; 4];
         for round in 0..lost.len() {
-            let tier = Tier::scan(req, &lost);
+            let tier = Tier::scan(req, &lost[..round]);
             if tier.candidates.is_empty() {
                 break;
             }
