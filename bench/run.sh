@@ -4,7 +4,8 @@
 #   bash bench/run.sh            full run (~25 min): writes bench/results/summary.{json,md}, prints the table
 #   bash bench/run.sh --smoke    a few seconds per scenario, no LiteLLM, no thresholds; exits 0 unless something
 #                                crashes. Output goes to $CACHE/smoke (the committed numbers stay untouched).
-#   options: --no-litellm   skip the LiteLLM peer      --only load,stream,memory,startup   run some phases
+#   options: --no-litellm   skip the LiteLLM peer
+#            --only load,stream,memory,startup,variants   run some phases (default: all)
 #
 # Installs what it needs on first use and caches it outside the clone ($LLM_GATEWAY_BENCH_CACHE, default
 # /var/tmp/llm-gateway-bench): wrk (Debian), the gwbench helper crate (bench/tool, its own target dir), the
@@ -23,13 +24,13 @@ export DEBIAN_FRONTEND=noninteractive
 
 MODE=full
 LITELLM=yes
-ONLY=load,stream,memory,startup
+ONLY=load,stream,memory,startup,variants
 while (($#)); do
     case "$1" in
         --smoke) MODE=smoke ;;
         --no-litellm) LITELLM=no ;;
         --only) ONLY=$2; shift ;;
-        *) echo "usage: bash bench/run.sh [--smoke] [--no-litellm] [--only load,stream,memory,startup]" >&2; exit 2 ;;
+        *) echo "usage: bash bench/run.sh [--smoke] [--no-litellm] [--only load,stream,memory,startup,variants]" >&2; exit 2 ;;
     esac
     shift
 done
@@ -56,9 +57,26 @@ fi
 WRK=$(command -v wrk)
 
 # --- gwbench: mock upstream, bare proxy, SSE client, start-up timer (not a workspace member) -------------------
+# A full run also builds the axum+reqwest reference proxy (feature axum-ref; separate target dir, so switching
+# between smoke and full runs never rebuilds).
 say "building bench/tool (gwbench)"
-CARGO_TARGET_DIR="$CACHE/target" cargo build --release --locked -q --manifest-path "$BENCH/tool/Cargo.toml"
-TOOL="$CACHE/target/release/gwbench"
+if [[ $MODE == smoke ]]; then
+    CARGO_TARGET_DIR="$CACHE/target" cargo build --release --locked -q --manifest-path "$BENCH/tool/Cargo.toml"
+    TOOL="$CACHE/target/release/gwbench"
+else
+    CARGO_TARGET_DIR="$CACHE/target-full" cargo build --release --locked -q --features axum-ref \
+        --manifest-path "$BENCH/tool/Cargo.toml"
+    TOOL="$CACHE/target-full/release/gwbench"
+fi
+
+# --- the TCP_NODELAY experiment shim (bench/experiments; optional: needs a C compiler) -------------------------
+SHIM=""
+if command -v cc >/dev/null 2>&1; then
+    SHIM="$CACHE/nodelay_preload.so"
+    if [[ ! -f $SHIM || $BENCH/experiments/nodelay_preload.c -nt $SHIM ]]; then
+        cc -O2 -shared -fPIC -o "$SHIM" "$BENCH/experiments/nodelay_preload.c" -ldl || SHIM=""
+    fi
+fi
 
 # --- the gateway ------------------------------------------------------------------------------------------------
 if [[ $MODE == smoke && -n ${LLM_GATEWAY_BIN:-} && -x ${LLM_GATEWAY_BIN:-} ]]; then
@@ -95,7 +113,8 @@ fi
 if [[ $MODE == smoke ]]; then OUT="$CACHE/smoke"; else OUT="$BENCH/results"; fi
 say "setup took $((SECONDS - START))s; running ($MODE)"
 args=(--tool "$TOOL" --gateway "$GATEWAY" --wrk "$WRK" --out "$OUT" --only "$ONLY")
-[[ $MODE == smoke ]] && args+=(--smoke)
+if [[ $MODE == smoke ]]; then args+=(--smoke); else args+=(--axum-ref); fi
 [[ -n $LITELLM_VENV ]] && args+=(--litellm-venv "$LITELLM_VENV")
+[[ -n $SHIM ]] && args+=(--nodelay-shim "$SHIM")
 python3 "$BENCH/run.py" "${args[@]}"
 say "done in $((SECONDS - START))s"

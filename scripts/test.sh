@@ -187,6 +187,7 @@ XDG_DATA_HOME="$LOG_DIR/xdg-data" dbus-run-session -- bash -c '
     printf -- "---- pytest took %ss\n" "$((SECONDS - t))"
     exit "$rc"
 ' || rc=$?
+bash bench/run.sh --smoke || { echo "scripts/test.sh: error: bench smoke run (bash bench/run.sh --smoke) failed" >&2; rc=1; }
 
 # ---------------------------------------------------------------------------------------------------------------
 # 6. Summary: one plain line over both runners, printed only when both reported their counts

@@ -3,8 +3,9 @@
 //! the event) the delivery delay = arrival time − upstream write time. Through a proxy that holds nothing back,
 //! the delivery delay stays near the direct call's; a buffered chunk shows up as a delay near the event interval.
 //!
-//! With `--rss-pid PID`, once every stream has its first byte it samples that process's RSS (and its children's)
-//! every 50 ms while the streams are open, and reports the maximum: RSS with N concurrent open streams.
+//! With `--rss-pid PID`, it samples that process's RSS (and its children's) every 50 ms while the requests run and
+//! reports the peak, the peak number of streams open at once (first byte received, not yet finished) and the RSS
+//! at that moment: RSS with N concurrent open streams.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -114,22 +115,21 @@ pub fn main(mut args: Args) -> Result<(), String> {
                 }
             }));
         }
-        // RSS while every stream is open: wait for all first bytes (bounded by the timeout), then sample until the
-        // first stream finishes.
+        // RSS while the streams are open: sample every 50 ms until every request is done (bounded by the
+        // timeout); report the peak RSS, the peak number of streams open at once, and the RSS at that peak.
         let mut rss_max: Option<u64> = None;
-        let mut rss_open = 0usize;
+        let mut rss_at_peak: Option<u64> = None;
+        let mut peak_open = 0usize;
         if !rss_pids.is_empty() {
-            let deadline = Instant::now() + timeout;
-            while opened.load(Ordering::Relaxed) < requests
-                && finished.load(Ordering::Relaxed) == 0
-                && Instant::now() < deadline
-            {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-            rss_open = opened.load(Ordering::Relaxed) - finished.load(Ordering::Relaxed);
-            while finished.load(Ordering::Relaxed) == 0 && Instant::now() < deadline {
+            let deadline = Instant::now() + timeout + Duration::from_secs(5);
+            while finished.load(Ordering::Relaxed) < requests && Instant::now() < deadline {
+                let open = opened.load(Ordering::Relaxed).saturating_sub(finished.load(Ordering::Relaxed));
                 let total: u64 = rss_pids.iter().filter_map(|p| rss_kb_tree(*p)).sum();
                 rss_max = Some(rss_max.map_or(total, |m| m.max(total)));
+                if open >= peak_open {
+                    peak_open = open;
+                    rss_at_peak = Some(total);
+                }
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
@@ -142,7 +142,7 @@ pub fn main(mut args: Args) -> Result<(), String> {
         let statuses: Vec<String> = s.statuses.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
         let first_error = s.first_error.clone().map(|e| format!("{e:?}")).unwrap_or_else(|| "null".into());
         println!(
-            "{{\"requests\":{requests},\"concurrency\":{concurrency},\"wall_secs\":{wall:.3},\"ok\":{},\"errors\":{},\"incomplete\":{},\"statuses\":{{{}}},\"first_error\":{first_error},\"head_ms\":{},\"ttfb_ms\":{},\"total_ms\":{},\"first_event_delivery_ms\":{},\"event_delivery_ms\":{},\"events_per_stream\":{},\"chunks_per_stream\":{},\"rss_pids\":{:?},\"rss_open_streams\":{rss_open},\"rss_max_kb\":{}}}",
+            "{{\"requests\":{requests},\"concurrency\":{concurrency},\"wall_secs\":{wall:.3},\"ok\":{},\"errors\":{},\"incomplete\":{},\"statuses\":{{{}}},\"first_error\":{first_error},\"head_ms\":{},\"ttfb_ms\":{},\"total_ms\":{},\"first_event_delivery_ms\":{},\"event_delivery_ms\":{},\"events_per_stream\":{},\"chunks_per_stream\":{},\"rss_pids\":{:?},\"peak_open_streams\":{peak_open},\"rss_at_peak_kb\":{},\"rss_max_kb\":{}}}",
             s.ok,
             s.errors,
             s.incomplete,
@@ -155,6 +155,7 @@ pub fn main(mut args: Args) -> Result<(), String> {
             stats_json(&mut s.events),
             stats_json(&mut s.chunks),
             rss_pids,
+            rss_at_peak.map_or("null".into(), |v| v.to_string()),
             rss_max.map_or("null".into(), |v| v.to_string()),
         );
         Ok(())
