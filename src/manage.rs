@@ -122,6 +122,18 @@ impl Manager {
         };
         let secrets = self.secrets()?;
         secrets.set(&account.secret_id(), &Secret::new(key))?;
+        let account_secret_id = Some(account.secret_id());
+        self.insert_account(account, secrets.as_ref(), account_secret_id)
+    }
+
+    /// Appends `account` to the config (refusing a duplicate name); on failure deletes the secret stored for it
+    /// under `stored_secret`, so no orphaned credential is left behind.
+    fn insert_account(
+        &self,
+        account: Account,
+        secrets: &dyn SecretStore,
+        stored_secret: Option<String>,
+    ) -> Result<Account, ManageError> {
         let added = account.clone();
         let result = self.file.update(move |config| {
             if config.accounts.iter().any(|a| a.name == added.name) {
@@ -131,8 +143,9 @@ impl Manager {
             Ok(())
         });
         if let Err(e) = result {
-            // Don't leave an orphaned credential behind.
-            let _ = secrets.delete(&account.secret_id());
+            if let Some(id) = stored_secret {
+                let _ = secrets.delete(&id);
+            }
             return Err(e.into());
         }
         Ok(account)
@@ -385,19 +398,8 @@ impl Manager {
         if let Some(secret) = &new.client_secret {
             secrets.set(&account.client_secret_id(), secret)?;
         }
-        let added = account.clone();
-        let result = self.file.update(move |config| {
-            if config.accounts.iter().any(|a| a.name == added.name) {
-                return Err(ConfigError::Rejected(format!("an account named `{}` already exists", added.name)));
-            }
-            config.accounts.push(added);
-            Ok(())
-        });
-        if let Err(e) = result {
-            let _ = secrets.delete(&account.client_secret_id());
-            return Err(e.into());
-        }
-        Ok(account)
+        let stored = new.client_secret.as_ref().map(|_| account.client_secret_id());
+        self.insert_account(account, secrets.as_ref(), stored)
     }
 
     fn oauth_account(&self, id_or_name: &str) -> Result<(Config, Account), ManageError> {
