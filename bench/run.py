@@ -37,13 +37,13 @@ ANTHROPIC_HEADERS = [
 ]
 
 FULL = dict(
-    tp_secs=8, warm_secs=1, reps=2, conc=[16, 64], lat_secs=15, rate=200, lat_conns=4,
+    tp_secs=8, warm_secs=1, reps=2, conc=[16, 64], lat_secs=6, lat_reps=5, rate=200, lat_conns=4,
     sse_requests=60, sse_conc=4, sse_interval_ms=20, sse_deltas=20, sse_reps=2,
     mem_streams=1000, mem_interval_ms=1000, mem_deltas=20, mem_timeout=120,
     startup_runs=30, litellm_startup_runs=3,
 )
 SMOKE = dict(
-    tp_secs=1, warm_secs=0, reps=1, conc=[16, 64], lat_secs=1, rate=100, lat_conns=2,
+    tp_secs=1, warm_secs=0, reps=1, conc=[16, 64], lat_secs=1, lat_reps=1, rate=100, lat_conns=2,
     sse_requests=6, sse_conc=2, sse_interval_ms=10, sse_deltas=5, sse_reps=1,
     mem_streams=100, mem_interval_ms=100, mem_deltas=10, mem_timeout=30,
     startup_runs=3, litellm_startup_runs=1,
@@ -469,7 +469,7 @@ def phase_load(b):
     for body, (fname, path) in BODIES.items():
         key = f"{body} @{c['rate']}/s"
         runs = {name: [] for name in targets}
-        for rep in range(c["reps"]):
+        for rep in range(c["lat_reps"]):
             for name, (p, base) in targets.items():
                 if usable[(name, body)]:
                     continue
@@ -591,12 +591,10 @@ def phase_variants(b):
     proxies on both runtime flavours: evidence for what to fix first. Best of the reps for each number."""
     c = b.cfg
     variants = {
-        "gateway as built": {},
+        "gateway as built (server.worker_threads 1: current_thread)": {},
         "gateway, RUST_LOG=warn (no per-request log line)": {"RUST_LOG": "warn"},
-        "gateway, TOKIO_WORKER_THREADS=1": {"TOKIO_WORKER_THREADS": "1"},
+        "gateway, LLM_GATEWAY_WORKER_THREADS=2 (multi_thread)": {"LLM_GATEWAY_WORKER_THREADS": "2"},
     }
-    if b.a.nodelay_shim:
-        variants["gateway, TCP_NODELAY on accepted sockets (LD_PRELOAD shim)"] = {"LD_PRELOAD": b.a.nodelay_shim}
     if b.a.smoke:  # keep the smoke run short: one gateway variant and one reference
         variants = dict(list(variants.items())[:1])
     up, up_url = start_upstream(b, "upstream-variants", 0, 20)
@@ -632,8 +630,7 @@ def phase_variants(b):
             if c["warm_secs"]:
                 b.wrk(base + "/v1/messages", "anthropic-1k.json", h, 16, c["warm_secs"], 2)
             tp = b.wrk(base + "/v1/messages", "anthropic-1k.json", h, 16, c["tp_secs"], 2, watch=[("target", p.pid)])
-            lat = b.wrk(base + "/v1/messages", "anthropic-1k.json", h, c["lat_conns"], max(1, c["lat_secs"] * 2 // 3), 1,
-                        delay)
+            lat = b.wrk(base + "/v1/messages", "anthropic-1k.json", h, c["lat_conns"], c["lat_secs"], 1, delay)
             p, base = procs[(n, "stream")]
             st = b.sse(base + "/v1/messages", "anthropic-1k-stream.json", h, max(6, c["sse_requests"] * 2 // 3),
                        c["sse_conc"], 60)
@@ -698,7 +695,8 @@ def fmt(v, nd=1):
 def ratio(a, b, nd=2):
     if a is None or b in (None, 0):
         return "–"
-    return f"{a / b:.{nd}f}"
+    r = a / b
+    return f"{r:.4f}" if abs(r) < 0.1 else f"{r:.{nd}f}"
 
 
 def summarize(b):
@@ -719,7 +717,7 @@ def summarize(b):
             return "failed"
         return f(v)
 
-    def add(label, d, f, nd=1, diff=False, unit=""):
+    def add(label, d, f, nd=1, diff=False, unit="", rel_cols=True):
         vals = {n: cell(d, n, f) for n in shown}
         num = {n: v if isinstance(v, (int, float)) else None for n, v in vals.items()}
         if diff:  # latency: the time added over direct (ms) instead of a ratio
@@ -727,8 +725,10 @@ def summarize(b):
                 return "–" if x is None or base is None else f"{x - base:+.{max(nd, 2)}f}"
         else:
             rel = ratio
-        rel_cols = [rel(num[t], num["direct"]) for t in others] + [rel(num["gateway"], num["bare"])]
-        rows.append([label] + [fmt(vals[n], nd) if vals[n] is not None else "–" for n in shown] + rel_cols)
+        rels = [rel(num[t], num["direct"]) for t in others] + [rel(num["gateway"], num["bare"])]
+        if not rel_cols:
+            rels = [""] * len(rels)
+        rows.append([label] + [fmt(vals[n], nd) if vals[n] is not None else "–" for n in shown] + rels)
 
     for key, d in s.get("throughput", {}).items():
         add(f"throughput {key} (req/s)", d, lambda v: v.get("rps"), 0)
@@ -754,7 +754,8 @@ def summarize(b):
         m = s["rss_open_streams_mb"]
         add(f"peak RSS, {m['streams']} concurrent slow streams (MB; direct = the mock upstream)", m["values"],
             lambda v: v.get("rss_max_mb"), 1)
-        add("  streams open at once at the peak", m["values"], lambda v: v.get("peak_open_streams"), 0)
+        add("streams open at once at that peak", m["values"], lambda v: v.get("peak_open_streams"), 0,
+            rel_cols=False)
     if "startup_ms" in s:
         add("start-up to ready, median (ms)", s["startup_ms"], lambda v: pick(v, "ready_ms", "p50"), 1)
 
@@ -816,6 +817,32 @@ def bars(b):
     return out
 
 
+def write_summary(b, a):
+    table = summarize(b)
+    vt = variants_table(b)
+    if vt:
+        table += ("\n\nGateway variants (runtime knobs, no code change) and the reference proxies on both runtime "
+                  "flavours:\n\n" + vt)
+    with open(os.path.join(a.out, "summary.json"), "w") as f:
+        json.dump(b.results, f, indent=1, sort_keys=False)
+    bar_lines = "\n".join(
+        f"- {'HOLDS' if x['holds'] else 'FAILS'}: {x['bar']} — "
+        + ", ".join(f"{k} {v}" for k, v in x.items() if k not in ("bar", "holds"))
+        for x in b.results["bars"]
+    )
+    meta = b.results["meta"]
+    with open(os.path.join(a.out, "summary.md"), "w") as f:
+        f.write(f"Run {meta['started']} ({meta['mode']}, git {meta['git']}, {meta.get('duration_secs')} s)\n\n"
+                f"{table}\n\n{bar_lines}\n")
+    print()
+    print(table)
+    print()
+    if a.smoke:
+        print("(smoke run: seconds per scenario and possibly a debug build; the bars below are not meaningful)")
+    print(bar_lines)
+    print(f"\nresults: {os.path.join(a.out, 'summary.json')} and summary.md (raw output in {os.path.join(a.out, 'raw')})")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--smoke", action="store_true")
@@ -827,9 +854,20 @@ def main():
     ap.add_argument("--axum-ref", action="store_true", help="gwbench has the axum-proxy subcommand")
     ap.add_argument("--out", required=True)
     ap.add_argument("--only", default="load,stream,memory,startup,variants")
-    ap.add_argument("--nodelay-shim", default="", help="LD_PRELOAD library setting TCP_NODELAY on accepted sockets")
+    ap.add_argument("--summarize-only", action="store_true", help="rewrite OUT/summary.md from OUT/summary.json")
     a = ap.parse_args()
     a.litellm = bool(a.litellm_venv)
+    if a.summarize_only:
+        b = Bench.__new__(Bench)
+        b.a = a
+        with open(os.path.join(a.out, "summary.json")) as f:
+            b.results = json.load(f)
+        a.axum_ref = a.axum_ref or b.results["meta"].get("axum_ref", "axum" in json.dumps(b.results["scenarios"].get(
+            "throughput", {})))
+        a.smoke = b.results["meta"]["mode"] == "smoke"
+        b.results["bars"] = bars(b)
+        write_summary(b, a)
+        return
     cfg = SMOKE if a.smoke else FULL
     os.makedirs(a.out, exist_ok=True)
     b = Bench(a, cfg)
@@ -842,6 +880,7 @@ def main():
         "gateway_bin": a.gateway,
         "litellm": a.litellm,
         "litellm_workers": a.litellm_workers if a.litellm else None,
+        "axum_ref": a.axum_ref,
         "git": subprocess.run(["git", "-C", HERE, "describe", "--always", "--dirty"], capture_output=True,
                               text=True).stdout.strip(),
     }
@@ -859,27 +898,7 @@ def main():
     b.results["meta"]["duration_secs"] = round(time.time() - started, 1)
     b.results["meta"]["failed_phases"] = failed
     b.results["bars"] = bars(b)
-    table = summarize(b)
-    vt = variants_table(b)
-    if vt:
-        table += "\n\nGateway variants (runtime knobs, no code change) and the reference proxies on both runtime flavours:\n\n" + vt
-    with open(os.path.join(a.out, "summary.json"), "w") as f:
-        json.dump(b.results, f, indent=1, sort_keys=False)
-    bar_lines = "\n".join(
-        f"- {'HOLDS' if x['holds'] else 'FAILS'}: {x['bar']} — "
-        + ", ".join(f"{k} {v}" for k, v in x.items() if k not in ("bar", "holds"))
-        for x in b.results["bars"]
-    )
-    with open(os.path.join(a.out, "summary.md"), "w") as f:
-        f.write(f"Run {b.results['meta']['started']} ({b.results['meta']['mode']}, git "
-                f"{b.results['meta']['git']}, {b.results['meta']['duration_secs']} s)\n\n{table}\n\n{bar_lines}\n")
-    print()
-    print(table)
-    print()
-    if a.smoke:
-        print("(smoke run: seconds per scenario and possibly a debug build; the bars below are not meaningful)")
-    print(bar_lines)
-    print(f"\nresults: {os.path.join(a.out, 'summary.json')} and summary.md (raw output in {b.raw})")
+    write_summary(b, a)
     if failed:
         print("FAILED phases: " + "; ".join(failed), file=sys.stderr)
         sys.exit(1)

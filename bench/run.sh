@@ -69,15 +69,6 @@ else
     TOOL="$CACHE/target-full/release/gwbench"
 fi
 
-# --- the TCP_NODELAY experiment shim (bench/experiments; optional: needs a C compiler) -------------------------
-SHIM=""
-if command -v cc >/dev/null 2>&1; then
-    SHIM="$CACHE/nodelay_preload.so"
-    if [[ ! -f $SHIM || $BENCH/experiments/nodelay_preload.c -nt $SHIM ]]; then
-        cc -O2 -shared -fPIC -o "$SHIM" "$BENCH/experiments/nodelay_preload.c" -ldl || SHIM=""
-    fi
-fi
-
 # --- the gateway ------------------------------------------------------------------------------------------------
 if [[ $MODE == smoke && -n ${LLM_GATEWAY_BIN:-} && -x ${LLM_GATEWAY_BIN:-} ]]; then
     GATEWAY=$LLM_GATEWAY_BIN
@@ -115,6 +106,5 @@ say "setup took $((SECONDS - START))s; running ($MODE)"
 args=(--tool "$TOOL" --gateway "$GATEWAY" --wrk "$WRK" --out "$OUT" --only "$ONLY")
 if [[ $MODE == smoke ]]; then args+=(--smoke); else args+=(--axum-ref); fi
 [[ -n $LITELLM_VENV ]] && args+=(--litellm-venv "$LITELLM_VENV")
-[[ -n $SHIM ]] && args+=(--nodelay-shim "$SHIM")
 python3 "$BENCH/run.py" "${args[@]}"
 say "done in $((SECONDS - START))s"

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
+use axum::serve::ListenerExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -487,6 +488,13 @@ pub async fn start(options: StartOptions) -> Result<GatewayHandle, StartError> {
     let app = client::router(gateway.clone());
     let mut server_stop = stop_rx.clone();
     let server = tokio::spawn(async move {
+        // Without TCP_NODELAY, Nagle's algorithm holds a small SSE event back until the previous one is acked
+        // (tens of ms on loopback with delayed ACKs): streams must leave as they arrive.
+        let listener = listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!("cannot set TCP_NODELAY on an accepted connection: {e}");
+            }
+        });
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 let _ = server_stop.wait_for(|stopped| *stopped).await;

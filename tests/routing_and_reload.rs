@@ -47,6 +47,18 @@ async fn an_invalid_config_change_keeps_the_last_good_config() {
 }
 
 #[tokio::test]
+async fn an_emptied_config_file_keeps_the_accounts_serving() {
+    // An editor or `>` redirection truncates before writing; a reload that caught the empty file would serve the
+    // defaults (no accounts).
+    let h = Harness::start().await;
+    assert_eq!(h.message(&[]).await.status(), 200);
+    std::fs::write(&h.config_path, "").unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
+    assert_eq!(h.message(&[]).await.status(), 200, "still serving the account of the last good config");
+    h.shutdown().await;
+}
+
+#[tokio::test]
 async fn the_config_file_holds_no_secret_and_is_private() {
     let h = Harness::start().await;
     let text = std::fs::read_to_string(&h.config_path).unwrap();

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use serde::{Deserialize, Serialize};
 
 pub use health::{BenchReason, Health, HealthPolicy, Observation};
-pub use windows::RateWindows;
+pub use windows::{RateWindows, Reported};
 
 use crate::clock::rfc3339;
 use crate::config::{Account, AccountKind};
@@ -41,7 +41,7 @@ struct Detail {
     error: Option<String>,
     last_used_ms: Option<u64>,
     last_status: Option<u16>,
-    windows: Option<RateWindows>,
+    windows: Option<Reported>,
 }
 
 /// Where an account stands, as shown by `status`, `list-accounts` and the admin API.
@@ -161,7 +161,7 @@ impl LiveAccount {
     }
 
     /// Records the upstream's answer status and any rate-limit windows it reported.
-    pub fn record_response(&self, status: u16, windows: Option<RateWindows>) {
+    pub fn record_response(&self, status: u16, windows: Option<Reported>) {
         if status >= 500 || status == 429 {
             self.failures.fetch_add(1, Ordering::Relaxed);
         }
@@ -208,7 +208,7 @@ impl LiveAccount {
             cooldown_until: bench.map(|(until, _)| rfc3339(until)),
             cooldown_reason: bench.map(|(_, reason)| reason.as_str().to_string()),
             half_open: bench.is_none() && self.health.on_probation(),
-            windows: detail.windows,
+            windows: detail.windows.map(|w| w.view()),
             recent_error_rate: Some(error_rate),
             recent_latency_ms: Some(latency_ms),
             email: self.config.email.clone(),

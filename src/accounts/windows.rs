@@ -69,27 +69,6 @@ pub struct RateWindows {
     pub updated_at: Option<String>,
 }
 
-impl RateWindows {
-    /// How full the fullest window is, 0.0–1.0+ (0 when unknown). Used by `health_first`.
-    pub fn utilization(&self) -> f64 {
-        let mut max: f64 = 0.0;
-        for w in [&self.five_hour, &self.seven_day].into_iter().flatten() {
-            max = max.max(w.utilization.unwrap_or(0.0));
-        }
-        for l in [&self.requests, &self.tokens, &self.input_tokens, &self.output_tokens].into_iter().flatten() {
-            if let (Some(limit), Some(remaining)) = (l.limit, l.remaining)
-                && limit > 0
-            {
-                max = max.max(1.0 - remaining.min(limit) as f64 / limit as f64);
-            }
-        }
-        if self.unified_status.as_deref() == Some("rejected") {
-            max = max.max(1.0);
-        }
-        max
-    }
-}
-
 fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim)
 }
@@ -104,100 +83,209 @@ fn rfc3339_ms(value: &str) -> Option<u64> {
     u64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
 }
 
-/// Header names of one subscription window. Static strings: this runs on every response, so no name is built
-/// with `format!` (profiling showed that as a tenth of the gateway's CPU per request).
+/// Header names of one subscription window (used when a 429 is classified; the per-response parse is a single
+/// pass over the headers, see [`parse_windows`]).
 struct WindowNames {
     status: &'static str,
-    utilization: &'static str,
     reset: &'static str,
 }
 
-const FIVE_HOUR: WindowNames = WindowNames {
-    status: "anthropic-ratelimit-unified-5h-status",
-    utilization: "anthropic-ratelimit-unified-5h-utilization",
-    reset: "anthropic-ratelimit-unified-5h-reset",
-};
-const SEVEN_DAY: WindowNames = WindowNames {
-    status: "anthropic-ratelimit-unified-7d-status",
-    utilization: "anthropic-ratelimit-unified-7d-utilization",
-    reset: "anthropic-ratelimit-unified-7d-reset",
-};
+const FIVE_HOUR: WindowNames =
+    WindowNames { status: "anthropic-ratelimit-unified-5h-status", reset: "anthropic-ratelimit-unified-5h-reset" };
+const SEVEN_DAY: WindowNames =
+    WindowNames { status: "anthropic-ratelimit-unified-7d-status", reset: "anthropic-ratelimit-unified-7d-reset" };
 
 /// Header names of one API-key limit.
 struct LimitNames {
-    limit: &'static str,
     remaining: &'static str,
     reset: &'static str,
 }
 
 const LIMITS: [LimitNames; 4] = [
+    LimitNames { remaining: "anthropic-ratelimit-requests-remaining", reset: "anthropic-ratelimit-requests-reset" },
+    LimitNames { remaining: "anthropic-ratelimit-tokens-remaining", reset: "anthropic-ratelimit-tokens-reset" },
     LimitNames {
-        limit: "anthropic-ratelimit-requests-limit",
-        remaining: "anthropic-ratelimit-requests-remaining",
-        reset: "anthropic-ratelimit-requests-reset",
-    },
-    LimitNames {
-        limit: "anthropic-ratelimit-tokens-limit",
-        remaining: "anthropic-ratelimit-tokens-remaining",
-        reset: "anthropic-ratelimit-tokens-reset",
-    },
-    LimitNames {
-        limit: "anthropic-ratelimit-input-tokens-limit",
         remaining: "anthropic-ratelimit-input-tokens-remaining",
         reset: "anthropic-ratelimit-input-tokens-reset",
     },
     LimitNames {
-        limit: "anthropic-ratelimit-output-tokens-limit",
         remaining: "anthropic-ratelimit-output-tokens-remaining",
         reset: "anthropic-ratelimit-output-tokens-reset",
     },
 ];
+/// The infixes of the API-key limits, in [`Reported::limits`] order.
+const LIMIT_KINDS: [&str; 4] = ["requests-", "tokens-", "input-tokens-", "output-tokens-"];
 
 const UNIFIED_STATUS: &str = "anthropic-ratelimit-unified-status";
 const UNIFIED_RESET: &str = "anthropic-ratelimit-unified-reset";
+const PREFIX: &str = "anthropic-ratelimit-";
 
-fn window(headers: &HeaderMap, names: &WindowNames) -> Option<Window> {
-    let status = header(headers, names.status).map(String::from);
-    let utilization = header(headers, names.utilization).and_then(|v| v.parse().ok());
-    let reset = header(headers, names.reset).and_then(unix_secs_ms).map(rfc3339);
-    (status.is_some() || utilization.is_some() || reset.is_some()).then_some(Window { status, utilization, reset })
+/// A window's status word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Status {
+    Allowed,
+    AllowedWarning,
+    Rejected,
+    Unknown,
 }
 
-fn limit(headers: &HeaderMap, names: &LimitNames) -> Option<Limit> {
-    let limit = header(headers, names.limit).and_then(|v| v.parse().ok());
-    let remaining = header(headers, names.remaining).and_then(|v| v.parse().ok());
-    let reset = header(headers, names.reset).and_then(rfc3339_ms).map(rfc3339);
-    (limit.is_some() || remaining.is_some() || reset.is_some()).then_some(Limit { limit, remaining, reset })
+impl Status {
+    fn parse(value: &str) -> Self {
+        match value {
+            "allowed" => Self::Allowed,
+            "allowed_warning" => Self::AllowedWarning,
+            "rejected" => Self::Rejected,
+            _ => Self::Unknown,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Allowed => "allowed",
+            Self::AllowedWarning => "allowed_warning",
+            Self::Rejected => "rejected",
+            Self::Unknown => "unknown",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct RawWindow {
+    status: Option<Status>,
+    utilization: Option<f64>,
+    reset_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct RawLimit {
+    limit: Option<u64>,
+    remaining: Option<u64>,
+    reset_ms: Option<u64>,
+}
+
+/// The rate-limit state one response reported, as plain numbers: recorded on every response without allocating,
+/// turned into the displayed [`RateWindows`] (RFC 3339 strings) only when someone asks.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Reported {
+    unified_status: Option<Status>,
+    unified_reset_ms: Option<u64>,
+    five_hour: RawWindow,
+    seven_day: RawWindow,
+    limits: [RawLimit; 4],
+    at_ms: u64,
+}
+
+impl Reported {
+    /// Records one `anthropic-ratelimit-*` header (name without the prefix); false when it is not one we know.
+    fn set(&mut self, field: &str, value: &str) -> bool {
+        if let Some(rest) = field.strip_prefix("unified-") {
+            let (window, attr) = match rest {
+                "status" => {
+                    self.unified_status = Some(Status::parse(value));
+                    return true;
+                }
+                "reset" => {
+                    self.unified_reset_ms = unix_secs_ms(value);
+                    return true;
+                }
+                _ => match (rest.strip_prefix("5h-"), rest.strip_prefix("7d-")) {
+                    (Some(attr), _) => (&mut self.five_hour, attr),
+                    (_, Some(attr)) => (&mut self.seven_day, attr),
+                    _ => return false,
+                },
+            };
+            match attr {
+                "status" => window.status = Some(Status::parse(value)),
+                "utilization" => window.utilization = value.parse().ok().filter(|u: &f64| u.is_finite()),
+                "reset" => window.reset_ms = unix_secs_ms(value),
+                _ => return false,
+            }
+            return true;
+        }
+        let Some((i, attr)) = LIMIT_KINDS.iter().enumerate().find_map(|(i, k)| field.strip_prefix(k).map(|a| (i, a)))
+        else {
+            return false;
+        };
+        let limit = &mut self.limits[i];
+        match attr {
+            "limit" => limit.limit = value.parse().ok(),
+            "remaining" => limit.remaining = value.parse().ok(),
+            "reset" => limit.reset_ms = rfc3339_ms(value),
+            _ => return false,
+        }
+        true
+    }
+
+    /// How full the fullest window is, 0.0–1.0+ (0 when unknown). Used by `health_first`.
+    pub fn utilization(&self) -> f64 {
+        let mut max: f64 = 0.0;
+        for w in [&self.five_hour, &self.seven_day] {
+            max = max.max(w.utilization.unwrap_or(0.0));
+        }
+        for l in &self.limits {
+            if let (Some(limit), Some(remaining)) = (l.limit, l.remaining)
+                && limit > 0
+            {
+                max = max.max(1.0 - remaining.min(limit) as f64 / limit as f64);
+            }
+        }
+        if self.unified_status == Some(Status::Rejected) {
+            max = max.max(1.0);
+        }
+        max
+    }
+
+    /// The displayed form.
+    pub fn view(&self) -> RateWindows {
+        let window = |w: &RawWindow| {
+            (*w != RawWindow::default()).then(|| Window {
+                status: w.status.map(|s| s.as_str().to_string()),
+                utilization: w.utilization,
+                reset: w.reset_ms.map(rfc3339),
+            })
+        };
+        let limit = |l: &RawLimit| {
+            (*l != RawLimit::default()).then(|| Limit {
+                limit: l.limit,
+                remaining: l.remaining,
+                reset: l.reset_ms.map(rfc3339),
+            })
+        };
+        let [requests, tokens, input_tokens, output_tokens] = &self.limits;
+        RateWindows {
+            unified_status: self.unified_status.map(|s| s.as_str().to_string()),
+            unified_reset: self.unified_reset_ms.map(rfc3339),
+            five_hour: window(&self.five_hour),
+            seven_day: window(&self.seven_day),
+            requests: limit(requests),
+            tokens: limit(tokens),
+            input_tokens: limit(input_tokens),
+            output_tokens: limit(output_tokens),
+            updated_at: Some(rfc3339(self.at_ms)),
+        }
+    }
 }
 
 /// Whether the response carries any rate-limit information at all.
 pub fn has_rate_limit_headers(headers: &HeaderMap) -> bool {
     headers.contains_key("retry-after")
         || headers.contains_key("retry-after-ms")
-        || headers.keys().any(|k| k.as_str().starts_with("anthropic-ratelimit-"))
+        || headers.keys().any(|k| k.as_str().starts_with(PREFIX))
 }
 
-/// The windows a response reports, or `None` when it reports none.
-pub fn parse_windows(headers: &HeaderMap, now_ms: u64) -> Option<RateWindows> {
-    if !headers.keys().any(|k| k.as_str().starts_with("anthropic-ratelimit-")) {
-        return None;
+/// The windows a response reports, or `None` when it reports none. Runs on every response: one pass over the
+/// headers, no lookups by name, no allocation.
+pub fn parse_windows(headers: &HeaderMap, now_ms: u64) -> Option<Reported> {
+    let mut reported = Reported { at_ms: now_ms, ..Reported::default() };
+    let mut any = false;
+    for (name, value) in headers {
+        if let Some(field) = name.as_str().strip_prefix(PREFIX)
+            && let Ok(value) = value.to_str()
+        {
+            any |= reported.set(field, value.trim());
+        }
     }
-    let [requests, tokens, input_tokens, output_tokens] = &LIMITS;
-    let w = RateWindows {
-        unified_status: header(headers, UNIFIED_STATUS).map(String::from),
-        unified_reset: header(headers, UNIFIED_RESET).and_then(unix_secs_ms).map(rfc3339),
-        five_hour: window(headers, &FIVE_HOUR),
-        seven_day: window(headers, &SEVEN_DAY),
-        requests: limit(headers, requests),
-        tokens: limit(headers, tokens),
-        input_tokens: limit(headers, input_tokens),
-        output_tokens: limit(headers, output_tokens),
-        updated_at: None,
-    };
-    if w == RateWindows::default() {
-        return None;
-    }
-    Some(RateWindows { updated_at: Some(rfc3339(now_ms)), ..w })
+    any.then_some(reported)
 }
 
 /// `retry-after` (seconds or HTTP date) or `retry-after-ms`, as an absolute time.
@@ -314,9 +402,14 @@ mod tests {
             ("anthropic-ratelimit-requests-limit", "50"),
             ("anthropic-ratelimit-requests-remaining", "45"),
         ]);
-        let w = parse_windows(&h, NOW).unwrap();
+        let reported = parse_windows(&h, NOW).unwrap();
+        assert!((reported.utilization() - 0.82).abs() < 1e-9);
+        let w = reported.view();
         assert_eq!(w.unified_status.as_deref(), Some("allowed_warning"));
-        assert!((w.utilization() - 0.82).abs() < 1e-9);
+        assert_eq!(w.five_hour.as_ref().and_then(|w| w.utilization), Some(0.82));
+        assert_eq!(w.requests.as_ref().and_then(|l| l.remaining), Some(45));
+        assert!(w.seven_day.as_ref().is_some_and(|w| w.status.is_none() && w.reset.is_none()));
+        assert!(w.tokens.is_none(), "limits the response did not report stay absent");
         assert!(parse_windows(&HeaderMap::new(), NOW).is_none());
         assert!(!has_rate_limit_headers(&headers(&[("x-should-retry", "true")])));
     }

@@ -9,5 +9,5 @@ mod server;
 
 pub use auth::{hash_key, new_client_key};
 pub use error::{ApiError, ErrorKind};
-pub use middleware::{AccountUsed, RequestId};
+pub use middleware::AccountUsed;
 pub use server::router;

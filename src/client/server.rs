@@ -35,26 +35,28 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .nest("/admin/api", admin::router(gateway.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(axum::middleware::from_fn_with_state(gateway.clone(), middleware::check_host_and_origin))
-        .layer(axum::middleware::from_fn(middleware::request_log))
+        .layer(axum::middleware::from_fn_with_state(gateway.clone(), middleware::front))
         .with_state(gateway)
 }
 
-async fn messages(State(gateway): State<Arc<Gateway>>, uri: Uri, headers: HeaderMap, request: Request) -> Response {
-    forward(gateway, Endpoint::Messages, uri, headers, request).await
+// Handlers take the whole request and split it, rather than extracting `HeaderMap` and `Uri` (which clones them).
+
+async fn messages(State(gateway): State<Arc<Gateway>>, request: Request) -> Response {
+    forward(gateway, Endpoint::Messages, request).await
 }
 
-async fn count_tokens(State(gateway): State<Arc<Gateway>>, uri: Uri, headers: HeaderMap, request: Request) -> Response {
-    forward(gateway, Endpoint::CountTokens, uri, headers, request).await
+async fn count_tokens(State(gateway): State<Arc<Gateway>>, request: Request) -> Response {
+    forward(gateway, Endpoint::CountTokens, request).await
 }
 
-async fn chat_completions(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, request: Request) -> Response {
+async fn chat_completions(State(gateway): State<Arc<Gateway>>, request: Request) -> Response {
     let limit = gateway.live().config.server.max_body_bytes;
-    let body = match read_body(request.into_body(), &headers, limit).await {
+    let (parts, body) = request.into_parts();
+    let body = match read_body(body, &parts.headers, limit).await {
         Ok(body) => body,
         Err(e) => return e.into_response(),
     };
-    proxy::openai::chat_completions(&gateway, headers, body).await
+    proxy::openai::chat_completions(&gateway, parts.headers, body).await
 }
 
 async fn models(State(gateway): State<Arc<Gateway>>, uri: Uri, headers: HeaderMap) -> Response {
@@ -66,19 +68,16 @@ async fn models(State(gateway): State<Arc<Gateway>>, uri: Uri, headers: HeaderMa
         .unwrap_or_else(IntoResponse::into_response)
 }
 
-async fn forward(
-    gateway: Arc<Gateway>,
-    endpoint: Endpoint,
-    uri: Uri,
-    headers: HeaderMap,
-    request: Request,
-) -> Response {
+async fn forward(gateway: Arc<Gateway>, endpoint: Endpoint, request: Request) -> Response {
     let limit = gateway.live().config.server.max_body_bytes;
-    let body = match read_body(request.into_body(), &headers, limit).await {
+    let (parts, body) = request.into_parts();
+    let body = match read_body(body, &parts.headers, limit).await {
         Ok(body) => body,
         Err(e) => return e.into_response(),
     };
-    proxy::forward(&gateway, endpoint, uri.query(), headers, body).await.unwrap_or_else(IntoResponse::into_response)
+    proxy::forward(&gateway, endpoint, parts.uri.query(), parts.headers, body)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
 }
 
 /// Reads the whole request body (needed to route it), refusing more than `limit` bytes without reading them.

@@ -67,6 +67,11 @@ pub fn env_overrides(config: &mut Config) {
     {
         config.upstream.base_url = url.trim().to_string();
     }
+    if let Ok(threads) = std::env::var("LLM_GATEWAY_WORKER_THREADS")
+        && let Ok(threads) = threads.trim().parse()
+    {
+        config.server.worker_threads = threads;
+    }
 }
 
 /// A config file on disk and the state directory around it.

@@ -13,6 +13,9 @@ use super::{Config, ConfigFile};
 
 /// How often the file is checked.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
+/// A changed file is read again after this long and applied only if it did not change meanwhile: an editor or
+/// `echo > config.yaml` writes in place, and a read can land between the truncation and the write.
+const SETTLE: Duration = Duration::from_millis(100);
 
 /// Watches `file`, starting from the contents `initial_text`; each valid new version is passed to `apply`. An
 /// invalid version is logged and skipped, keeping the last good configuration. Ends when `stop` changes.
@@ -35,6 +38,21 @@ pub fn spawn(
                 continue;
             };
             if bytes == last {
+                continue;
+            }
+            tokio::time::sleep(SETTLE).await;
+            match tokio::fs::read(file.path()).await {
+                Ok(again) if again == bytes => {}
+                _ => continue,
+            }
+            let blank = |b: &[u8]| b.iter().all(u8::is_ascii_whitespace);
+            if blank(&bytes) && !blank(&last) {
+                // Almost always a write caught half-way; applying it would drop every account from the server.
+                tracing::warn!(
+                    path = %file.path().display(),
+                    "configuration file is empty; keeping the current configuration"
+                );
+                last = bytes;
                 continue;
             }
             let text = String::from_utf8_lossy(&bytes).into_owned();

@@ -22,7 +22,9 @@ use crate::secrets::Secret;
 use crate::transform::anthropic::{MessagesSummary, inspect_messages_request};
 use crate::upstream::oauth::{self, OAuthError};
 use crate::upstream::outcome::{Verdict, classify};
-use crate::upstream::{self, UpstreamError, request_headers_for_upstream, response_headers_for_client};
+use crate::upstream::{
+    self, UpstreamError, request_headers_for_upstream, response_headers_for_client, strip_hop_by_hop,
+};
 
 /// The upstream endpoints the gateway forwards to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,7 +101,7 @@ pub async fn forward(
         Some(q) if !q.is_empty() => format!("{}?{q}", endpoint.path()),
         _ => endpoint.path().to_string(),
     };
-    let upstream_headers = request_headers_for_upstream(&headers);
+    let upstream_headers = request_headers_for_upstream(headers);
     let max_cooldown_ms = routing.max_cooldown_secs.saturating_mul(1000);
 
     let mut tried: Vec<usize> = Vec::with_capacity(2);
@@ -194,11 +196,12 @@ pub async fn forward(
             }
             Verdict::Success | Verdict::ClientError => {
                 observe(gateway, &live, &account, &Observation::Healthy { latency_ms });
-                let response_headers = response_headers_for_client(response.headers());
-                // Forward chunks as they arrive. Dropping this body (client gone) drops the upstream response,
-                // which closes its connection and so cancels the upstream call.
-                let body = Body::from_stream(response.bytes_stream());
-                return Ok(build(status, response_headers, body, account.name()));
+                // Forward chunks as they arrive: the upstream body itself becomes the client's body (no stream
+                // adapter, its size hint kept). Dropping it (client gone) drops the upstream response, which
+                // closes its connection and so cancels the upstream call.
+                let (mut parts, body) = http::Response::from(response).into_parts();
+                strip_hop_by_hop(&mut parts.headers);
+                return Ok(build(status, parts.headers, Body::new(body), account.name()));
             }
             Verdict::CredentialRejected => {
                 let response_headers = response_headers_for_client(response.headers());

@@ -230,6 +230,13 @@ mod tests {
         assert!(e.to_string().contains("JSON object"), "{e}");
     }
 
+    proptest::proptest! {
+        #[test]
+        fn no_bytes_make_it_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256)) {
+            let _ = inspect_messages_request(&bytes);
+        }
+    }
+
     #[test]
     fn empty_body_is_malformed() {
         assert!(matches!(inspect_messages_request(b"  "), Err(RequestError::MalformedJson(_))));

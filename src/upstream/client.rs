@@ -109,11 +109,15 @@ impl UpstreamClient {
             }
         }
         let url = format!("{}{}", account.base_url, path_and_query);
-        let mut request = self.http.request(method, &url).headers(headers);
+        let parsed =
+            reqwest::Url::parse(&url).map_err(|e| UpstreamError::Other { url: url.clone(), message: e.to_string() })?;
+        // Built directly rather than with `RequestBuilder::headers`, which re-inserts every header one by one.
+        let mut request = reqwest::Request::new(method, parsed);
+        *request.headers_mut() = headers;
         if !body.is_empty() {
-            request = request.body(body);
+            *request.body_mut() = Some(body.into());
         }
-        request.send().await.map_err(|e| self.classify(url, e))
+        self.http.execute(request).await.map_err(|e| self.classify(url, e))
     }
 
     /// The underlying HTTP client (shared with the OAuth token calls, so they use the same pool).
