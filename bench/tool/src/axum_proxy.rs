@@ -8,33 +8,15 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::Response;
-use http::{HeaderMap, HeaderValue, StatusCode, header};
+use http::{HeaderValue, StatusCode, header};
 
-use crate::util::Args;
+use crate::util::{Args, strip_hop_by_hop};
 
 #[derive(Clone)]
 struct Ctx {
     base: String,
     key: HeaderValue,
     client: reqwest::Client,
-}
-
-const HOP_BY_HOP: [&str; 9] = [
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
-
-fn strip(headers: &mut HeaderMap) {
-    for name in HOP_BY_HOP {
-        headers.remove(name);
-    }
 }
 
 pub fn main(mut args: Args) -> Result<(), String> {
@@ -70,7 +52,7 @@ async fn forward(State(ctx): State<Ctx>, req: Request) -> Response {
         Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
     };
     let mut headers = parts.headers;
-    strip(&mut headers);
+    strip_hop_by_hop(&mut headers);
     headers.remove(header::HOST);
     headers.remove(header::CONTENT_LENGTH);
     headers.remove(header::AUTHORIZATION);
@@ -82,7 +64,7 @@ async fn forward(State(ctx): State<Ctx>, req: Request) -> Response {
     };
     let status = resp.status();
     let mut out_headers = resp.headers().clone();
-    strip(&mut out_headers);
+    strip_hop_by_hop(&mut out_headers);
     let mut out = Response::new(Body::from_stream(resp.bytes_stream()));
     *out.status_mut() = status;
     *out.headers_mut() = out_headers;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, Uri, header};
+use http::{HeaderValue, Request, Response, StatusCode, Uri, header};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -18,7 +18,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 
-use crate::util::Args;
+use crate::util::{Args, strip_hop_by_hop};
 
 type Body = BoxBody<Bytes, hyper::Error>;
 
@@ -28,18 +28,6 @@ struct Ctx {
     buffer: bool,
     client: Client<HttpConnector, Body>,
 }
-
-const HOP_BY_HOP: [&str; 9] = [
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
 
 pub fn main(mut args: Args) -> Result<(), String> {
     let listen = args.req("--listen")?;
@@ -79,20 +67,6 @@ pub fn main(mut args: Args) -> Result<(), String> {
     })
 }
 
-fn strip(headers: &mut HeaderMap) {
-    let listed: Vec<String> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|s| s.trim().to_ascii_lowercase())
-        .filter(|s| !s.is_empty())
-        .collect();
-    for name in HOP_BY_HOP.iter().copied().chain(listed.iter().map(String::as_str)) {
-        headers.remove(name);
-    }
-}
-
 fn bad_gateway(message: String) -> Response<Body> {
     let body = format!("{{\"type\":\"error\",\"error\":{{\"type\":\"api_error\",\"message\":{message:?}}}}}");
     let mut r = Response::new(Full::new(Bytes::from(body)).map_err(|never| match never {}).boxed());
@@ -108,7 +82,7 @@ async fn forward(req: Request<Incoming>, ctx: Arc<Ctx>) -> Result<Response<Body>
         Ok(u) => u,
         Err(e) => return Ok(bad_gateway(format!("bad uri: {e}"))),
     };
-    strip(&mut parts.headers);
+    strip_hop_by_hop(&mut parts.headers);
     parts.headers.remove(header::HOST);
     parts.headers.remove(header::AUTHORIZATION);
     parts.headers.insert("x-api-key", ctx.key.clone());
@@ -123,7 +97,7 @@ async fn forward(req: Request<Incoming>, ctx: Arc<Ctx>) -> Result<Response<Body>
     match ctx.client.request(Request::from_parts(parts, body)).await {
         Ok(resp) => {
             let (mut parts, body) = resp.into_parts();
-            strip(&mut parts.headers);
+            strip_hop_by_hop(&mut parts.headers);
             Ok(Response::from_parts(parts, body.boxed()))
         }
         Err(e) => Ok(bad_gateway(format!("upstream: {e}"))),
