@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 
 use crate::accounts::{AccountList, HealthPolicy, LiveAccount};
 use crate::client;
-use crate::clock::{Clock, SystemClock};
+use crate::clock::{Clock, SystemClock, secs_to_ms};
 use crate::config::AccountKind;
 use crate::config::{self, Config, ConfigError, ConfigFile};
 use crate::router::Selector;
@@ -102,10 +102,10 @@ impl Live {
         let weights: Vec<u32> = accounts.iter().map(|a| a.config.weight).collect();
         let r = &config.routing;
         let policy = HealthPolicy {
-            overloaded_cooldown_ms: (r.overloaded_cooldown_secs * 1000.0) as u64,
+            overloaded_cooldown_ms: secs_to_ms(r.overloaded_cooldown_secs),
             breaker_threshold: r.breaker_threshold,
-            breaker_base_ms: (r.breaker_backoff_secs * 1000.0) as u64,
-            breaker_max_ms: (r.breaker_max_backoff_secs * 1000.0) as u64,
+            breaker_base_ms: secs_to_ms(r.breaker_backoff_secs),
+            breaker_max_ms: secs_to_ms(r.breaker_max_backoff_secs),
         };
         Self { schedule: schedule::smooth_weighted(&weights), policy, config, accounts, client_keys, upstream }
     }

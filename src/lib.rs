@@ -3,6 +3,9 @@
 //! The library is the whole gateway; the `llm-gateway` binary and the desktop app are thin front doors to it.
 //! Start it with [`start`] and stop it with [`GatewayHandle::shutdown`]. See ARCHITECTURE.md for the map.
 
+// The one exception is argon2's working memory (secrets/kdf_memory.rs), allowed there with its safety argument.
+#![deny(unsafe_code)]
+
 pub mod accounts;
 pub mod client;
 pub mod clock;

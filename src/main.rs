@@ -1,5 +1,6 @@
 //! `llm-gateway`: the headless server and the management CLI. Thin: parses arguments, calls the library, prints.
 
+mod input;
 mod output;
 
 use std::path::PathBuf;
@@ -36,10 +37,15 @@ enum Command {
         listen: Option<String>,
     },
     /// Add an Anthropic API-key account; prints its id.
+    ///
+    /// The key is read from standard input: from a pipe (`printf '%s' "$KEY" | llm-gateway add-api-key --name
+    /// work`), or at a prompt without echo on a terminal. --key is for scripts: arguments land in shell history and
+    /// the process list.
     AddApiKey {
-        /// The API key (sk-ant-…). Stored in the secret store only.
+        /// The API key (sk-ant-…), for scripts; without it the key is read from standard input. Stored in the
+        /// secret store only.
         #[arg(long, env = "LLM_GATEWAY_API_KEY", hide_env_values = true)]
-        key: String,
+        key: Option<String>,
         /// A unique name.
         #[arg(long)]
         name: String,
@@ -64,9 +70,13 @@ enum Command {
         /// OAuth client id (default: oauth.client_id, the Claude Code client).
         #[arg(long)]
         client_id: Option<String>,
-        /// OAuth client secret, if the client has one (stored in the secret store).
+        /// OAuth client secret, if the client has one (stored in the secret store). Prefer
+        /// --client-secret-stdin: arguments land in shell history and the process list.
         #[arg(long, env = "LLM_GATEWAY_OAUTH_CLIENT_SECRET", hide_env_values = true)]
         client_secret: Option<String>,
+        /// Read the OAuth client secret from standard input (a pipe, or a prompt without echo on a terminal).
+        #[arg(long, conflicts_with = "client_secret")]
+        client_secret_stdin: bool,
         /// Share of traffic under the weighted strategy.
         #[arg(long, default_value_t = 1)]
         weight: u32,
@@ -206,28 +216,30 @@ fn run(cli: Cli) -> Result<ExitCode> {
             server_runtime(&path)?.block_on(serve(path, listen))?;
         }
         Command::AddApiKey { key, name, weight, priority, models, base_url } => {
+            let key = match key {
+                Some(key) => Secret::new(key),
+                None => input::secret_from_stdin(
+                    "API key",
+                    &format!("printf '%s' \"$KEY\" | llm-gateway add-api-key --name {name}"),
+                )?,
+            };
             let models = models.into_iter().map(|m| m.trim().to_string()).filter(|m| !m.is_empty()).collect();
-            let account = manager.add_api_key(NewApiKeyAccount {
-                key: Secret::new(key),
-                name,
-                weight,
-                priority,
-                models,
-                base_url,
-            })?;
+            let account = manager.add_api_key(NewApiKeyAccount { key, name, weight, priority, models, base_url })?;
             println!("added API-key account `{}`", account.name);
             println!("{}", account.id);
         }
-        Command::AddOauth { name, client_id, client_secret, weight, priority, models } => {
+        Command::AddOauth { name, client_id, client_secret, client_secret_stdin, weight, priority, models } => {
+            let client_secret = if client_secret_stdin {
+                Some(input::secret_from_stdin(
+                    "OAuth client secret",
+                    &format!("printf '%s' \"$SECRET\" | llm-gateway add-oauth --name {name} --client-secret-stdin"),
+                )?)
+            } else {
+                client_secret.map(Secret::new)
+            };
             let models = models.into_iter().map(|m| m.trim().to_string()).filter(|m| !m.is_empty()).collect();
-            let account = manager.add_oauth(NewOAuthAccount {
-                name,
-                client_id,
-                client_secret: client_secret.map(Secret::new),
-                weight,
-                priority,
-                models,
-            })?;
+            let account =
+                manager.add_oauth(NewOAuthAccount { name, client_id, client_secret, weight, priority, models })?;
             eprintln!(
                 "added OAuth account `{}`; log in with: llm-gateway oauth-start --account-id {}",
                 account.name, account.id

@@ -72,7 +72,19 @@ async fn every_retryable_failure_fails_over_to_the_next_account_before_the_clien
         ("503", error_response(503, "api_error", &[]), false),
         ("504", error_response(504, "api_error", &[]), false),
         ("401", error_response(401, "authentication_error", &[]), false),
-        ("403", error_response(403, "permission_error", &[]), false),
+        (
+            "403 organization barred",
+            Scripted::Response {
+                status: 403,
+                headers: vec![],
+                body: mock_upstream::error_body(
+                    "permission_error",
+                    "OAuth authentication is currently not allowed for this organization",
+                    "req_scripted",
+                ),
+            },
+            false,
+        ),
         ("connection reset", Scripted::Reset, false),
         ("timeout before headers", Scripted::Delay { ms: 3_000 }, false),
         (
@@ -122,6 +134,65 @@ async fn client_errors_are_returned_not_retried() {
     assert_eq!(account(&status, "first")["state"], "active");
     assert_eq!(account(&status, "second")["state"], "active");
     h.shutdown().await;
+}
+
+fn scripted_error(status: u16, kind: &str, message: &str) -> Scripted {
+    Scripted::Response { status, headers: vec![], body: mock_upstream::error_body(kind, message, "req_scripted") }
+}
+
+#[tokio::test]
+async fn request_scoped_403_goes_to_the_client_and_leaves_every_account_active() {
+    let clock = clock();
+    let h = two_accounts(&clock, "").await;
+    let message = "claude-opus-5 is not available to this API key";
+    h.mock.enqueue(scripted_error(403, "permission_error", message));
+    h.mock.enqueue(scripted_error(403, "permission_error", message));
+    // Two sessions, spread by round robin, so each account answers one request with a 403: each request sees
+    // it as it was, with no failover to the other account.
+    for session in ["session-1", "session-2"] {
+        let response = post(&h, false, &[("x-claude-code-session-id", session)]).await;
+        assert_eq!(common::error_of(response, 403, "permission_error").await, message);
+    }
+    let keys = keys_used(&h.mock);
+    assert_eq!(keys.len(), 2, "one upstream call per request: {keys:?}");
+    assert_ne!(keys[0], keys[1], "both accounts answered a 403: {keys:?}");
+    let status = h.status_json().await;
+    for name in ["first", "second"] {
+        assert_eq!(account(&status, name)["state"], "active", "{name}: {status}");
+        assert!(account(&status, name).get("error").is_none(), "{name}: {status}");
+    }
+    for session in ["session-1", "session-2"] {
+        let response = post(&h, false, &[("x-claude-code-session-id", session)]).await;
+        assert_eq!(response.status(), 200, "both accounts still serve");
+    }
+    let keys = keys_used(&h.mock);
+    assert_ne!(keys[2], keys[3], "each session kept its account: {keys:?}");
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn disabled_or_barred_organisation_marks_the_account_error_and_fails_over() {
+    let answers = [
+        (403, "permission_error", "OAuth authentication is currently not allowed for this organization"),
+        (400, "invalid_request_error", "This organization has been disabled."),
+    ];
+    for (status, kind, message) in answers {
+        let clock = clock();
+        let h = two_accounts(&clock, "").await;
+        h.mock.enqueue(scripted_error(status, kind, message));
+        let response = post(&h, false, &[]).await;
+        assert_eq!(response.status(), 200, "{status}: failed over to the other account");
+        assert!(answered(&response.text().await.unwrap(), false));
+        let keys = keys_used(&h.mock);
+        assert_eq!(keys.len(), 2, "{status}: {keys:?}");
+        let barred = if keys[0] == "sk-ant-first" { "first" } else { "second" };
+        let other = if barred == "first" { "second" } else { "first" };
+        let report = h.status_json().await;
+        assert_eq!(account(&report, barred)["state"], "error", "{status}: {report}");
+        assert!(account(&report, barred)["error"].as_str().unwrap().contains(message), "{report}");
+        assert_eq!(account(&report, other)["state"], "active", "{status}: {report}");
+        h.shutdown().await;
+    }
 }
 
 #[tokio::test]

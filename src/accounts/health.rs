@@ -169,7 +169,7 @@ impl Health {
             }
             Observation::Overloaded => {
                 // Overload is the upstream's, not the account's: short bench, never counted as exhaustion.
-                let until = now_ms + policy.overloaded_cooldown_ms;
+                let until = now_ms.saturating_add(policy.overloaded_cooldown_ms);
                 self.bench(until, BenchReason::Overloaded);
                 Some((until, BenchReason::Overloaded))
             }
@@ -182,7 +182,7 @@ impl Health {
                     let backoff =
                         policy.breaker_base_ms.saturating_mul(1u64 << trips.min(20)).min(policy.breaker_max_ms);
                     self.consecutive_failures.store(0, Ordering::Release);
-                    let until = now_ms + backoff;
+                    let until = now_ms.saturating_add(backoff);
                     self.bench(until, BenchReason::CircuitOpen);
                     return Some((until, BenchReason::CircuitOpen));
                 }

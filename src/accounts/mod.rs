@@ -4,6 +4,8 @@
 //! status and the admin API read it. It performs no I/O: credentials are loaded by the gateway on (re)load.
 
 mod health;
+#[cfg(test)]
+pub(crate) mod proptests;
 pub mod windows;
 
 use std::sync::Arc;
@@ -15,7 +17,7 @@ use serde::{Deserialize, Serialize};
 pub use health::{BenchReason, Health, HealthPolicy, Observation};
 pub use windows::{RateWindows, Reported};
 
-use crate::clock::rfc3339;
+use crate::clock::{rfc3339, rfc3339_secs};
 use crate::config::{Account, AccountKind};
 use crate::secrets::Secret;
 
@@ -300,8 +302,9 @@ impl AccountView {
     pub fn apply_oauth(&mut self, status: &crate::upstream::oauth::OAuthStatus) {
         use crate::upstream::oauth::OAuthState;
         self.oauth_state = Some(status.state.as_str().to_string());
-        self.token_expires_at = status.expires_at.map(|s| rfc3339(u64::try_from(s).unwrap_or(0) * 1000));
-        self.last_refresh = status.last_refresh.map(|s| rfc3339(u64::try_from(s).unwrap_or(0) * 1000));
+        // Unix seconds from the token endpoint: a time RFC 3339 cannot show is left out rather than overflowing.
+        self.token_expires_at = status.expires_at.and_then(rfc3339_secs);
+        self.last_refresh = status.last_refresh.and_then(rfc3339_secs);
         match &status.state {
             OAuthState::NeedsLogin { message } if self.enabled => {
                 self.state = AccountState::NeedsLogin;

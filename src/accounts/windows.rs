@@ -7,7 +7,7 @@
 use http::HeaderMap;
 use serde::{Deserialize, Serialize};
 
-use crate::clock::rfc3339;
+use crate::clock::{MAX_TIME_MS, rfc3339, secs_to_ms};
 
 /// One subscription window (5 h or 7 d).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -73,14 +73,22 @@ fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim)
 }
 
+/// A reset in unix seconds (fractional allowed) as unix ms. Zero, negative, NaN and infinite values mean nothing;
+/// values past year 9999 are clamped to its end ([`MAX_TIME_MS`]).
 fn unix_secs_ms(value: &str) -> Option<u64> {
     let secs: f64 = value.parse().ok()?;
-    (secs.is_finite() && secs > 0.0).then_some((secs * 1000.0) as u64)
+    (secs.is_finite() && secs > 0.0).then(|| secs_to_ms(secs).min(MAX_TIME_MS))
 }
 
+/// An RFC 3339 reset as unix ms; times before 1970 mean nothing (RFC 3339 itself ends at year 9999).
 fn rfc3339_ms(value: &str) -> Option<u64> {
     let t = time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339).ok()?;
     u64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
+/// A window's utilisation: a finite, non-negative fraction (1.0 = full); anything else means nothing.
+fn utilization(value: &str) -> Option<f64> {
+    value.parse().ok().filter(|u: &f64| u.is_finite() && *u >= 0.0)
 }
 
 /// Header names of one subscription window (used when a 429 is classified; the per-response parse is a single
@@ -196,7 +204,7 @@ impl Reported {
             };
             match attr {
                 "status" => window.status = Some(Status::parse(value)),
-                "utilization" => window.utilization = value.parse().ok().filter(|u: &f64| u.is_finite()),
+                "utilization" => window.utilization = utilization(value),
                 "reset" => window.reset_ms = unix_secs_ms(value),
                 _ => return false,
             }
@@ -288,21 +296,28 @@ pub fn parse_windows(headers: &HeaderMap, now_ms: u64) -> Option<Reported> {
     any.then_some(reported)
 }
 
-/// `retry-after` (seconds or HTTP date) or `retry-after-ms`, as an absolute time.
-pub fn retry_after_ms(headers: &HeaderMap, now_ms: u64) -> Option<u64> {
-    if let Some(ms) = header(headers, "retry-after-ms").and_then(|v| v.parse::<f64>().ok())
-        && ms.is_finite()
-        && ms >= 0.0
-    {
-        return Some(now_ms + ms as u64);
+/// How long the upstream asks to wait, in ms from `now_ms`: `retry-after-ms`, else `retry-after` (seconds,
+/// fractional allowed, or an HTTP date; a date in the past is 0). Negative, NaN and infinite values mean nothing;
+/// huge ones saturate. Shared by the proxy's cooldowns and the OAuth token endpoint's backoff.
+pub fn retry_after_delay_ms(headers: &HeaderMap, now_ms: u64) -> Option<u64> {
+    let number = |value: &str| value.parse::<f64>().ok().filter(|n| n.is_finite() && *n >= 0.0);
+    if let Some(ms) = header(headers, "retry-after-ms").and_then(number) {
+        // A float-to-int `as` cast saturates.
+        return Some(ms as u64);
     }
     let value = header(headers, "retry-after")?;
-    if let Ok(secs) = value.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0).then(|| now_ms + (secs * 1000.0) as u64);
+    if value.parse::<f64>().is_ok() {
+        return number(value).map(secs_to_ms);
     }
     let at = httpdate::parse_http_date(value).ok()?;
     let at_ms = u64::try_from(at.duration_since(std::time::UNIX_EPOCH).ok()?.as_millis()).ok()?;
-    Some(at_ms.max(now_ms))
+    Some(at_ms.saturating_sub(now_ms))
+}
+
+/// `retry-after` (seconds or HTTP date) or `retry-after-ms`, as an absolute time (never before `now_ms`,
+/// saturating at `u64::MAX`).
+pub fn retry_after_ms(headers: &HeaderMap, now_ms: u64) -> Option<u64> {
+    retry_after_delay_ms(headers, now_ms).map(|delay| now_ms.saturating_add(delay))
 }
 
 /// Until when a 429 benches the account: the latest of `retry-after`, the unified reset, the 5 h / 7 d resets of

@@ -50,9 +50,9 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
     check_timeout("routing.overloaded_cooldown_secs", r.overloaded_cooldown_secs)?;
     check_timeout("routing.breaker_backoff_secs", r.breaker_backoff_secs)?;
     check_timeout("routing.breaker_max_backoff_secs", r.breaker_max_backoff_secs)?;
-    if r.max_cooldown_secs == 0 {
-        return Err(ConfigError::invalid("routing.max_cooldown_secs", "must be at least 1"));
-    }
+    check_whole_secs("routing.max_cooldown_secs", r.max_cooldown_secs, 1, MAX_WHOLE_SECS)?;
+    check_whole_secs("routing.affinity_ttl_secs", r.affinity_ttl_secs, 0, MAX_WHOLE_SECS)?;
+    check_whole_secs("server.shutdown_grace_secs", config.server.shutdown_grace_secs, 0, 86_400)?;
 
     let mut ids = HashSet::new();
     let mut names = HashSet::new();
@@ -123,11 +123,25 @@ fn check_url(key: &str, value: &str) -> Result<(), ConfigError> {
     }
 }
 
+/// Longest whole-second durations accepted (31 days): a 7-day window's reset fits, and a value multiplied into
+/// milliseconds stays far from overflowing.
+const MAX_WHOLE_SECS: u64 = 31 * 86_400;
+
+/// Fractional seconds that become durations: finite, above 0, at most a day (NaN, negative, infinite or absurd
+/// values would make the gateway panic or never time out).
 fn check_timeout(key: &str, secs: f64) -> Result<(), ConfigError> {
     if secs.is_finite() && secs > 0.0 && secs <= 86_400.0 {
         Ok(())
     } else {
-        Err(ConfigError::invalid(key, "must be a number of seconds between 0 and 86400"))
+        Err(ConfigError::invalid(key, format!("must be a number of seconds above 0 and at most 86400 (got {secs})")))
+    }
+}
+
+fn check_whole_secs(key: &str, secs: u64, min: u64, max: u64) -> Result<(), ConfigError> {
+    if (min..=max).contains(&secs) {
+        Ok(())
+    } else {
+        Err(ConfigError::invalid(key, format!("must be a whole number of seconds from {min} to {max} (got {secs})")))
     }
 }
 
@@ -183,6 +197,46 @@ mod tests {
     fn duplicate_names_rejected() {
         let c = Config { accounts: vec![account("a", "same"), account("b", "same")], ..Default::default() };
         assert!(validate(&c).unwrap_err().to_string().contains("duplicate account name"));
+    }
+
+    #[test]
+    fn durations_that_cannot_be_times_name_their_key() {
+        type Set = fn(&mut Config, f64);
+        let float_keys: [(&str, Set); 5] = [
+            ("upstream.connect_timeout_secs", |c, v| c.upstream.connect_timeout_secs = v),
+            ("upstream.read_timeout_secs", |c, v| c.upstream.read_timeout_secs = v),
+            ("routing.overloaded_cooldown_secs", |c, v| c.routing.overloaded_cooldown_secs = v),
+            ("routing.breaker_backoff_secs", |c, v| c.routing.breaker_backoff_secs = v),
+            ("routing.breaker_max_backoff_secs", |c, v| c.routing.breaker_max_backoff_secs = v),
+        ];
+        for (key, set) in float_keys {
+            for bad in [f64::NAN, -1.0, 0.0, f64::INFINITY, 1e300] {
+                let mut c = Config::default();
+                set(&mut c, bad);
+                let err = validate(&c).unwrap_err().to_string();
+                assert!(err.contains(key), "{key} = {bad}: {err}");
+            }
+            let mut c = Config::default();
+            set(&mut c, 0.25);
+            assert!(validate(&c).is_ok(), "{key} = 0.25 is fine");
+        }
+        type SetWhole = fn(&mut Config, u64);
+        let whole_keys: [(&str, SetWhole, u64); 3] = [
+            ("routing.max_cooldown_secs", |c, v| c.routing.max_cooldown_secs = v, 0),
+            ("routing.affinity_ttl_secs", |c, v| c.routing.affinity_ttl_secs = v, u64::MAX),
+            ("server.shutdown_grace_secs", |c, v| c.server.shutdown_grace_secs = v, u64::MAX),
+        ];
+        for (key, set, extra_bad) in whole_keys {
+            for bad in [u64::MAX, u64::MAX / 1000 + 1, extra_bad] {
+                let mut c = Config::default();
+                set(&mut c, bad);
+                let err = validate(&c).unwrap_err().to_string();
+                assert!(err.contains(key), "{key} = {bad}: {err}");
+            }
+        }
+        let mut c = Config::default();
+        c.routing.max_cooldown_secs = 7 * 86_400;
+        assert!(validate(&c).is_ok(), "a 7-day window's reset fits");
     }
 
     #[test]

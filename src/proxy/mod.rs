@@ -21,7 +21,7 @@ use crate::router::{Pick, SelectRequest};
 use crate::secrets::Secret;
 use crate::transform::anthropic::{MessagesSummary, inspect_messages_request};
 use crate::upstream::oauth::{self, OAuthError};
-use crate::upstream::outcome::{Verdict, classify};
+use crate::upstream::outcome::{self, Verdict, classify};
 use crate::upstream::{
     self, UpstreamError, request_headers_for_upstream, response_headers_for_client, strip_hop_by_hop,
 };
@@ -162,7 +162,14 @@ pub async fn forward(
         let now = gateway.now_ms();
         account.record_response(status.as_u16(), parse_windows(response.headers(), now));
         let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        match classify(status, response.headers(), now, max_cooldown_ms) {
+        // 400/401/403: whether the account or the request is at fault is in the error body (outcome.rs).
+        let (error_head, response) = if outcome::needs_body(status) {
+            let (head, response) = outcome::read_error_head(response, MAX_ERROR_BODY).await;
+            (Some(head), response)
+        } else {
+            (None, response)
+        };
+        match classify(status, response.headers(), error_head.as_deref(), now, max_cooldown_ms) {
             Verdict::Success if is_event_stream(response.headers()) => {
                 let response_headers = response_headers_for_client(response.headers());
                 match first_event(response).await {

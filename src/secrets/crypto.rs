@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use super::SecretError;
+use super::kdf_memory::KdfMemory;
 
 /// Length of the AES-256 key.
 pub(crate) const KEY_LEN: usize = 32;
@@ -137,10 +138,13 @@ pub(crate) fn derive_key(passphrase: &[u8], kdf: &Kdf) -> Result<MasterKey, Stri
     let salt = B64.decode(salt).map_err(|_| "the argon2id salt is not valid base64".to_string())?;
     let params = argon2::Params::new(*m_cost, *t_cost, *p_cost, Some(KEY_LEN))
         .map_err(|e| format!("invalid argon2id parameters: {e}"))?;
+    // The working memory is mapped for this derivation alone and unmapped when it returns (kdf_memory.rs).
+    let memory = KdfMemory::new(params.block_count())
+        .map_err(|e| format!("cannot get {} KiB of memory for argon2id: {e}", params.block_count()))?;
     let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
     let mut key: MasterKey = Zeroizing::new([0u8; KEY_LEN]);
     argon
-        .hash_password_into(passphrase, &salt, &mut key[..])
+        .hash_password_into_with_memory(passphrase, &salt, &mut key[..], memory)
         .map_err(|e| format!("argon2id key derivation failed: {e}"))?;
     Ok(key)
 }

@@ -11,6 +11,7 @@ mod crypto;
 mod error;
 mod file;
 mod fsutil;
+mod kdf_memory;
 mod keychain;
 mod layered;
 mod secret;

@@ -61,9 +61,14 @@ pub struct UpstreamClient {
 impl UpstreamClient {
     /// Builds the client with the configured connect and read timeouts.
     pub fn new(config: &UpstreamConfig) -> Result<Self, UpstreamError> {
+        // Validation keeps these in (0, 86400]; a config built in code gets an error here, never a panic.
+        let timeout = |key: &str, secs: f64| {
+            Duration::try_from_secs_f64(secs)
+                .map_err(|_| UpstreamError::Build(format!("upstream.{key} = {secs} is not a number of seconds")))
+        };
         let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs_f64(config.connect_timeout_secs))
-            .read_timeout(Duration::from_secs_f64(config.read_timeout_secs))
+            .connect_timeout(timeout("connect_timeout_secs", config.connect_timeout_secs)?)
+            .read_timeout(timeout("read_timeout_secs", config.read_timeout_secs)?)
             .pool_idle_timeout(Duration::from_secs(90))
             .tcp_nodelay(true)
             // The gateway forwards what the upstream says; it never follows redirects on the client's behalf.

@@ -5,6 +5,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::{OAuthError, OAuthSettings, PendingLogin, unix_now};
+use crate::accounts::windows::retry_after_delay_ms;
+use crate::clock::{Clock as _, SystemClock};
 use crate::secrets::Secret;
 
 /// `User-Agent` of token calls (CPA's; a versioned `claude-code/2.x` one drew 429s on refresh, protocol.md §1).
@@ -13,8 +15,11 @@ const TOKEN_USER_AGENT: &str = "axios/1.15.2";
 /// Timeout of one token call.
 const TOKEN_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Lifetime assumed when the response has no `expires_in`.
+/// Lifetime assumed when the response has no usable `expires_in`.
 const DEFAULT_EXPIRES_IN: i64 = 3600;
+/// Longest lifetime believed (a year; real tokens live hours): keeps `expires_at` a printable time whatever the
+/// endpoint says, and a token that really lives longer is still refreshed after a 401.
+const MAX_EXPIRES_IN: i64 = 366 * 86_400;
 
 /// Backoff bounds after a 429 from the token endpoint (CPA).
 pub(crate) const MIN_BACKOFF: Duration = Duration::from_secs(5);
@@ -67,8 +72,9 @@ struct TokenResponse {
     access_token: String,
     #[serde(default)]
     refresh_token: Option<String>,
+    /// Seconds; any JSON number (integer, fractional, huge), judged by [`lifetime`].
     #[serde(default)]
-    expires_in: Option<i64>,
+    expires_in: Option<f64>,
     #[serde(default)]
     scope: Option<String>,
     #[serde(default)]
@@ -165,7 +171,7 @@ async fn post_token(
     if parsed.access_token.trim().is_empty() {
         return Err(OAuthError::BadResponse("the access token is empty".into()));
     }
-    let expires_in = parsed.expires_in.filter(|s| *s >= 0).unwrap_or(DEFAULT_EXPIRES_IN);
+    let expires_in = lifetime(parsed.expires_in);
     let refresh_token =
         parsed.refresh_token.filter(|t| !t.trim().is_empty()).map(Secret::new).or_else(|| old_refresh.cloned());
     let organization = parsed.organization.and_then(|o| o.name.filter(|n| !n.is_empty()).or(o.uuid));
@@ -196,17 +202,20 @@ fn network(url: &str, e: &reqwest::Error) -> OAuthError {
     OAuthError::Network { url: url.to_string(), message: truncate(&message) }
 }
 
-/// `Retry-After-Ms`, else `Retry-After` (seconds; an HTTP date is not honoured), unclamped.
-fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
-    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
-    if let Some(ms) = text("retry-after-ms").and_then(|v| v.parse::<f64>().ok()).filter(|v| v.is_finite() && *v >= 0.0)
-    {
-        return Some(Duration::from_millis(ms as u64));
+/// A token's lifetime in seconds from `expires_in`: missing, negative or not finite gives the default, and it is
+/// clamped to [`MAX_EXPIRES_IN`].
+fn lifetime(expires_in: Option<f64>) -> i64 {
+    match expires_in {
+        // In range after the clamp, so the cast is exact (fractions are dropped).
+        Some(secs) if secs.is_finite() && secs >= 0.0 => secs.min(MAX_EXPIRES_IN as f64) as i64,
+        _ => DEFAULT_EXPIRES_IN,
     }
-    text("retry-after")
-        .and_then(|v| v.parse::<f64>().ok())
-        .filter(|v| v.is_finite() && *v >= 0.0)
-        .map(Duration::from_secs_f64)
+}
+
+/// `Retry-After-Ms`, else `Retry-After` (seconds or an HTTP date), unclamped but saturating: the same parser as the
+/// proxy's cooldowns ([`retry_after_delay_ms`]).
+fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
+    retry_after_delay_ms(headers, SystemClock.now_ms()).map(Duration::from_millis)
 }
 
 /// The backoff for a 429: `Retry-After` clamped to 5 s – 5 min, or `fallback` when there is none.
@@ -253,6 +262,7 @@ fn truncate(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::accounts::proptests::{dateish, numberish};
 
     #[test]
     fn exchange_body_key_order() {
@@ -293,6 +303,58 @@ mod tests {
             panic!("not rate limited")
         };
         assert!((before + 300..=before + 302).contains(&until), "{until}");
+    }
+
+    #[test]
+    fn absurd_numbers_from_the_token_endpoint_saturate() {
+        let mut h = http::HeaderMap::new();
+        h.insert("retry-after", http::HeaderValue::from_static("1e20"));
+        assert_eq!(retry_after(&h), Some(Duration::from_millis(u64::MAX)), "saturates instead of panicking");
+        assert_eq!(clamp_backoff(retry_after(&h), MIN_BACKOFF), MAX_BACKOFF);
+        h.insert("retry-after", http::HeaderValue::from_static("-5"));
+        assert_eq!(retry_after(&h), None);
+        h.insert("retry-after", http::HeaderValue::from_static("Wed, 21 Oct 2037 07:28:00 GMT"));
+        assert!(retry_after(&h).is_some_and(|d| d > Duration::from_secs(86_400)), "HTTP dates are honoured");
+        assert_eq!(lifetime(Some(1e30)), MAX_EXPIRES_IN);
+        assert_eq!(lifetime(Some(28_800.7)), 28_800);
+        assert_eq!(lifetime(Some(-1.0)), DEFAULT_EXPIRES_IN);
+        assert_eq!(lifetime(Some(f64::NAN)), DEFAULT_EXPIRES_IN);
+        assert_eq!(lifetime(None), DEFAULT_EXPIRES_IN);
+        for expires_in in ["99999999999999999999999", "1e30", "3599.5", "-7"] {
+            let body = format!(r#"{{"access_token":"sk-ant-oat01-a","expires_in":{expires_in}}}"#);
+            let parsed: TokenResponse = serde_json::from_str(&body).unwrap();
+            assert!((0..=MAX_EXPIRES_IN).contains(&lifetime(parsed.expires_in)), "{expires_in}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_retry_after_gives_a_backoff_within_bounds(
+            seconds in proptest::prop_oneof![numberish(), dateish(), "[ -~]{0,30}"],
+            millis in proptest::option::of(numberish()),
+        ) {
+            let mut h = http::HeaderMap::new();
+            if let Ok(v) = http::HeaderValue::from_str(&seconds) {
+                h.insert("retry-after", v);
+            }
+            if let Some(Ok(v)) = millis.map(|m| http::HeaderValue::from_str(&m)) {
+                h.insert("retry-after-ms", v);
+            }
+            let before = unix_now();
+            let wait = clamp_backoff(retry_after(&h), MIN_BACKOFF);
+            proptest::prop_assert!((MIN_BACKOFF..=MAX_BACKOFF).contains(&wait));
+            let OAuthError::RateLimited { until } = classify_failure(429, retry_after(&h), b"") else {
+                return Err(proptest::test_runner::TestCaseError::fail("a 429 is rate limited"));
+            };
+            proptest::prop_assert!((before + 5..=unix_now() + 301).contains(&until), "{until}");
+        }
+
+        #[test]
+        fn any_expires_in_gives_a_lifetime_within_bounds(secs in proptest::option::of(proptest::prelude::any::<f64>())) {
+            let life = lifetime(secs);
+            proptest::prop_assert!((0..=MAX_EXPIRES_IN).contains(&life));
+            proptest::prop_assert!(crate::clock::rfc3339_secs(unix_now().saturating_add(life)).is_some());
+        }
     }
 
     #[test]
