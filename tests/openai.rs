@@ -68,6 +68,9 @@ async fn streamed_chunks_start_with_the_role_and_end_with_done() {
     let text = response.text().await.unwrap();
     let frames: Vec<&str> = text.split("\n\n").filter(|f| !f.is_empty()).collect();
     assert_eq!(frames.last(), Some(&"data: [DONE]"), "{text}");
+    // The upstream's ping (the mock sends one after message_start) becomes an SSE comment.
+    assert_eq!(frames[1], ": ping", "{text}");
+    let frames: Vec<&str> = frames.into_iter().filter(|f| !f.starts_with(':')).collect();
     let chunks: Vec<Value> = frames[..frames.len() - 1]
         .iter()
         .map(|f| serde_json::from_str(f.trim_start_matches("data: ")).unwrap())

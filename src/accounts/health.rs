@@ -3,6 +3,7 @@
 //! Everything the selector reads on the hot path is an atomic, so choosing among 100 accounts takes no lock.
 //! Details only shown to users (reasons, windows) sit behind a mutex that selection never touches.
 
+use std::num::NonZeroU64;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 /// The routing knobs, from `routing:` in the config.
@@ -82,13 +83,30 @@ pub enum Observation {
     Failed,
 }
 
+/// How [`Health::claim`] let a request through.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Admission {
+    /// The account is trusted: nothing to give back.
+    Open,
+    /// The half-open trial slot: held until the attempt's outcome is recorded, or given back with
+    /// [`Health::release_trial`] (see [`super::Claim`], which does either on every path).
+    Trial(TrialToken),
+}
+
+/// Proof of holding an account's trial slot. Not `Clone`: only its holder can give the slot back, and a stale
+/// token (its trial already settled by an outcome) gives back nothing.
+#[derive(Debug, PartialEq, Eq)]
+pub struct TrialToken(NonZeroU64);
+
 /// Lock-free health of one account.
 #[derive(Debug, Default)]
 pub struct Health {
     blocked_until_ms: AtomicU64,
     bench_reason: AtomicU32,
     probation: AtomicBool,
-    trial_in_flight: AtomicBool,
+    /// The token of the trial in flight; 0 when none.
+    trial: AtomicU64,
+    trial_seq: AtomicU64,
     consecutive_failures: AtomicU32,
     trips: AtomicU32,
     /// Recent error rate ×1000 (EWMA).
@@ -110,19 +128,30 @@ impl Health {
     /// Whether the account may be chosen at `now_ms` (ignoring enabled/credential state).
     pub fn available(&self, now_ms: u64) -> bool {
         now_ms >= self.blocked_until_ms.load(Ordering::Acquire)
-            && !(self.probation.load(Ordering::Acquire) && self.trial_in_flight.load(Ordering::Acquire))
+            && !(self.probation.load(Ordering::Acquire) && self.trial.load(Ordering::Acquire) != 0)
     }
 
     /// Claims the account for a request. After a bench ends, only one trial request at a time goes through
-    /// (half-open) until one succeeds; returns false when another request holds the trial.
-    pub fn claim(&self, now_ms: u64) -> bool {
+    /// (half-open) until one succeeds; returns `None` when benched or when another request holds the trial.
+    pub fn claim(&self, now_ms: u64) -> Option<Admission> {
         if now_ms < self.blocked_until_ms.load(Ordering::Acquire) {
-            return false;
+            return None;
         }
         if !self.probation.load(Ordering::Acquire) {
-            return true;
+            return Some(Admission::Open);
         }
-        self.trial_in_flight.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire).is_ok()
+        let seq = self.trial_seq.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
+        let token = NonZeroU64::new(seq).unwrap_or(NonZeroU64::MIN);
+        self.trial
+            .compare_exchange(0, token.get(), Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+            .then_some(Admission::Trial(TrialToken(token)))
+    }
+
+    /// Gives the trial slot back without judging the account (the request ended before an answer: the client
+    /// went away, no token could be had, the body was refused). A no-op when an outcome already settled it.
+    pub fn release_trial(&self, token: TrialToken) {
+        let _ = self.trial.compare_exchange(token.0.get(), 0, Ordering::AcqRel, Ordering::Acquire);
     }
 
     /// Whether the account is in its half-open trial phase.
@@ -142,7 +171,7 @@ impl Health {
         self.bench_reason.store(reason.code(), Ordering::Release);
         self.blocked_until_ms.store(until_ms, Ordering::Release);
         self.probation.store(true, Ordering::Release);
-        self.trial_in_flight.store(false, Ordering::Release);
+        self.trial.store(0, Ordering::Release);
     }
 
     /// Records an attempt's result; returns the bench it caused, if any (for logging).
@@ -152,7 +181,7 @@ impl Health {
                 self.consecutive_failures.store(0, Ordering::Release);
                 self.trips.store(0, Ordering::Release);
                 self.probation.store(false, Ordering::Release);
-                self.trial_in_flight.store(false, Ordering::Release);
+                self.trial.store(0, Ordering::Release);
                 ewma(&self.error_rate_milli, 0);
                 ewma(&self.latency_ms, u32::try_from(*latency_ms).unwrap_or(u32::MAX));
                 None
@@ -162,9 +191,9 @@ impl Health {
                 self.bench(*until_ms, BenchReason::RateLimited);
                 Some((*until_ms, BenchReason::RateLimited))
             }
+            // A request-scoped 429 says nothing about the account; a trial it ended is given back by its claim.
             Observation::Windowless => {
                 ewma(&self.error_rate_milli, 1000);
-                self.trial_in_flight.store(false, Ordering::Release);
                 None
             }
             Observation::Overloaded => {
@@ -189,11 +218,6 @@ impl Health {
                 None
             }
         }
-    }
-
-    /// Releases a trial claim without judging the account (the request was abandoned before an answer).
-    pub fn release(&self) {
-        self.trial_in_flight.store(false, Ordering::Release);
     }
 
     /// Records the fullest window's utilisation (0.0–1.0+).
@@ -238,11 +262,28 @@ mod tests {
         assert!(!h.available(9_999));
         assert_eq!(h.benched(5_000), Some((10_000, BenchReason::RateLimited)));
         assert!(h.available(10_000));
-        assert!(h.claim(10_000), "first request after the reset is the trial");
-        assert!(!h.claim(10_000), "a second request waits for the trial's outcome");
+        assert!(matches!(h.claim(10_000), Some(Admission::Trial(_))), "first request after the reset is the trial");
+        assert_eq!(h.claim(10_000), None, "a second request waits for the trial's outcome");
         assert!(!h.available(10_000));
         h.observe(&Observation::Healthy { latency_ms: 20 }, 10_050, &P);
-        assert!(h.claim(10_060) && h.claim(10_060), "trusted again after a good trial");
+        assert_eq!(h.claim(10_060), Some(Admission::Open), "trusted again after a good trial");
+    }
+
+    #[test]
+    fn a_released_trial_lets_the_next_request_try_and_a_stale_token_releases_nothing() {
+        let h = Health::default();
+        h.observe(&Observation::RateLimited { until_ms: 10_000 }, 0, &P);
+        let Some(Admission::Trial(first)) = h.claim(10_000) else { panic!("trial") };
+        h.release_trial(first);
+        assert!(h.available(10_000), "the abandoned trial is given back");
+        let Some(Admission::Trial(second)) = h.claim(10_000) else { panic!("trial") };
+        // The second trial fails and re-benches; after that bench a third request holds the trial.
+        h.observe(&Observation::Failed, 10_000, &P);
+        let Some(Admission::Trial(third)) = h.claim(20_000) else { panic!("trial") };
+        h.release_trial(second);
+        assert_eq!(h.claim(20_000), None, "a stale token does not free someone else's trial");
+        h.release_trial(third);
+        assert!(h.available(20_000));
     }
 
     #[test]
@@ -261,14 +302,14 @@ mod tests {
         assert!(h.observe(&Observation::Failed, 0, &P).is_none());
         assert!(h.observe(&Observation::Failed, 0, &P).is_none());
         assert_eq!(h.observe(&Observation::Failed, 0, &P), Some((1_000, BenchReason::CircuitOpen)));
-        assert!(h.claim(1_000));
+        assert!(h.claim(1_000).is_some());
         // The half-open trial fails: open again for twice as long.
         assert_eq!(h.observe(&Observation::Failed, 1_000, &P), Some((3_000, BenchReason::CircuitOpen)));
-        assert!(h.claim(3_000));
+        assert!(h.claim(3_000).is_some());
         assert_eq!(h.observe(&Observation::Failed, 3_000, &P), Some((7_000, BenchReason::CircuitOpen)));
-        assert!(h.claim(7_000));
+        assert!(h.claim(7_000).is_some());
         assert_eq!(h.observe(&Observation::Failed, 7_000, &P), Some((15_000, BenchReason::CircuitOpen)), "capped");
-        assert!(h.claim(15_000));
+        assert!(h.claim(15_000).is_some());
         h.observe(&Observation::Healthy { latency_ms: 5 }, 15_000, &P);
         assert!(h.observe(&Observation::Failed, 15_001, &P).is_none(), "closed: counting from zero again");
     }

@@ -3,6 +3,7 @@
 //! This is the one place account state lives. The router reads it to choose; the proxy reports outcomes into it;
 //! status and the admin API read it. It performs no I/O: credentials are loaded by the gateway on (re)load.
 
+mod claim;
 mod health;
 #[cfg(test)]
 pub(crate) mod proptests;
@@ -14,7 +15,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
-pub use health::{BenchReason, Health, HealthPolicy, Observation};
+pub use claim::Claim;
+pub use health::{Admission, BenchReason, Health, HealthPolicy, Observation, TrialToken};
 pub use windows::{RateWindows, Reported};
 
 use crate::clock::{rfc3339, rfc3339_secs};
@@ -188,7 +190,6 @@ impl LiveAccount {
         tracing::warn!(account = %self.config.name, "account marked error: {message}");
         self.detail().error = Some(message);
         self.credential_error.store(true, Ordering::Release);
-        self.health.release();
     }
 
     /// Builds the account's public view at `now_ms`.

@@ -49,6 +49,10 @@ pub struct ServerConfig {
     pub listen: String,
     /// Largest request body accepted, in bytes; larger bodies get 413 `request_too_large`.
     pub max_body_bytes: u64,
+    /// Largest single server-sent event of an upstream stream the gateway holds while it waits for the event's
+    /// end, in bytes (streams are forwarded in whole events). A longer event ends the stream with an `error`
+    /// event in the client's format.
+    pub max_stream_event_bytes: u64,
     /// On SIGINT/SIGTERM, how long in-flight requests (streams included) may take to finish, in seconds.
     pub shutdown_grace_secs: u64,
     /// Extra `Host` header values accepted besides loopback names (e.g. `gateway.internal:8787`), for a gateway
@@ -63,11 +67,19 @@ pub struct ServerConfig {
     pub worker_threads: usize,
 }
 
+impl ServerConfig {
+    /// [`Self::max_stream_event_bytes`] as a memory size on this platform.
+    pub fn stream_event_limit(&self) -> usize {
+        usize::try_from(self.max_stream_event_bytes).unwrap_or(usize::MAX)
+    }
+}
+
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             listen: "127.0.0.1:8787".into(),
             max_body_bytes: 32 * 1024 * 1024,
+            max_stream_event_bytes: 16 * 1024 * 1024,
             shutdown_grace_secs: 30,
             allowed_hosts: Vec::new(),
             allowed_origins: Vec::new(),

@@ -11,6 +11,9 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
     if config.server.max_body_bytes < 1024 {
         return Err(ConfigError::invalid("server.max_body_bytes", "must be at least 1024 bytes"));
     }
+    if config.server.max_stream_event_bytes < 1024 {
+        return Err(ConfigError::invalid("server.max_stream_event_bytes", "must be at least 1024 bytes"));
+    }
     if config.server.worker_threads > 1024 {
         return Err(ConfigError::invalid("server.worker_threads", "must be between 0 (one per core) and 1024"));
     }

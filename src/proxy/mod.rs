@@ -1,19 +1,22 @@
 //! One request's orchestration: inspect the body, choose an account, call the upstream, report the outcome, fail
 //! over to the next account while nothing has reached the client, and hand the answer back unchanged.
 
+mod error_body;
 pub mod openai;
+mod stream;
 
 use std::hash::{Hash, Hasher};
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use bytes::{Bytes, BytesMut};
-use futures_util::{Stream, StreamExt};
+use bytes::Bytes;
 
+use self::error_body::{ErrorAnswer, MAX_ERROR_BODY};
+use self::stream::{first_event, is_encoded};
 use crate::accounts::windows::parse_windows;
-use crate::accounts::{LiveAccount, Observation};
+use crate::accounts::{Claim, LiveAccount, Observation};
 use crate::client::{AccountUsed, ApiError};
 use crate::config::AccountKind;
 use crate::gateway::{Gateway, Live};
@@ -22,9 +25,7 @@ use crate::secrets::Secret;
 use crate::transform::anthropic::{MessagesSummary, inspect_messages_request};
 use crate::upstream::oauth::{self, OAuthError};
 use crate::upstream::outcome::{self, Verdict, classify};
-use crate::upstream::{
-    self, UpstreamError, request_headers_for_upstream, response_headers_for_client, strip_hop_by_hop,
-};
+use crate::upstream::{self, UpstreamError, request_headers_for_upstream, strip_hop_by_hop};
 
 /// The upstream endpoints the gateway forwards to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,24 +55,22 @@ impl Endpoint {
     }
 }
 
-/// Error bodies read to classify a failure are small; never read more than this.
-const MAX_ERROR_BODY: usize = 64 * 1024;
-/// The first SSE event (`message_start`) is small; a stream that sends this much without one is passed on as is.
-const MAX_FIRST_EVENT: usize = 256 * 1024;
 /// Bytes of the system prompt and first message hashed into a session key when the client names no session.
 const SESSION_PREFIX_BYTES: usize = 4096;
 
 /// The last failed attempt, returned to the client when no account is left to try.
 enum Failure {
     Gateway(ApiError),
-    Upstream { status: StatusCode, headers: HeaderMap, body: Bytes, account: String },
+    Upstream { answer: ErrorAnswer, account: String },
 }
 
 impl Failure {
     fn into_response(self) -> Response {
         match self {
             Self::Gateway(e) => e.into_response(),
-            Self::Upstream { status, headers, body, account } => build(status, headers, Body::from(body), &account),
+            Self::Upstream { answer, account } => {
+                build(answer.status, answer.headers, Body::from(answer.body), &account)
+            }
         }
     }
 }
@@ -101,7 +100,14 @@ pub async fn forward(
         Some(q) if !q.is_empty() => format!("{}?{q}", endpoint.path()),
         _ => endpoint.path().to_string(),
     };
-    let upstream_headers = request_headers_for_upstream(headers);
+    let mut upstream_headers = request_headers_for_upstream(headers);
+    if summary.as_ref().is_some_and(|s| s.stream) {
+        // The gateway reads a stream's first event and may end a broken stream with an error event: neither is
+        // possible inside a compressed body. Non-streamed answers keep the client's Accept-Encoding and come back
+        // byte for byte.
+        upstream_headers.insert(http::header::ACCEPT_ENCODING, HeaderValue::from_static("identity"));
+    }
+    let event_limit = live.config.server.stream_event_limit();
     let max_cooldown_ms = routing.max_cooldown_secs.saturating_mul(1000);
 
     let mut tried: Vec<usize> = Vec::with_capacity(2);
@@ -128,7 +134,9 @@ pub async fn forward(
         };
         tried.push(pick.index);
         log_pick(&pick, attempt);
-        let account = pick.account;
+        // The claim gives a half-open trial back if this attempt ends without an outcome, at any await below.
+        let claim = pick.claim;
+        let account = claim.account().clone();
         account.record_attempt(gateway.now_ms());
         let started = Instant::now();
         let call = Call { endpoint, path_and_query: &path_and_query, headers: &upstream_headers, body: &body };
@@ -136,27 +144,23 @@ pub async fn forward(
             Ok(r) => r,
             Err(AttemptError::Upstream(e)) => {
                 account.record_network_failure();
-                observe(gateway, &live, &account, &Observation::Failed);
+                observe(gateway, &live, claim, &Observation::Failed);
                 tracing::warn!(attempt, account = %account.name(), "upstream call failed: {e}");
                 last_failure = Some(Failure::Gateway(with_account(upstream_failure(&e), &account)));
                 continue;
             }
             Err(AttemptError::OAuth(e)) => {
-                account.health.release();
                 match &e {
                     OAuthError::NeedsLogin { .. } | OAuthError::InvalidGrant { .. } => {
                         account.mark_error(format!("OAuth login needed: {e}"));
                     }
-                    _ => observe(gateway, &live, &account, &Observation::Failed),
+                    _ => observe(gateway, &live, claim, &Observation::Failed),
                 }
                 tracing::warn!(attempt, account = %account.name(), "no OAuth access token: {e}");
                 last_failure = Some(Failure::Gateway(with_account(ApiError::unavailable(e.to_string()), &account)));
                 continue;
             }
-            Err(AttemptError::BadBody(message)) => {
-                account.health.release();
-                return Err(ApiError::bad_request(message));
-            }
+            Err(AttemptError::BadBody(message)) => return Err(ApiError::bad_request(message)),
         };
         let status = response.status();
         let now = gateway.now_ms();
@@ -170,28 +174,24 @@ pub async fn forward(
             (None, response)
         };
         match classify(status, response.headers(), error_head.as_deref(), now, max_cooldown_ms) {
-            Verdict::Success if is_event_stream(response.headers()) => {
-                let response_headers = response_headers_for_client(response.headers());
-                match first_event(response).await {
-                    Ok((head, rest)) => {
-                        if let Some(observation) = error_event_observation(&head) {
-                            observe(gateway, &live, &account, &observation);
+            Verdict::Success if is_event_stream(response.headers()) && !is_encoded(response.headers()) => {
+                let headers = upstream::response_headers_for_client(response.headers());
+                match first_event(response, event_limit).await {
+                    Ok(opened) => {
+                        if let Some(observation) = opened.error_observation() {
+                            observe(gateway, &live, claim, &observation);
                             tracing::warn!(attempt, account = %account.name(), "stream opened with an error event");
-                            last_failure = Some(Failure::Upstream {
-                                status,
-                                headers: response_headers,
-                                body: head,
-                                account: account.name().into(),
-                            });
+                            let answer = ErrorAnswer::new(status, headers, opened.head_bytes());
+                            last_failure = Some(Failure::Upstream { answer, account: account.name().into() });
                             continue;
                         }
-                        observe(gateway, &live, &account, &Observation::Healthy { latency_ms });
-                        let body = Body::from_stream(stream_with_error_event(head, rest));
-                        return Ok(build(status, response_headers, body, account.name()));
+                        observe(gateway, &live, claim, &Observation::Healthy { latency_ms });
+                        let body = Body::from_stream(opened.into_stream());
+                        return Ok(build(status, headers, body, account.name()));
                     }
                     Err(e) => {
                         account.record_network_failure();
-                        observe(gateway, &live, &account, &Observation::Failed);
+                        observe(gateway, &live, claim, &Observation::Failed);
                         tracing::warn!(attempt, account = %account.name(), "stream failed before its first event: {e}");
                         last_failure = Some(Failure::Gateway(with_account(
                             ApiError::bad_gateway(format!("the upstream stream failed before its first event: {e}")),
@@ -202,7 +202,12 @@ pub async fn forward(
                 }
             }
             Verdict::Success | Verdict::ClientError => {
-                observe(gateway, &live, &account, &Observation::Healthy { latency_ms });
+                if is_event_stream(response.headers()) {
+                    // Asked for identity, the upstream compressed the stream anyway: it goes out as opaque bytes,
+                    // without the first-event check and without an error event at a break.
+                    tracing::debug!(account = %account.name(), "compressed event stream passed through unchecked");
+                }
+                observe(gateway, &live, claim, &Observation::Healthy { latency_ms });
                 // Forward chunks as they arrive: the upstream body itself becomes the client's body (no stream
                 // adapter, its size hint kept). Dropping it (client gone) drops the upstream response, which
                 // closes its connection and so cancels the upstream call.
@@ -211,22 +216,19 @@ pub async fn forward(
                 return Ok(build(status, parts.headers, Body::new(body), account.name()));
             }
             Verdict::CredentialRejected => {
-                let response_headers = response_headers_for_client(response.headers());
-                let body = read_capped(response, MAX_ERROR_BODY).await;
+                let answer = ErrorAnswer::read(response, MAX_ERROR_BODY).await;
                 let message =
-                    upstream::error_message(&body).unwrap_or_else(|| format!("the upstream answered {status}"));
+                    upstream::error_message(&answer.body).unwrap_or_else(|| format!("the upstream answered {status}"));
                 account.mark_error(format!("upstream rejected the credential ({}): {message}", status.as_u16()));
                 tracing::warn!(attempt, account = %account.name(), "{} credential rejected; trying another account", status.as_u16());
-                last_failure =
-                    Some(Failure::Upstream { status, headers: response_headers, body, account: account.name().into() });
+                last_failure = Some(Failure::Upstream { answer, account: account.name().into() });
             }
             Verdict::RetryElsewhere { observation, reason } => {
-                let response_headers = response_headers_for_client(response.headers());
-                let body = read_capped(response, MAX_ERROR_BODY).await;
-                observe(gateway, &live, &account, &observation);
+                // Judged from the status and headers alone, so recorded before the body is read.
+                observe(gateway, &live, claim, &observation);
+                let answer = ErrorAnswer::read(response, MAX_ERROR_BODY).await;
                 tracing::warn!(attempt, account = %account.name(), "{reason}; trying another account");
-                last_failure =
-                    Some(Failure::Upstream { status, headers: response_headers, body, account: account.name().into() });
+                last_failure = Some(Failure::Upstream { answer, account: account.name().into() });
             }
         }
     }
@@ -301,14 +303,15 @@ async fn send_attempt(
 
 fn log_pick(pick: &Pick, attempt: u32) {
     if let Some(from) = &pick.moved_from {
-        tracing::info!(attempt, from = %from, to = %pick.account.name(), "session moved to another account");
+        tracing::info!(attempt, from = %from, to = %pick.claim.account().name(), "session moved to another account");
     } else if attempt > 1 {
-        tracing::info!(attempt, account = %pick.account.name(), "failing over");
+        tracing::info!(attempt, account = %pick.claim.account().name(), "failing over");
     }
 }
 
-fn observe(gateway: &Gateway, live: &Live, account: &LiveAccount, observation: &Observation) {
-    if let Some((until, reason)) = account.health.observe(observation, gateway.now_ms(), &live.policy) {
+fn observe(gateway: &Gateway, live: &Live, claim: Claim, observation: &Observation) {
+    let account = claim.account().clone();
+    if let Some((until, reason)) = claim.observe(observation, gateway.now_ms(), &live.policy) {
         tracing::warn!(
             account = %account.name(),
             reason = reason.as_str(),
@@ -346,63 +349,6 @@ fn is_event_stream(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.trim_start().starts_with("text/event-stream"))
 }
 
-type ByteStream = std::pin::Pin<Box<dyn Stream<Item = Result<Bytes, reqwest::Error>> + Send>>;
-
-/// Reads until the first complete SSE event is in hand, so a failure up to then can still go to another account.
-async fn first_event(response: reqwest::Response) -> Result<(Bytes, ByteStream), String> {
-    let mut stream: ByteStream = Box::pin(response.bytes_stream());
-    let mut head = BytesMut::new();
-    loop {
-        match stream.next().await {
-            Some(Ok(chunk)) => {
-                head.extend_from_slice(&chunk);
-                if has_event_end(&head) || head.len() >= MAX_FIRST_EVENT {
-                    return Ok((head.freeze(), stream));
-                }
-            }
-            Some(Err(e)) => return Err(e.to_string()),
-            None if head.is_empty() => return Err("the stream ended without any event".into()),
-            None => return Ok((head.freeze(), stream)),
-        }
-    }
-}
-
-fn has_event_end(buf: &[u8]) -> bool {
-    buf.windows(2).any(|w| w == b"\n\n") || buf.windows(4).any(|w| w == b"\r\n\r\n")
-}
-
-/// An `event: error` as the stream's first event: what it says about the account.
-fn error_event_observation(head: &[u8]) -> Option<Observation> {
-    let text = std::str::from_utf8(head).ok()?;
-    let first = text.split("\n\n").next()?;
-    if !first.lines().any(|l| l.trim_end() == "event: error") {
-        return None;
-    }
-    Some(if first.contains("overloaded_error") { Observation::Overloaded } else { Observation::Failed })
-}
-
-/// The stream as committed to the client: the bytes already read, then the rest as it arrives; a failure after
-/// the first byte becomes an Anthropic `error` event and ends the stream (the client can no longer be switched).
-fn stream_with_error_event(head: Bytes, rest: ByteStream) -> impl Stream<Item = Result<Bytes, std::io::Error>> {
-    let head = futures_util::stream::once(async move { Ok::<_, std::io::Error>(head) });
-    let tail = futures_util::stream::unfold(Some(rest), |state| async move {
-        let mut rest = state?;
-        match rest.next().await {
-            Some(Ok(chunk)) => Some((Ok(chunk), Some(rest))),
-            Some(Err(e)) => {
-                tracing::warn!("upstream stream failed mid-way: {e}");
-                let data = serde_json::json!({
-                    "type": "error",
-                    "error": {"type": "api_error", "message": format!("the upstream stream failed: {e}")},
-                });
-                Some((Ok(Bytes::from(format!("event: error\ndata: {data}\n\n"))), None))
-            }
-            None => None,
-        }
-    });
-    head.chain(tail)
-}
-
 fn build(status: StatusCode, headers: HeaderMap, body: Body, account: &str) -> Response {
     let mut response = Response::new(body);
     *response.status_mut() = status;
@@ -417,17 +363,4 @@ fn with_account(error: ApiError, account: &LiveAccount) -> ApiError {
 
 fn upstream_failure(e: &UpstreamError) -> ApiError {
     if e.is_timeout() { ApiError::gateway_timeout(e.to_string()) } else { ApiError::bad_gateway(e.to_string()) }
-}
-
-async fn read_capped(response: reqwest::Response, cap: usize) -> Bytes {
-    let mut out = BytesMut::new();
-    let mut stream = response.bytes_stream();
-    while let Some(Ok(chunk)) = stream.next().await {
-        let room = cap.saturating_sub(out.len());
-        out.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        if out.len() >= cap {
-            break;
-        }
-    }
-    out.freeze()
 }

@@ -17,6 +17,7 @@ use crate::transform::openai::{
     ChunkConverter, ConvertOptions, ResponseContext, SseParser, anthropic_error_to_openai, anthropic_response_to_chat,
     chat_request_to_anthropic, default_aliases, models_list_for_openai, openai_error_body,
 };
+use crate::transform::sse::EventTooLarge;
 
 /// Largest upstream body converted in one piece (a non-streamed answer or an error).
 const MAX_CONVERTED_BODY: usize = 64 * 1024 * 1024;
@@ -27,6 +28,7 @@ pub async fn chat_completions(gateway: &Gateway, mut headers: HeaderMap, body: B
     let mut aliases = default_aliases();
     aliases.extend(live.config.models.aliases.iter().map(|(k, v)| (k.clone(), v.clone())));
     let options = ConvertOptions { default_max_tokens: live.config.models.default_max_tokens, aliases: &aliases };
+    let event_limit = live.config.server.stream_event_limit();
     let converted = match chat_request_to_anthropic(&body, &options) {
         Ok(c) => c,
         Err(e) => return json_response(status_of(e.status()), e.to_body()),
@@ -39,7 +41,7 @@ pub async fn chat_completions(gateway: &Gateway, mut headers: HeaderMap, body: B
     let ctx = converted.response_context(format!("chatcmpl-{}", hex::encode(id)), created);
     let stream = converted.stream;
     match forward(gateway, Endpoint::Messages, None, headers, Bytes::from(converted.body)).await {
-        Ok(response) => convert_response(response, ctx, stream).await,
+        Ok(response) => convert_response(response, ctx, stream, event_limit).await,
         Err(e) => e.into_response(),
     }
 }
@@ -73,7 +75,7 @@ fn prepare_headers(headers: &mut HeaderMap) {
     if !headers.contains_key("anthropic-version") {
         headers.insert("anthropic-version", HeaderValue::from_static("2023-06-01"));
     }
-    headers.remove(http::header::ACCEPT_ENCODING);
+    headers.insert(http::header::ACCEPT_ENCODING, HeaderValue::from_static("identity"));
     headers.remove(http::header::CONTENT_LENGTH);
     headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
 }
@@ -111,15 +113,20 @@ async fn collect(body: Body) -> Option<Bytes> {
     http_body_util::Limited::new(body, MAX_CONVERTED_BODY).collect().await.ok().map(|c| c.to_bytes())
 }
 
-async fn convert_response(response: Response, ctx: ResponseContext, stream: bool) -> Response {
+async fn convert_response(response: Response, ctx: ResponseContext, stream: bool, event_limit: usize) -> Response {
     let (parts, body) = response.into_parts();
     let is_sse = parts
         .headers
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/event-stream"));
+    if super::stream::is_encoded(&parts.headers) {
+        // Asked for identity, the upstream compressed its answer anyway; the gateway does not decode.
+        let message = "the upstream sent a compressed answer although the gateway asked for none";
+        return with_parts(json_response(StatusCode::BAD_GATEWAY, openai_error_body(502, message, None)), &parts);
+    }
     if parts.status.is_success() && stream && is_sse {
-        let mut out = Response::new(Body::from_stream(convert_stream(body, ctx)));
+        let mut out = Response::new(Body::from_stream(convert_stream(body, ctx, event_limit)));
         out.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
         out.headers_mut().insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         return with_parts(out, &parts);
@@ -140,9 +147,14 @@ async fn convert_response(response: Response, ctx: ResponseContext, stream: bool
     }
 }
 
-/// Upstream SSE bytes → OpenAI chunks, one upstream event at a time. A transport failure mid-stream becomes an
-/// OpenAI error frame; once the converter is done (including after an error), the upstream is dropped.
-fn convert_stream(body: Body, ctx: ResponseContext) -> impl Stream<Item = Result<Bytes, std::io::Error>> {
+/// Upstream SSE bytes → OpenAI chunks, one upstream event at a time. A transport failure mid-stream, or an event
+/// longer than `event_limit` (`server.max_stream_event_bytes`), becomes an OpenAI error frame; once the converter
+/// is done (including after an error), the upstream is dropped.
+fn convert_stream(
+    body: Body,
+    ctx: ResponseContext,
+    event_limit: usize,
+) -> impl Stream<Item = Result<Bytes, std::io::Error>> {
     struct State {
         upstream: axum::body::BodyDataStream,
         parser: SseParser,
@@ -151,11 +163,11 @@ fn convert_stream(body: Body, ctx: ResponseContext) -> impl Stream<Item = Result
     }
     let state = State {
         upstream: body.into_data_stream(),
-        parser: SseParser::new(),
+        parser: SseParser::with_limit(event_limit),
         converter: ChunkConverter::new(ctx),
         finished: false,
     };
-    futures_util::stream::unfold(state, |mut st| async move {
+    futures_util::stream::unfold(state, move |mut st| async move {
         loop {
             if st.finished {
                 return None;
@@ -169,6 +181,12 @@ fn convert_stream(body: Body, ctx: ResponseContext) -> impl Stream<Item = Result
                             break;
                         }
                     }
+                    if st.parser.overflowed() {
+                        let message =
+                            format!("the upstream stream was cut off: {}", EventTooLarge { limit: event_limit });
+                        tracing::warn!("{message}");
+                        frames.extend(st.converter.fail_with(502, &message));
+                    }
                     if st.converter.is_done() {
                         st.finished = true;
                     }
@@ -176,13 +194,7 @@ fn convert_stream(body: Body, ctx: ResponseContext) -> impl Stream<Item = Result
                 }
                 Some(Err(e)) => {
                     st.finished = true;
-                    let data = serde_json::json!({
-                        "type": "error",
-                        "error": {"type": "api_error", "message": format!("the upstream stream failed: {e}")},
-                    });
-                    let mut frames = st.converter.on_event("error", &data.to_string());
-                    frames.extend(st.converter.finish());
-                    frames
+                    st.converter.fail_with(502, &format!("the upstream stream failed: {e}"))
                 }
                 None => {
                     st.finished = true;

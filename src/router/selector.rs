@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use rand::Rng;
 
 use super::Affinity;
-use crate::accounts::{AccountState, LiveAccount};
+use crate::accounts::{AccountState, Claim, LiveAccount};
 use crate::clock::hh_mm;
 use crate::config::Strategy;
 
@@ -42,12 +42,13 @@ pub struct SelectRequest<'a> {
 }
 
 /// The chosen account.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Pick {
     /// Index into the account list.
     pub index: usize,
-    /// The account (already claimed: a half-open trial slot is held until its outcome is recorded).
-    pub account: Arc<LiveAccount>,
+    /// The account, claimed: a half-open trial slot taken by this pick is held until the claim records the
+    /// outcome or is dropped.
+    pub claim: Claim,
     /// Chosen because the session is bound to it.
     pub sticky: bool,
     /// The session was bound to this other account before (affinity broken by failover or a bench).
@@ -94,22 +95,22 @@ impl Selector {
                 && let Some(session) = req.session
                 && let Some(id) = self.affinity.get(session, req.now_ms)
                 && let Some(&i) = tier.candidates.iter().find(|&&i| req.accounts[i].id() == &*id)
-                && req.accounts[i].health.claim(req.now_ms)
+                && let Some(claim) = Claim::take(&req.accounts[i], req.now_ms)
             {
                 self.affinity.bind(session, &id, req.now_ms, req.affinity_ttl_ms);
-                return Ok(Pick { index: i, account: req.accounts[i].clone(), sticky: true, moved_from: None });
+                return Ok(Pick { index: i, claim, sticky: true, moved_from: None });
             }
             let index = self.choose(req, &tier);
             let account = &req.accounts[index];
-            if !account.health.claim(req.now_ms) {
+            let Some(claim) = Claim::take(account, req.now_ms) else {
                 lost[round] = index;
                 continue;
-            }
+            };
             let moved_from = match req.session {
                 Some(s) => self.affinity.bind(s, account.id(), req.now_ms, req.affinity_ttl_ms),
                 None => None,
             };
-            return Ok(Pick { index, account: account.clone(), sticky: false, moved_from });
+            return Ok(Pick { index, claim, sticky: false, moved_from });
         }
         Err(explain(req))
     }

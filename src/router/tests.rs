@@ -39,7 +39,7 @@ fn request<'a>(strategy: Strategy, accounts: &'a [Arc<LiveAccount>], schedule: &
 }
 
 fn pick_names(selector: &Selector, req: &SelectRequest<'_>, n: usize) -> Vec<String> {
-    (0..n).map(|_| selector.select(req).unwrap().account.name().to_string()).collect()
+    (0..n).map(|_| selector.select(req).unwrap().claim.account().name().to_string()).collect()
 }
 
 #[test]
@@ -120,12 +120,12 @@ fn a_session_sticks_until_its_account_is_benched_then_moves_once() {
     for _ in 0..5 {
         let again = s.select(&req).unwrap();
         assert!(again.sticky);
-        assert_eq!(again.account.name(), first.account.name());
+        assert_eq!(again.claim.account().name(), first.claim.account().name());
     }
-    first.account.health.observe(&Observation::Overloaded, 1_000, &Default::default());
+    first.claim.account().health.observe(&Observation::Overloaded, 1_000, &Default::default());
     let moved = s.select(&req).unwrap();
-    assert_ne!(moved.account.name(), first.account.name());
-    assert_eq!(moved.moved_from.as_deref(), Some(first.account.id()));
+    assert_ne!(moved.claim.account().name(), first.claim.account().name());
+    assert_eq!(moved.moved_from.as_deref(), Some(first.claim.account().id()));
     assert!(s.select(&req).unwrap().sticky);
 }
 
@@ -136,5 +136,11 @@ fn only_one_request_takes_a_half_open_trial() {
     let s = Selector::new();
     let mut req = request(Strategy::RoundRobin, &accounts, &[]);
     req.now_ms = 2_000;
-    assert_eq!(pick_names(&s, &req, 3), ["recovering", "other", "other"]);
+    let held: Vec<_> = (0..3).map(|_| s.select(&req).unwrap()).collect();
+    let names: Vec<&str> = held.iter().map(|p| p.claim.account().name()).collect();
+    assert_eq!(names, ["recovering", "other", "other"]);
+    drop(held);
+    let again = s.select(&req).unwrap();
+    assert_eq!(again.claim.account().name(), "recovering", "a trial claim dropped without an outcome is given back");
+    assert!(again.claim.is_trial());
 }

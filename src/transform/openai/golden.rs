@@ -145,6 +145,11 @@ fn convert_stream(input: &[u8], ctx: ResponseContext, step: usize) -> String {
 fn frames(sse: &str) -> Result<Value, String> {
     let mut out = Vec::new();
     for frame in sse.split_terminator("\n\n") {
+        // SSE comments (the converted `ping`) are kept as themselves.
+        if frame.starts_with(':') {
+            out.push(Value::String(frame.to_owned()));
+            continue;
+        }
         let data = frame.strip_prefix("data: ").ok_or_else(|| format!("frame without 'data: ': {frame:?}"))?;
         out.push(serde_json::from_str(data).unwrap_or_else(|_| Value::String(data.to_owned())));
     }

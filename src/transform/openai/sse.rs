@@ -25,9 +25,15 @@ pub struct SseParser {
 }
 
 impl SseParser {
-    /// A parser at the start of a stream.
+    /// A parser at the start of a stream, holding any amount of one event.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A parser that holds at most about `limit` bytes of one event (plus one chunk); a longer event is dropped
+    /// and [`Self::overflowed`] turns true (the stream is then broken for the caller).
+    pub fn with_limit(limit: usize) -> Self {
+        Self { inner: sse_parse::SseParser::new().max_buffer(limit) }
     }
 
     /// Adds `bytes` and returns the events they complete, in order.
@@ -38,5 +44,10 @@ impl SseParser {
             events.push(SseEvent { event: event.event, data: event.data });
         }
         events
+    }
+
+    /// Whether an event longer than the limit was dropped.
+    pub fn overflowed(&self) -> bool {
+        self.inner.overflows() > 0
     }
 }

@@ -30,6 +30,9 @@ enum BlockKind {
     Other,
 }
 
+/// What an upstream `ping` becomes: an SSE comment, ignored by clients but bytes on the wire.
+const PING: &str = ": ping\n\n";
+
 /// Events whose data must be JSON; an unreadable one means a broken upstream, not a new event type.
 const KNOWN_EVENTS: [&str; 7] = [
     "message_start",
@@ -47,8 +50,10 @@ const KNOWN_EVENTS: [&str; 7] = [
 /// frames are, in order: a role chunk on `message_start`; `content` / `reasoning_content` / `tool_calls` deltas (each
 /// tool call first with id, type, name and empty arguments, then argument pieces, indexed from 0 per call); on
 /// `message_stop` a chunk with an empty delta and the `finish_reason`, the usage chunk (`"choices": []`) when
-/// `include_usage` is set, and `data: [DONE]`. With `include_usage` every other chunk has `"usage": null`. `ping` and
-/// unknown events are ignored. An upstream `error` event becomes one `data: {"error":{…}}` frame and nothing follows.
+/// `include_usage` is set, and `data: [DONE]`. With `include_usage` every other chunk has `"usage": null`. A `ping`
+/// becomes the SSE comment `: ping` (OpenAI has no ping; clients ignore comments, and the bytes keep idle-timeout
+/// watchdogs such as Claude Code's 300 s one from firing during a long silence). Unknown events are ignored. An
+/// upstream `error` event becomes one `data: {"error":{…}}` frame and nothing follows.
 #[derive(Debug)]
 pub struct ChunkConverter {
     ctx: ResponseContext,
@@ -93,7 +98,11 @@ impl ChunkConverter {
     /// Converts one upstream event (its `event:` name and `data:` payload). Returns the frames to write, in order.
     pub fn on_event(&mut self, event: &str, data: &str) -> Vec<String> {
         let mut out = Vec::new();
-        if self.done || event == "ping" {
+        if self.done {
+            return out;
+        }
+        if event == "ping" {
+            out.push(PING.to_owned());
             return out;
         }
         let parsed: StreamEvent<'_> = match serde_json::from_str(data) {
@@ -135,6 +144,16 @@ impl ChunkConverter {
             }
             // Unknown events are ignored, as Anthropic asks.
             _ => {}
+        }
+        out
+    }
+
+    /// The stream broke for a reason of the gateway's or the transport's (not an upstream `error` event): ends it
+    /// with an error frame with `status` and `message`, unless it is already over.
+    pub fn fail_with(&mut self, status: u16, message: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        if !self.done {
+            self.fail(&mut out, status, message);
         }
         out
     }

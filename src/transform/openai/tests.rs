@@ -250,13 +250,14 @@ fn stream_lifecycle() {
     let (k, d) = event("message_start", json!({"type": "message_start", "message": {"usage": {"input_tokens": 1}}}));
     assert_eq!(conv.on_event(&k, &d).len(), 1, "role chunk");
     assert!(conv.on_event("message_start", &d).is_empty(), "role chunk only once");
-    assert!(conv.on_event("ping", "{\"type\":\"ping\"}").is_empty());
+    assert_eq!(conv.on_event("ping", "{\"type\":\"ping\"}"), [": ping\n\n"], "a ping becomes an SSE comment");
     let frames = conv.on_event("message_stop", "{\"type\":\"message_stop\"}");
     assert_eq!(frames.last().map(String::as_str), Some("data: [DONE]\n\n"));
     assert!(conv.is_done());
     assert!(conv.finish().is_empty(), "[DONE] already sent");
     assert!(conv.finish().is_empty());
     assert!(conv.on_event("message_stop", "{}").is_empty());
+    assert!(conv.on_event("ping", "{}").is_empty(), "nothing after the end, not even a ping");
 }
 
 #[test]
@@ -305,6 +306,16 @@ fn sse_parser_basics() {
         ]
     );
     assert!(parser.push(b"event: cut\ndata: never finished").is_empty());
+}
+
+#[test]
+fn sse_parser_with_a_limit_reports_an_event_that_outgrows_it() {
+    let mut parser = SseParser::with_limit(64);
+    assert_eq!(parser.push(b"event: a\ndata: 1\n\n").len(), 1);
+    assert!(!parser.overflowed());
+    let long = format!("event: b\ndata: {}", "x".repeat(100));
+    assert!(parser.push(long.as_bytes()).is_empty());
+    assert!(parser.overflowed(), "an incomplete event past the limit is not held");
 }
 
 // ----- models ---------------------------------------------------------------------------------------------------

@@ -9,10 +9,11 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method};
 use axum::response::Response;
 
+use crate::compress::{gzip_response, wants_gzip};
 use crate::errors::{ApiError, build_response, default_message};
 use crate::ratelimit::{api_key_headers, api_key_limited, unified_headers};
 use crate::server::ConnControl;
-use crate::sse::stream_response;
+use crate::sse::{chunks_response, stream_response};
 use crate::state::{RecordedRequest, Scripted, Shared};
 use crate::{messages, models, oauth};
 
@@ -120,8 +121,14 @@ fn record(shared: &Shared, parts: &Parts, body: &[u8]) {
     });
 }
 
-/// The fallback handler: everything that is not `/_mock/…` control.
+/// The fallback handler: everything that is not `/_mock/…` control. Answers in gzip when the request allows it.
 pub(crate) async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
+    let gzip = wants_gzip(req.headers());
+    let response = answer(&shared, req).await;
+    if gzip { gzip_response(response).await } else { response }
+}
+
+async fn answer(shared: &Shared, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_string();
     if path.starts_with("/_mock/") {
@@ -134,7 +141,7 @@ pub(crate) async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> R
             return ApiError::invalid(format!("could not read the request body: {e}")).into_response(&id);
         }
     };
-    record(&shared, &parts, &body);
+    record(shared, &parts, &body);
     let request_id = shared.next_request_id();
 
     if parts.method == Method::POST && path == "/v1/oauth/token" {
@@ -160,11 +167,14 @@ pub(crate) async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> R
                 let interval = Duration::from_millis(interval_ms);
                 return stream_response(events, interval, cut_after, Vec::new(), &request_id);
             }
+            Scripted::Chunks { chunks, interval_ms, end } => {
+                return chunks_response(chunks, Duration::from_millis(interval_ms), end, &request_id);
+            }
             Scripted::Reset => return reset(&parts, &request_id).await,
             Scripted::Delay { ms } => tokio::time::sleep(Duration::from_millis(ms)).await,
         }
     }
-    default_response(&shared, &parts, &body, &request_id)
+    default_response(shared, &parts, &body, &request_id)
 }
 
 /// Closes the connection without a response; the handler never completes.

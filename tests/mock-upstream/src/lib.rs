@@ -7,7 +7,8 @@
 //! (`invalid`, `ratelimited`, `overloaded`, `oauthlimited`, `broken`); the request headers
 //! `x-mock-status`, `x-mock-event-interval-ms`, `x-mock-text` and `x-mock-tools: none` steer one
 //! request; `/v1/messages` answers with text or a `tool_use` of the first tool, streamed as
-//! SSE when `stream: true`.
+//! SSE when `stream: true`. Answers are gzip-compressed when the request's `accept-encoding` allows it
+//! (streams flushed event by event); `x-mock-encoding: gzip|identity` overrides that.
 //!
 //! OAuth (protocol.md §1): `GET /oauth/authorize` auto-approves and redirects with `code` and `state`;
 //! `POST /v1/oauth/token` (JSON only) exchanges PKCE-checked codes and rotates single-use refresh tokens;
@@ -18,6 +19,7 @@
 //! [`MockUpstream::oauth_config`], [`MockUpstream::oauth_stats`], [`MockUpstream::oauth_expire_access_tokens`].
 
 mod api;
+mod compress;
 mod control;
 mod errors;
 mod messages;
@@ -37,6 +39,7 @@ use axum::Router;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub use compress::{gunzip, gzip};
 pub use errors::{ORGANIZATION_ID, error_body, error_type_for_status};
 pub use messages::DEFAULT_TEXT;
 pub use models::MODELS;
@@ -44,7 +47,7 @@ pub use oauth::{
     AuthorizeRequest, EXPIRED_MESSAGE, MOCK_ACCESS_PREFIX, MOCK_REFRESH_PREFIX, OAuthMockConfig, OAuthStats,
 };
 pub use sse::message_stream_events;
-pub use state::{RecordedRequest, Scripted};
+pub use state::{RecordedRequest, Scripted, StreamEnd};
 
 /// A running mock server. Dropping it stops the server.
 #[derive(Debug)]

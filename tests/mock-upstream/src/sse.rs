@@ -8,6 +8,7 @@ use bytes::Bytes;
 
 use crate::errors::build_response;
 use crate::reply::{Block, Reply};
+use crate::state::StreamEnd;
 
 /// Pause between the last event of a cut stream and the cut, so that event reaches the client.
 const CUT_FLUSH_DELAY: Duration = Duration::from_millis(25);
@@ -78,6 +79,38 @@ pub(crate) fn stream_response(
     });
     let mut headers = headers;
     headers.push(("cache-control".into(), "no-cache".into()));
+    build_response(200, headers, Body::from_stream(stream), request_id, "text/event-stream")
+}
+
+/// A `200 text/event-stream` response whose body is `chunks` as given (see [`crate::Scripted::Chunks`]).
+pub(crate) fn chunks_response(chunks: Vec<String>, interval: Duration, end: StreamEnd, request_id: &str) -> Response {
+    struct St {
+        chunks: std::vec::IntoIter<String>,
+        sent: usize,
+        interval: Duration,
+        end: StreamEnd,
+    }
+    let st = St { chunks: chunks.into_iter(), sent: 0, interval, end };
+    let stream = futures_util::stream::unfold(st, |mut st| async move {
+        let Some(chunk) = st.chunks.next() else {
+            return match st.end {
+                StreamEnd::Close => None,
+                StreamEnd::Hang => std::future::pending().await,
+                StreamEnd::Cut => {
+                    st.end = StreamEnd::Close;
+                    tokio::time::sleep(CUT_FLUSH_DELAY).await;
+                    let err = std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "mock: stream cut");
+                    Some((Err(err), st))
+                }
+            };
+        };
+        if st.sent > 0 && !st.interval.is_zero() {
+            tokio::time::sleep(st.interval).await;
+        }
+        st.sent += 1;
+        Some((Ok::<Bytes, std::io::Error>(Bytes::from(chunk)), st))
+    });
+    let headers = vec![("cache-control".into(), "no-cache".into())];
     build_response(200, headers, Body::from_stream(stream), request_id, "text/event-stream")
 }
 

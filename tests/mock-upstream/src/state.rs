@@ -43,6 +43,7 @@ impl RecordedRequest {
 /// JSON form (for `POST /_mock/enqueue`), e.g.
 /// `{"kind":"response","status":503,"headers":[["retry-after","2"]],"body":"{}"}`,
 /// `{"kind":"stream","events":[["message_start","{…}"]],"interval_ms":50,"cut_after":2}`,
+/// `{"kind":"chunks","chunks":["event: ping\ndata: {\"type\":\"pi","ng\"}\n\n"],"end":"cut"}`,
 /// `{"kind":"reset"}`, `{"kind":"delay","ms":2000}`.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -71,6 +72,19 @@ pub enum Scripted {
         #[serde(default)]
         cut_after: Option<usize>,
     },
+    /// 200 `text/event-stream` whose body is exactly these chunks, one write each, `interval_ms` apart (the first
+    /// right after the headers), then `end`. Chunks need not follow event boundaries: a stream can be cut in the
+    /// middle of an event (`end: cut` after a chunk that stops mid-line), or go silent after a partial one.
+    Chunks {
+        /// The body's pieces, written as they are.
+        chunks: Vec<String>,
+        /// Delay between two chunks, in milliseconds.
+        #[serde(default)]
+        interval_ms: u64,
+        /// What happens after the last chunk.
+        #[serde(default)]
+        end: StreamEnd,
+    },
     /// Accept the request (body read) then close the connection without any response
     /// (a TCP reset: a network failure).
     Reset,
@@ -79,6 +93,19 @@ pub enum Scripted {
         /// Milliseconds to wait before the default behaviour.
         ms: u64,
     },
+}
+
+/// How a [`Scripted::Chunks`] body ends.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StreamEnd {
+    /// The body ends normally.
+    #[default]
+    Close,
+    /// The connection is dropped without terminating the chunked body (a transport failure).
+    Cut,
+    /// Nothing more is sent and the body never ends (until the client goes away).
+    Hang,
 }
 
 /// State shared by every connection of one server.

@@ -158,3 +158,64 @@ async fn scripted_stream_with_interval_and_cut() {
     let resp = post(&url, "k", &body(false)).send().await.unwrap();
     assert_eq!(resp.status(), 200);
 }
+
+#[tokio::test]
+async fn gzip_answers_flush_every_event_and_compress_json_whole() {
+    use std::io::Write;
+    let mock = MockUpstream::start().await.unwrap();
+    let url = mock.base_url();
+    let resp = post(&url, "k", &body(true))
+        .header("accept-encoding", "gzip, deflate")
+        .header("x-mock-event-interval-ms", "200")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["content-encoding"], "gzip");
+    let mut chunks = resp.bytes_stream();
+    let first = futures_util::StreamExt::next(&mut chunks).await.unwrap().unwrap();
+    // The first chunk alone decodes to the whole first event: the encoder flushed it.
+    let mut decoder = flate2::write::GzDecoder::new(Vec::new());
+    decoder.write_all(&first).unwrap();
+    decoder.flush().unwrap();
+    let text = String::from_utf8(decoder.get_ref().clone()).unwrap();
+    assert!(text.starts_with("event: message_start\ndata: ") && text.ends_with("\n\n"), "{text:?}");
+    let mut rest = first.to_vec();
+    while let Some(chunk) = futures_util::StreamExt::next(&mut chunks).await {
+        rest.extend_from_slice(&chunk.unwrap());
+    }
+    let all = String::from_utf8(mock_upstream::gunzip(&rest).unwrap()).unwrap();
+    assert!(all.ends_with("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"), "{all}");
+
+    let resp = post(&url, "k", &body(false)).header("accept-encoding", "gzip").send().await.unwrap();
+    assert_eq!(resp.headers()["content-encoding"], "gzip");
+    let length: usize = resp.headers()["content-length"].to_str().unwrap().parse().unwrap();
+    let bytes = resp.bytes().await.unwrap();
+    assert_eq!(bytes.len(), length);
+    let message: serde_json::Value = serde_json::from_slice(&mock_upstream::gunzip(&bytes).unwrap()).unwrap();
+    assert_eq!(message["type"], "message");
+
+    let resp = post(&url, "k", &body(false)).header("accept-encoding", "identity").send().await.unwrap();
+    assert!(!resp.headers().contains_key("content-encoding"));
+    let resp = post(&url, "k", &body(false)).header("x-mock-encoding", "gzip").send().await.unwrap();
+    assert_eq!(resp.headers()["content-encoding"], "gzip", "forced without accept-encoding");
+}
+
+#[tokio::test]
+async fn raw_chunks_can_cut_a_stream_in_the_middle_of_an_event() {
+    let mock = MockUpstream::start().await.unwrap();
+    let chunks = vec!["event: ping\ndata: {\"type\":\"ping\"}\n\nevent: message_start\ndata: {\"ty".to_string()];
+    mock.enqueue(Scripted::Chunks { chunks: chunks.clone(), interval_ms: 0, end: mock_upstream::StreamEnd::Cut });
+    let resp = post(&mock.base_url(), "k", &body(true)).send().await.unwrap();
+    assert_eq!(resp.headers()["content-type"], "text/event-stream");
+    let mut received = Vec::new();
+    let mut stream = resp.bytes_stream();
+    let mut errored = false;
+    while let Some(chunk) = futures_util::StreamExt::next(&mut stream).await {
+        match chunk {
+            Ok(c) => received.extend_from_slice(&c),
+            Err(_) => errored = true,
+        }
+    }
+    assert!(errored, "the body ends in an error");
+    assert_eq!(received, chunks[0].as_bytes(), "exactly the scripted bytes, cut mid-event");
+}
