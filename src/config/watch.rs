@@ -227,6 +227,12 @@ mod tests {
 
     use super::*;
 
+    /// Waits (in the paused test clock) until `sync` satisfies `ok`; fails instead of hanging.
+    async fn until(sync: &mut watch::Receiver<ConfigSync>, ok: impl FnMut(&ConfigSync) -> bool) -> ConfigSync {
+        let waited = tokio::time::timeout(Duration::from_secs(120), sync.wait_for(ok)).await;
+        waited.expect("the watcher got there within 2 minutes").expect("watcher alive").clone()
+    }
+
     #[test]
     fn backoff_doubles_from_250_ms_to_5_s() {
         let waits: Vec<u128> = (1..=8).map(|n| backoff(n).as_millis()).collect();
@@ -250,12 +256,12 @@ mod tests {
         });
         std::fs::write(file.path(), "routing:\n  max_attempts: 3\n").unwrap();
         let wanted = text_sha256(&std::fs::read(file.path()).unwrap());
-        let failed = sync.wait_for(|s| s.pending.as_ref().is_some_and(|p| p.attempts == 1)).await.unwrap().clone();
+        let failed = until(&mut sync, |s| s.pending.as_ref().is_some_and(|p| p.attempts == 1)).await;
         let pending = failed.pending.unwrap();
         assert_eq!(pending.sha256, wanted);
         assert_eq!(pending.error.as_deref(), Some("keychain timeout #0"));
         assert!(pending.retrying);
-        let applied = sync.wait_for(|s| s.applied_sha256 == wanted).await.unwrap().clone();
+        let applied = until(&mut sync, |s| s.applied_sha256 == wanted).await;
         assert_eq!(applied.pending, None);
         assert_eq!(calls.load(Ordering::SeqCst), 4, "three failures, then applied");
         task.abort();
@@ -277,10 +283,10 @@ mod tests {
             async move { result }
         });
         std::fs::write(file.path(), "routing:\n  max_attempts: 3\n").unwrap();
-        sync.wait_for(|s| s.pending.as_ref().is_some_and(|p| p.attempts >= 2)).await.unwrap();
+        until(&mut sync, |s| s.pending.as_ref().is_some_and(|p| p.attempts >= 2)).await;
         std::fs::write(file.path(), "routing:\n  max_attempts: 4\n").unwrap();
         let wanted = text_sha256(&std::fs::read(file.path()).unwrap());
-        sync.wait_for(|s| s.applied_sha256 == wanted && s.pending.is_none()).await.unwrap();
+        until(&mut sync, |s| s.applied_sha256 == wanted && s.pending.is_none()).await;
         tokio::time::sleep(RETRY_MAX * 3).await;
         let applied = applied.lock().unwrap().clone();
         assert_eq!(applied.last(), Some(&4), "{applied:?}");
