@@ -1,6 +1,8 @@
 //! The embeddable gateway: [`start`] returns a [`GatewayHandle`] with graceful shutdown. Used by the CLI's
 //! `server` command and by the desktop app.
 
+mod login;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -16,12 +18,13 @@ use crate::accounts::{AccountList, HealthPolicy, LiveAccount};
 use crate::client;
 use crate::clock::{Clock, SystemClock, secs_to_ms};
 use crate::config::AccountKind;
+use crate::config::watch::ConfigSync;
 use crate::config::{self, Config, ConfigError, ConfigFile};
 use crate::router::Selector;
 use crate::router::schedule;
 use crate::secrets::{self, BackendKind, SecretError, SecretStore};
 use crate::status::{ReportSource, StatusReport};
-use crate::upstream::oauth::{self, OAuthSettings, TokenManager};
+use crate::upstream::oauth::{self, OAuthSettings, PendingRegistry, TokenManager};
 use crate::upstream::{UpstreamClient, UpstreamError};
 
 /// How long the keychain gets to answer before the encrypted file is used instead.
@@ -39,6 +42,9 @@ pub struct StartOptions {
     pub listen: Option<String>,
     /// The clock for cooldowns and sessions (default: the system clock; tests pass a manual one).
     pub clock: Option<Arc<dyn Clock>>,
+    /// The secret store (default: the one `secrets.backend` names, opened beside the config). The desktop app
+    /// passes the store it already opened; tests pass one that fails or stalls on purpose.
+    pub secrets: Option<Arc<dyn SecretStore>>,
 }
 
 impl StartOptions {
@@ -78,6 +84,18 @@ pub enum StartError {
     /// A background task failed.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// Why a configuration change could not be applied; the watcher retries it until it applies or a newer version
+/// of the file replaces it.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// An account's credential could not be read (a keychain timeout, a locked keyring, an unreadable file).
+    #[error("cannot read an account's credential from the secret store: {0}")]
+    Secrets(#[from] SecretError),
+    /// The new upstream settings do not make a usable HTTP client.
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
 }
 
 /// Everything a request needs that can change on reload, swapped atomically as one snapshot.
@@ -124,6 +142,10 @@ pub struct Gateway {
     admin_token_hash: [u8; 32],
     reload_lock: tokio::sync::Mutex<()>,
     oauth: TokenManager,
+    /// Pending OAuth logins by state hash: callbacks are matched without the secret store.
+    pending: PendingRegistry,
+    /// Which version of the config file is in force, and any newer one not applied yet (from the watcher).
+    config_sync: watch::Receiver<ConfigSync>,
 }
 
 impl Gateway {
@@ -176,59 +198,23 @@ impl Gateway {
         }
     }
 
-    /// Completes an OAuth login delivered to the loopback callback or the desktop app's deep link, then records
-    /// the account's email and organisation in the config (a reload picks up the new tokens).
-    pub async fn complete_oauth_login(&self, input: &str) -> Result<oauth::LoginOutcome, oauth::OAuthError> {
-        let live = self.live();
-        let settings = self.oauth_settings(&live.config, None);
-        let http = live.upstream.http().clone();
-        let outcome = oauth::complete_login(self.secrets.clone(), &http, &settings, None, input).await?;
-        self.oauth.forget(&outcome.account_id);
-        let file = self.file.clone();
-        let (id, email, organization) =
-            (outcome.account_id.clone(), outcome.email.clone(), outcome.organization.clone());
-        let saved = tokio::task::spawn_blocking(move || {
-            file.update(move |config| {
-                if let Some(account) = config.accounts.iter_mut().find(|a| a.id == id) {
-                    account.email = email;
-                    account.organization = organization;
-                    account.updated_at = time::OffsetDateTime::now_utc()
-                        .format(&time::format_description::well_known::Rfc3339)
-                        .unwrap_or_default();
-                }
-                Ok(())
-            })
-        })
-        .await;
-        if !matches!(saved, Ok(Ok(()))) {
-            tracing::warn!("login completed but the account's email could not be saved to the config");
-        }
-        Ok(outcome)
-    }
-
-    /// Starts an OAuth login for an account (admin API): returns the authorize URL.
-    pub async fn start_oauth_login(&self, account_id: &str) -> Result<String, oauth::OAuthError> {
-        let live = self.live();
-        let account = live
-            .accounts
-            .iter()
-            .find(|a| (a.id() == account_id || a.name() == account_id) && a.kind() == AccountKind::Oauth)
-            .ok_or_else(|| oauth::OAuthError::InvalidInput(format!("no OAuth account `{account_id}`")))?;
-        let settings = self.oauth_settings(&live.config, Some(&account.config));
-        let store = self.secrets.clone();
-        let id = account.id().to_string();
-        tokio::task::spawn_blocking(move || oauth::start_login(store.as_ref(), &settings, &id))
-            .await
-            .map_err(|e| oauth::OAuthError::Internal(e.to_string()))?
-    }
-
     pub(crate) fn admin_token_hash(&self) -> &[u8; 32] {
         &self.admin_token_hash
     }
 
-    /// The live status report.
-    pub fn status(&self) -> StatusReport {
+    /// The live status report. Reading an OAuth account's token state for the first time goes to the secret
+    /// store on a blocking thread, so a slow keychain delays this report but never the runtime.
+    pub async fn status(&self) -> StatusReport {
         let live = self.live();
+        let now = self.now_ms();
+        let accounts = futures_util::future::join_all(live.accounts.iter().map(|a| async move {
+            let mut view = a.view(now);
+            if a.kind() == AccountKind::Oauth {
+                view.apply_oauth(&self.oauth.status(a.id()).await);
+            }
+            view
+        }))
+        .await;
         StatusReport {
             source: ReportSource::Server,
             version: env!("CARGO_PKG_VERSION").into(),
@@ -237,23 +223,20 @@ impl Gateway {
             strategy: live.config.routing.strategy,
             secrets_backend: Some(backend_name(self.secrets.backend()).into()),
             client_keys: live.client_keys.len(),
-            accounts: live
-                .accounts
-                .iter()
-                .map(|a| {
-                    let mut view = a.view(self.now_ms());
-                    if a.kind() == AccountKind::Oauth {
-                        view.apply_oauth(&self.oauth.status(a.id()));
-                    }
-                    view
-                })
-                .collect(),
+            accounts,
+            config: Some(self.config_sync.borrow().clone()),
         }
     }
 
+    /// Which version of the config file is in force, and any newer one not applied yet.
+    pub fn config_sync(&self) -> ConfigSync {
+        self.config_sync.borrow().clone()
+    }
+
     /// Applies a new configuration: accounts whose config is unchanged keep their runtime state; new or changed
-    /// ones get their credential from the secret store and fresh state.
-    async fn reload(self: &Arc<Self>, mut config: Config) {
+    /// ones get their credential from the secret store and fresh state. On an error nothing changes (the last
+    /// good configuration stays in force) and the watcher tries again.
+    async fn reload(self: &Arc<Self>, mut config: Config) -> Result<(), ReloadError> {
         let _serialised = self.reload_lock.lock().await;
         config::env_overrides(&mut config);
         let old = self.live();
@@ -263,23 +246,11 @@ impl Gateway {
         if config.secrets != old.config.secrets {
             tracing::warn!("secrets.backend changed; restart the server to use it");
         }
-        let accounts = match load_accounts(&config, Some(&old.accounts), self.secrets.clone()).await {
-            Ok(a) => a,
-            Err(e) => {
-                tracing::warn!("configuration change ignored, keeping the last good configuration: {e}");
-                return;
-            }
-        };
+        let accounts = load_accounts(&config, Some(&old.accounts), self.secrets.clone()).await?;
         let upstream = if config.upstream == old.config.upstream {
             old.upstream.clone()
         } else {
-            match UpstreamClient::new(&config.upstream) {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::warn!("configuration change ignored: {e}");
-                    return;
-                }
-            }
+            UpstreamClient::new(&config.upstream)?
         };
         if !self.listen.ip().is_loopback() && config.client_keys.is_empty() {
             tracing::warn!("all client keys were removed: every API request is refused until one is added");
@@ -287,6 +258,7 @@ impl Gateway {
         let client_keys = client_key_hashes(&config);
         tracing::info!(accounts = accounts.len(), client_keys = client_keys.len(), "configuration applied");
         self.live.store(Arc::new(Live::new(config, accounts, client_keys, upstream)));
+        Ok(())
     }
 }
 
@@ -438,11 +410,15 @@ pub async fn start(options: StartOptions) -> Result<GatewayHandle, StartError> {
     }
 
     let dir = file.dir();
-    let secrets_config = config.clone();
-    let secrets_dir = dir.clone();
-    let secrets = tokio::task::spawn_blocking(move || open_secrets(&secrets_config, &secrets_dir))
-        .await
-        .map_err(|e| StartError::Internal(e.to_string()))??;
+    let secrets = match options.secrets.clone() {
+        Some(store) => store,
+        None => {
+            let (secrets_config, secrets_dir) = (config.clone(), dir.clone());
+            tokio::task::spawn_blocking(move || open_secrets(&secrets_config, &secrets_dir))
+                .await
+                .map_err(|e| StartError::Internal(e.to_string()))??
+        }
+    };
     let accounts = load_accounts(&config, None, secrets.clone()).await?;
     let upstream = UpstreamClient::new(&config.upstream)?;
 
@@ -465,12 +441,16 @@ pub async fn start(options: StartOptions) -> Result<GatewayHandle, StartError> {
         pid: std::process::id(),
     };
     let info_json = serde_json::to_vec_pretty(&info).map_err(|e| StartError::Internal(e.to_string()))?;
-    config::write_private(&runtime_path, &info_json)?;
+    let info_path = runtime_path.clone();
+    tokio::task::spawn_blocking(move || config::write_private(&info_path, &info_json))
+        .await
+        .map_err(|e| StartError::Internal(e.to_string()))??;
 
     let grace = Duration::from_secs(config.server.shutdown_grace_secs);
     let secrets_for_oauth = secrets.clone();
     let upstream_http = upstream.http().clone();
     let client_keys = client_key_hashes(&config);
+    let (sync_tx, config_sync) = watch::channel(ConfigSync::in_force(&initial_text));
     let gateway = Arc::new(Gateway {
         file: file.clone(),
         live: ArcSwap::from_pointee(Live::new(config, accounts, client_keys, upstream)),
@@ -482,6 +462,8 @@ pub async fn start(options: StartOptions) -> Result<GatewayHandle, StartError> {
         admin_token_hash: client::hash_key(&admin_token),
         reload_lock: tokio::sync::Mutex::new(()),
         oauth: TokenManager::new(secrets_for_oauth, upstream_http),
+        pending: PendingRegistry::new(&dir),
+        config_sync,
     });
 
     let (stop, stop_rx) = watch::channel(false);
@@ -513,9 +495,9 @@ pub async fn start(options: StartOptions) -> Result<GatewayHandle, StartError> {
         }
     });
     let reloader = gateway.clone();
-    let watcher = config::watch::spawn(gateway.file.clone(), initial_text, stop_rx, move |config| {
+    let watcher = config::watch::spawn(gateway.file.clone(), initial_text, stop_rx, sync_tx, move |config| {
         let gateway = reloader.clone();
-        tokio::spawn(async move { gateway.reload(config).await });
+        async move { gateway.reload(config).await }
     });
     tracing::info!(%addr, "gateway listening on http://{addr}");
     Ok(GatewayHandle { addr, gateway, stop, server, watcher, oauth_task, runtime_path, grace })

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use llm_gateway::config::{ConfigFile, default_config_path};
-use llm_gateway::manage::{Manager, NewApiKeyAccount, NewOAuthAccount};
+use llm_gateway::manage::{Manager, NewApiKeyAccount, NewOAuthAccount, ServerSync};
 use llm_gateway::secrets::Secret;
 
 /// mimalloc instead of the system allocator: the proxy allocates and frees many small buffers per request, and
@@ -191,6 +191,22 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")
 }
 
+/// How long a management command waits for a running server to apply the config change it made.
+const SERVER_APPLY_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// After a command changed the config: when a server runs for it and has not applied the change within
+/// [`SERVER_APPLY_WAIT`], says so on stderr (the change is saved; the server keeps retrying it).
+fn warn_unless_applied(manager: &Manager) {
+    let Ok(runtime) = runtime() else { return };
+    if let ServerSync::NotApplied { reason } = runtime.block_on(manager.wait_until_applied(SERVER_APPLY_WAIT)) {
+        let why = reason.map(|r| format!(": {r}")).unwrap_or_default();
+        eprintln!(
+            "warning: the change is saved, but the running server has not applied it yet{why}. It keeps trying; \
+             `llm-gateway status` shows when it has."
+        );
+    }
+}
+
 /// The server's runtime, sized by `server.worker_threads`: one thread (the default) is a current-thread runtime,
 /// the cheapest per request. A config that cannot be read here is reported by `start` itself.
 fn server_runtime(config_path: &std::path::Path) -> Result<tokio::runtime::Runtime> {
@@ -227,6 +243,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let account = manager.add_api_key(NewApiKeyAccount { key, name, weight, priority, models, base_url })?;
             println!("added API-key account `{}`", account.name);
             println!("{}", account.id);
+            warn_unless_applied(&manager);
         }
         Command::AddOauth { name, client_id, client_secret, client_secret_stdin, weight, priority, models } => {
             let client_secret = if client_secret_stdin {
@@ -245,6 +262,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 account.name, account.id
             );
             println!("{}", account.id);
+            warn_unless_applied(&manager);
         }
         Command::OauthStart { account_id, no_browser } => {
             let url = manager.oauth_start(&account_id)?;
@@ -264,6 +282,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 None => println!("logged in"),
             }
             println!("{}", outcome.account_id);
+            warn_unless_applied(&manager);
         }
         Command::ListAccounts { json } => {
             let report = runtime()?.block_on(manager.status())?;
@@ -272,24 +291,29 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::RemoveAccount { account_id } => {
             let account = manager.remove_account(&account_id)?;
             println!("removed account `{}` ({})", account.name, account.id);
+            warn_unless_applied(&manager);
         }
         Command::EnableAccount { account_id } => {
             let account = manager.set_enabled(&account_id, true)?;
             println!("enabled account `{}` ({})", account.name, account.id);
+            warn_unless_applied(&manager);
         }
         Command::DisableAccount { account_id } => {
             let account = manager.set_enabled(&account_id, false)?;
             println!("disabled account `{}` ({})", account.name, account.id);
+            warn_unless_applied(&manager);
         }
         Command::AddClientKey { name } => {
             let key = manager.add_client_key(&name)?;
             println!("created client key `{name}`; it is shown only now, store it safely:");
             println!("{key}");
+            warn_unless_applied(&manager);
         }
         Command::ListClientKeys { json } => output::client_keys(&manager.client_keys()?, json)?,
         Command::RemoveClientKey { name } => {
             manager.remove_client_key(&name)?;
             println!("removed client key `{name}`");
+            warn_unless_applied(&manager);
         }
         Command::Status { json } => {
             let report = runtime()?.block_on(manager.status())?;
@@ -307,7 +331,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 async fn serve(config_path: PathBuf, listen: Option<String>) -> Result<()> {
-    let handle = llm_gateway::start(llm_gateway::StartOptions { config_path, listen, clock: None }).await?;
+    let handle = llm_gateway::start(llm_gateway::StartOptions { config_path, listen, ..Default::default() }).await?;
     eprintln!("llm-gateway listening on http://{}", handle.addr());
     wait_for_signal().await;
     tracing::info!("shutting down: no new connections; waiting for in-flight requests");

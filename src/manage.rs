@@ -5,6 +5,7 @@
 //! sees an account it cannot load a key for.
 
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -215,7 +216,7 @@ impl Manager {
                 if a.kind == AccountKind::Oauth
                     && let Some(tokens) = &tokens
                 {
-                    view.apply_oauth(&tokens.status(&a.id));
+                    view.apply_oauth(&tokens.status_blocking(&a.id));
                 }
                 view
             })
@@ -322,13 +323,39 @@ impl Manager {
             }),
             client_keys: config.client_keys.len(),
             accounts,
+            config: None,
         })
+    }
+
+    /// After a command changed the config file: waits up to `within` for a running server (found through
+    /// `runtime.json`) to have the file's current contents in force. A server applies a change within about
+    /// a second, or keeps retrying one that failed (a keychain timeout) and reports why.
+    pub async fn wait_until_applied(&self, within: Duration) -> ServerSync {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let Ok(Some(report)) = tokio::time::timeout(remaining.max(SERVER_POLL), self.ask_server()).await else {
+                return ServerSync::NoServer;
+            };
+            // A server that does not report its config version cannot say; nothing to warn about.
+            let Some(sync) = report.config else { return ServerSync::NoServer };
+            let Ok(bytes) = tokio::fs::read(self.file.path()).await else { return ServerSync::NoServer };
+            let current = crate::config::watch::text_sha256(&bytes);
+            if sync.applied_sha256 == current {
+                return ServerSync::Applied;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                let reason = sync.pending.filter(|p| p.sha256 == current).and_then(|p| p.error);
+                return ServerSync::NotApplied { reason };
+            }
+            tokio::time::sleep(SERVER_POLL).await;
+        }
     }
 
     /// Asks a running server (found through `runtime.json`) for its status.
     async fn ask_server(&self) -> Option<crate::status::StatusReport> {
         let path = crate::gateway::runtime_info_path(&self.file);
-        let text = std::fs::read(&path).ok()?;
+        let text = tokio::fs::read(&path).await.ok()?;
         let info: crate::gateway::RuntimeInfo = serde_json::from_slice(&text).ok()?;
         let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(3)).build().ok()?;
         let response =
@@ -339,6 +366,23 @@ impl Manager {
         }
         response.json().await.ok()
     }
+}
+
+/// How often [`Manager::wait_until_applied`] asks the server.
+const SERVER_POLL: Duration = Duration::from_millis(100);
+
+/// Whether a running server has the config file's current contents in force.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerSync {
+    /// No server runs for this config file (or it did not answer, or cannot tell).
+    NoServer,
+    /// The running server has applied the file as it is now.
+    Applied,
+    /// The running server has not applied the file as it is now (yet).
+    NotApplied {
+        /// Why, when the server reported it (e.g. the secret store failed while reloading an account).
+        reason: Option<String>,
+    },
 }
 
 /// What `add-oauth` needs.
@@ -414,12 +458,20 @@ impl Manager {
         Ok((config, account))
     }
 
-    /// Starts a login: stores a pending PKCE login (valid 10 minutes) and returns the authorize URL.
+    /// Starts a login: stores a pending PKCE login (valid 10 minutes) and returns the authorize URL. The
+    /// login's state hash is recorded in the pending-login index beside the config, so a running server can
+    /// complete it through its loopback callback.
     pub fn oauth_start(&self, id_or_name: &str) -> Result<String, ManageError> {
         let (config, account) = self.oauth_account(id_or_name)?;
         let settings = self.oauth_settings(&config, &account)?;
-        crate::upstream::oauth::start_login(self.secrets()?.as_ref(), &settings, &account.id)
-            .map_err(|e| ManageError::Invalid(e.to_string()))
+        let started = crate::upstream::oauth::begin_login(self.secrets()?.as_ref(), &settings, &account.id)
+            .map_err(|e| ManageError::Invalid(e.to_string()))?;
+        if let Err(e) = crate::upstream::oauth::record_pending(&self.file.dir(), &started.pending) {
+            tracing::warn!(
+                "a running gateway's loopback callback will not recognise this login ({e}); paste the code instead"
+            );
+        }
+        Ok(started.url)
     }
 
     /// Completes a login from `code#state`, the callback URL, or a deep link, and records the account's email and
@@ -446,6 +498,12 @@ impl Manager {
             crate::upstream::oauth::complete_login(self.secrets()?, http, &settings, account_id.as_deref(), input)
                 .await
                 .map_err(|e| ManageError::Invalid(e.to_string()))?;
+        if let Ok((_, Some(state))) = crate::upstream::oauth::parse_callback_input(input) {
+            let hash = crate::upstream::oauth::state_hash(&state);
+            if let Err(e) = crate::upstream::oauth::forget_pending(&self.file.dir(), &hash) {
+                tracing::debug!("completed login left in the pending-login index: {e}");
+            }
+        }
         let (id, email, organization) =
             (outcome.account_id.clone(), outcome.email.clone(), outcome.organization.clone());
         self.file.update(move |config| {

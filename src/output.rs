@@ -140,6 +140,11 @@ pub fn status(report: &StatusReport, json: bool) -> Result<()> {
         ),
         ReportSource::Config => println!("server: not running (configured listen {})", report.listen),
     }
+    if let Some(pending) = report.config.as_ref().and_then(|c| c.pending.as_ref()) {
+        let why = pending.error.as_deref().map(|e| format!(": {e}")).unwrap_or_default();
+        let next = if pending.retrying { " (retrying)" } else { "" };
+        println!("config: the latest change to the config file is not applied yet{why}{next}");
+    }
     let strategy = serde_json::to_value(report.strategy).ok().and_then(|v| v.as_str().map(String::from));
     println!("routing: {}", strategy.unwrap_or_default());
     if let Some(backend) = &report.secrets_backend {

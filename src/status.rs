@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::accounts::AccountView;
 use crate::config::Strategy;
+use crate::config::watch::ConfigSync;
 
 /// Where a report's data came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,6 +37,9 @@ pub struct StatusReport {
     pub client_keys: usize,
     /// Accounts with their state.
     pub accounts: Vec<AccountView>,
+    /// Server reports: which version of the config file is in force, and a newer one not applied yet (why).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<ConfigSync>,
 }
 
 impl StatusReport {

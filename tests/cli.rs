@@ -362,3 +362,62 @@ async fn a_passphrase_protected_secrets_file_costs_no_resident_memory_after_star
         "with LLM_GATEWAY_MASTER_KEY the server holds {passphrase} KiB, with master.key {key_file} KiB"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_the_running_server_cannot_apply_yet_is_reported_and_applied_later() {
+    let mock = MockUpstream::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::write_config(dir.path(), &mock.base_url(), "", "");
+    let id = last_line(&ok(&run(&config, &["add-api-key", "--key", "sk-ant-good", "--name", "main"])));
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let listen = format!("127.0.0.1:{port}");
+    let mut server = Command::new(BIN)
+        .arg("--config")
+        .arg(&config)
+        .args(["server", "--listen", &listen])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::new();
+    let url = format!("http://{listen}");
+    let mut up = false;
+    for _ in 0..100 {
+        if http.get(format!("{url}/health")).send().await.is_ok_and(|r| r.status() == 200) {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(up, "server did not come up");
+
+    // The server cannot read the secret store (as with a keychain that does not answer): reloading the changed
+    // account fails until it can.
+    let secrets = dir.path().join("secrets.enc");
+    let good = std::fs::read(&secrets).unwrap();
+    std::fs::write(&secrets, b"unreadable").unwrap();
+    let out = run(&config, &["disable-account", "--account-id", &id]);
+    let stdout = ok(&out);
+    assert!(last_line(&stdout).contains(&id), "{stdout}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("running server has not applied it yet"), "{stderr}");
+    assert!(stderr.contains("secret store"), "the reason is given: {stderr}");
+
+    // Once the store answers again, the server applies the change by itself.
+    std::fs::write(&secrets, good).unwrap();
+    let mut applied = false;
+    for _ in 0..50 {
+        let status: serde_json::Value = serde_json::from_str(&ok(&run(&config, &["status", "--json"]))).unwrap();
+        if status["accounts"][0]["state"] == "disabled" {
+            applied = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(applied, "the server applied the change once the secret store answered");
+    server.kill().unwrap();
+    let _ = server.wait();
+}

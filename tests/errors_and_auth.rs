@@ -118,7 +118,7 @@ async fn non_loopback_listen_without_client_keys_refuses_to_start() {
     let err = llm_gateway::start(llm_gateway::StartOptions {
         config_path: path.clone(),
         listen: Some("0.0.0.0:0".into()),
-        clock: None,
+        ..Default::default()
     })
     .await
     .unwrap_err()
@@ -129,7 +129,7 @@ async fn non_loopback_listen_without_client_keys_refuses_to_start() {
     let handle = llm_gateway::start(llm_gateway::StartOptions {
         config_path: path,
         listen: Some("0.0.0.0:0".into()),
-        clock: None,
+        ..Default::default()
     })
     .await
     .expect("starts once a client key exists");

@@ -81,3 +81,30 @@ fn the_documented_example_config_is_valid_and_equals_the_defaults() {
     let parsed = llm_gateway::config::ConfigFile::new(&path).parse(&text).expect("configs/config.yaml parses");
     assert_eq!(parsed, llm_gateway::config::Config::default(), "configs/config.yaml must document the defaults");
 }
+
+#[tokio::test]
+async fn a_reload_the_secret_store_fails_is_retried_until_the_removed_client_key_is_refused() {
+    let (mut old, mut kept) = (String::new(), String::new());
+    let h = Harness::with_test_store(|p| {
+        common::add_account(p, "primary", common::GOOD_KEY, &[]);
+        old = common::manager(p).add_client_key("old").unwrap();
+        kept = common::manager(p).add_client_key("kept").unwrap();
+    })
+    .await;
+    assert_eq!(h.message(&[("x-api-key", &old)]).await.status(), 200);
+
+    // The reload reads the changed account's credential: the keychain times out twice before it answers.
+    h.store.as_ref().unwrap().fail_next_gets(2);
+    common::edit_config(&h.config_path, |c| {
+        c.client_keys.retain(|k| k.name != "old");
+        c.accounts[0].weight = 2;
+    });
+    h.eventually("the removed key is refused", || async { h.message(&[("x-api-key", &old)]).await.status() == 401 })
+        .await;
+    assert_eq!(h.message(&[("x-api-key", &kept)]).await.status(), 200);
+    let status = h.status_json().await;
+    let on_disk = llm_gateway::config::watch::text_sha256(&std::fs::read(&h.config_path).unwrap());
+    assert_eq!(status["config"]["applied_sha256"], on_disk.as_str(), "{status}");
+    assert!(status["config"]["pending"].is_null(), "{status}");
+    h.shutdown().await;
+}

@@ -39,7 +39,7 @@ async fn require_admin_token(State(gateway): State<Arc<Gateway>>, request: Reque
 }
 
 async fn status(State(gateway): State<Arc<Gateway>>) -> Response {
-    axum::Json(gateway.status()).into_response()
+    axum::Json(gateway.status().await).into_response()
 }
 
 #[derive(serde::Deserialize)]

@@ -10,5 +10,6 @@ pub mod validate;
 pub mod watch;
 
 pub use model::*;
+pub(crate) use store::FileLock;
 pub use store::{ConfigError, ConfigFile, default_config_path, env_overrides, write_atomic as write_private};
 pub use validate::{parse_listen, validate};

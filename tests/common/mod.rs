@@ -2,11 +2,13 @@
 #![allow(dead_code)]
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use llm_gateway::config::ConfigFile;
 use llm_gateway::manage::{Manager, NewApiKeyAccount};
-use llm_gateway::secrets::Secret;
+use llm_gateway::secrets::{BackendKind, FileStore, Secret, SecretError, SecretStore};
 use llm_gateway::{GatewayHandle, StartOptions};
 use mock_upstream::MockUpstream;
 
@@ -18,6 +20,73 @@ pub struct Harness {
     pub config_path: PathBuf,
     pub url: String,
     pub http: reqwest::Client,
+    /// The gateway's secret store when the harness injected a [`TestStore`].
+    pub store: Option<Arc<TestStore>>,
+}
+
+/// The encrypted file store of a test's config directory with faults on demand: reads that fail or stall
+/// (a keychain timing out), and a count of reads.
+#[derive(Debug)]
+pub struct TestStore {
+    inner: FileStore,
+    gets: AtomicUsize,
+    failing_gets: AtomicU32,
+    get_delay_ms: AtomicU64,
+}
+
+impl TestStore {
+    pub fn open(dir: &std::path::Path) -> Arc<TestStore> {
+        Arc::new(TestStore {
+            inner: FileStore::open(dir).expect("file store"),
+            gets: AtomicUsize::new(0),
+            failing_gets: AtomicU32::new(0),
+            get_delay_ms: AtomicU64::new(0),
+        })
+    }
+
+    /// Reads so far.
+    pub fn gets(&self) -> usize {
+        self.gets.load(Ordering::SeqCst)
+    }
+
+    /// The next `n` reads fail as a keychain that does not answer would.
+    pub fn fail_next_gets(&self, n: u32) {
+        self.failing_gets.store(n, Ordering::SeqCst);
+    }
+
+    /// Every read takes this long (blocking the calling thread, as a keychain call does).
+    pub fn delay_gets(&self, delay: Duration) {
+        self.get_delay_ms.store(u64::try_from(delay.as_millis()).unwrap(), Ordering::SeqCst);
+    }
+}
+
+impl SecretStore for TestStore {
+    fn get(&self, id: &str) -> Result<Option<Secret>, SecretError> {
+        self.gets.fetch_add(1, Ordering::SeqCst);
+        let delay = self.get_delay_ms.load(Ordering::SeqCst);
+        if delay > 0 {
+            std::thread::sleep(Duration::from_millis(delay));
+        }
+        if self.failing_gets.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
+            return Err(SecretError::Io {
+                path: "keychain".into(),
+                source: std::io::Error::new(std::io::ErrorKind::TimedOut, "the keychain did not answer (test)"),
+            });
+        }
+        self.inner.get(id)
+    }
+
+    fn set(&self, id: &str, value: &Secret) -> Result<(), SecretError> {
+        self.inner.set(id, value)
+    }
+
+    fn delete(&self, id: &str) -> Result<(), SecretError> {
+        self.inner.delete(id)
+    }
+
+    fn backend(&self) -> BackendKind {
+        self.inner.backend()
+    }
 }
 
 pub const GOOD_KEY: &str = "sk-ant-api03-good-primary";
@@ -105,16 +174,40 @@ impl Harness {
         clock: Option<std::sync::Arc<dyn llm_gateway::clock::Clock>>,
         setup: impl FnOnce(&std::path::Path),
     ) -> Self {
+        Self::launch(server_extra, upstream_extra, clock, false, setup).await
+    }
+
+    /// Mock + gateway whose secret store is a [`TestStore`] (in `h.store`), for fault injection.
+    pub async fn with_test_store(setup: impl FnOnce(&std::path::Path)) -> Self {
+        Self::launch("", "", None, true, setup).await
+    }
+
+    async fn launch(
+        server_extra: &str,
+        upstream_extra: &str,
+        clock: Option<std::sync::Arc<dyn llm_gateway::clock::Clock>>,
+        test_store: bool,
+        setup: impl FnOnce(&std::path::Path),
+    ) -> Self {
         let mock = MockUpstream::start().await.expect("mock upstream");
         let dir = tempfile::tempdir().expect("tempdir");
         let config_path = write_config(dir.path(), &mock.base_url(), server_extra, upstream_extra);
         setup(&config_path);
-        let gateway = llm_gateway::start(StartOptions { config_path: config_path.clone(), listen: None, clock })
-            .await
-            .expect("gateway starts");
+        let store = test_store.then(|| TestStore::open(dir.path()));
+        let secrets = store.clone().map(|s| s as Arc<dyn SecretStore>);
+        let options = StartOptions { config_path: config_path.clone(), clock, secrets, ..Default::default() };
+        let gateway = llm_gateway::start(options).await.expect("gateway starts");
         let url = format!("http://{}", gateway.addr());
         let http = reqwest::Client::builder().build().expect("client");
-        Self { mock, gateway: Some(gateway), dir, config_path, url, http }
+        Self { mock, gateway: Some(gateway), dir, config_path, url, http, store }
+    }
+
+    /// The admin token from `runtime.json`.
+    pub fn admin_token(&self) -> String {
+        let info: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(self.dir.path().join("runtime.json")).expect("runtime.json"))
+                .expect("runtime json");
+        info["admin_token"].as_str().expect("token").to_string()
     }
 
     pub fn manager(&self) -> Manager {
@@ -152,10 +245,7 @@ impl Harness {
     }
 
     pub async fn status_json(&self) -> serde_json::Value {
-        let info: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(self.dir.path().join("runtime.json")).expect("runtime.json"))
-                .expect("runtime json");
-        let token = info["admin_token"].as_str().expect("token").to_string();
+        let token = self.admin_token();
         self.http
             .get(format!("{}/admin/api/status", self.url))
             .bearer_auth(token)

@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::login::{account_for_state, delete_pending, load_pending};
 use super::record::{TokenRecord, blocking, save_record};
 use super::{OAuthError, OAuthSettings, PendingLogin, exchange_code, parse_callback_input, token_secret_id, unix_now};
-use crate::secrets::SecretStore;
+use crate::secrets::{Secret, SecretStore};
 
 /// The public facts of a completed login (no tokens). `email` and `organization` belong in the account's
 /// config entry.
@@ -83,20 +83,63 @@ async fn complete_with(
     let (code, state) = parse_callback_input(input)?;
     let state = state.ok_or(OAuthError::MissingState)?;
     let login = find_pending(&store, account_id, &state).await?;
-    if let Err(e) = login.check(&state, unix_now()) {
-        if matches!(e, OAuthError::LoginExpired { .. }) {
-            let (s, l) = (store.clone(), login.clone());
-            if let Err(d) = blocking(move || delete_pending(s.as_ref(), &l)).await {
-                tracing::debug!(account_id = %login.account_id, error = %d, "could not remove an expired login");
-            }
-        }
-        tracing::warn!(account_id = %login.account_id, error = %e, "OAuth callback rejected");
-        return Err(e);
-    }
+    check_login(&store, &login, &state).await?;
     let settings = settings_for(&login.account_id).ok_or_else(|| {
         OAuthError::Settings(format!("account {} is not an OAuth account of this gateway", login.account_id))
     })?;
-    let set = exchange_code(http, &settings, &code, &login).await?;
+    Ok(exchange_and_store(store, http, &settings, &login, &code).await?.outcome)
+}
+
+/// A login that has just completed: what to show, and the tokens a running gateway puts to use at once
+/// ([`super::TokenManager::adopt_login`]) instead of reading them back from the secret store.
+#[derive(Debug, Clone)]
+pub struct CompletedLogin {
+    /// The public facts of the login.
+    pub outcome: LoginOutcome,
+    pub(crate) record: TokenRecord,
+}
+
+impl CompletedLogin {
+    /// The stored form of the tokens (what the secret store now holds under `account:<id>:oauth`).
+    pub fn credential(&self) -> Result<Secret, OAuthError> {
+        self.record.to_secret()
+    }
+}
+
+/// The pending login of `account_id`, checked against a callback's `state` (constant-time) and its 10-minute
+/// expiry; an expired one is removed.
+pub async fn checked_pending(
+    store: &Arc<dyn SecretStore>,
+    account_id: &str,
+    state: &str,
+) -> Result<PendingLogin, OAuthError> {
+    let login = find_pending(store, Some(account_id), state).await?;
+    check_login(store, &login, state).await?;
+    Ok(login)
+}
+
+async fn check_login(store: &Arc<dyn SecretStore>, login: &PendingLogin, state: &str) -> Result<(), OAuthError> {
+    let Err(e) = login.check(state, unix_now()) else { return Ok(()) };
+    if matches!(e, OAuthError::LoginExpired { .. }) {
+        let (s, l) = (store.clone(), login.clone());
+        if let Err(d) = blocking(move || delete_pending(s.as_ref(), &l)).await {
+            tracing::debug!(account_id = %login.account_id, error = %d, "could not remove an expired login");
+        }
+    }
+    tracing::warn!(account_id = %login.account_id, error = %e, "OAuth callback rejected");
+    Err(e)
+}
+
+/// Exchanges `code` for the tokens of a checked pending login, stores the token record (`account:<id>:oauth`,
+/// refresh token included, in one write) and only then deletes the pending login.
+pub async fn exchange_and_store(
+    store: Arc<dyn SecretStore>,
+    http: &reqwest::Client,
+    settings: &OAuthSettings,
+    login: &PendingLogin,
+    code: &str,
+) -> Result<CompletedLogin, OAuthError> {
+    let set = exchange_code(http, settings, code, login).await?;
     let record = TokenRecord {
         access_token: set.access_token.clone(),
         refresh_token: set.refresh_token.clone(),
@@ -104,10 +147,10 @@ async fn complete_with(
         scopes: set.scopes.clone(),
         last_refresh: Some(unix_now()),
     };
-    let (s, l) = (store.clone(), login.clone());
+    let (s, l, r) = (store.clone(), login.clone(), record.clone());
     blocking(move || {
         // One write holds the refresh token and the access token; the pending login goes only after it.
-        save_record(s.as_ref(), &l.account_id, &record)?;
+        save_record(s.as_ref(), &l.account_id, &r)?;
         if let Err(e) = delete_pending(s.as_ref(), &l) {
             tracing::warn!(account_id = %l.account_id, error = %e, "tokens stored, but the pending login could not be removed");
         }
@@ -115,14 +158,15 @@ async fn complete_with(
     })
     .await?;
     tracing::info!(account_id = %login.account_id, expires_at = set.expires_at, "OAuth login completed");
-    Ok(LoginOutcome {
-        account_id: login.account_id,
+    let outcome = LoginOutcome {
+        account_id: login.account_id.clone(),
         email: set.email,
         organization: set.organization,
         expires_at: set.expires_at,
         scopes: set.scopes,
         account_uuid: set.account_uuid,
-    })
+    };
+    Ok(CompletedLogin { outcome, record })
 }
 
 /// The pending login for `account_id`, or for `state` when no account is named.

@@ -112,6 +112,15 @@ pub enum OAuthError {
         detail: String,
     },
 
+    /// The non-secret index of pending logins beside the config could not be read or written.
+    #[error("pending-login index {path}: {message}")]
+    PendingIndex {
+        /// The index file.
+        path: String,
+        /// What failed.
+        message: String,
+    },
+
     /// The request body to enhance is not a JSON object.
     #[error("invalid request body: {0}")]
     InvalidBody(String),

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 
+use super::registry::PendingState;
 use super::{OAuthError, OAuthSettings, pending_secret_id, pkce, unix_now};
 use crate::secrets::{Secret, SecretStore};
 
@@ -125,6 +126,25 @@ fn state_index_id(state: &str) -> String {
 /// Parameters, in this order: `code=true`, `client_id`, `response_type=code`, `redirect_uri`, `scope`
 /// (space-separated), `code_challenge`, `code_challenge_method=S256`, `state`. Blocking (secret store).
 pub fn start_login(store: &dyn SecretStore, settings: &OAuthSettings, account_id: &str) -> Result<String, OAuthError> {
+    begin_login(store, settings, account_id).map(|started| started.url)
+}
+
+/// A login just started: the authorize URL, and the public facts a callback is matched by (see
+/// [`super::PendingRegistry`]).
+#[derive(Debug, Clone)]
+pub struct StartedLogin {
+    /// The authorize URL to open in a browser.
+    pub url: String,
+    /// The state's hash, the account and the expiry (no secret).
+    pub pending: PendingState,
+}
+
+/// [`start_login`], also returning the login's [`PendingState`] for the pending-login registry. Blocking.
+pub fn begin_login(
+    store: &dyn SecretStore,
+    settings: &OAuthSettings,
+    account_id: &str,
+) -> Result<StartedLogin, OAuthError> {
     let mut url = url::Url::parse(&settings.authorize_url)
         .map_err(|e| OAuthError::Settings(format!("authorize_url {:?}: {e}", settings.authorize_url)))?;
     let (login, challenge) = PendingLogin::generate(account_id, &settings.redirect_uri)?;
@@ -145,7 +165,7 @@ pub fn start_login(store: &dyn SecretStore, settings: &OAuthSettings, account_id
         .append_pair("code_challenge_method", "S256")
         .append_pair("state", &login.state);
     tracing::info!(account_id, redirect_uri = %settings.redirect_uri, "OAuth login started");
-    Ok(url.into())
+    Ok(StartedLogin { url: url.into(), pending: PendingState::of(&login) })
 }
 
 /// The pending login of `account_id`, if any (blocking).

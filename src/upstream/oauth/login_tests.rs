@@ -105,7 +105,7 @@ async fn full_login_with_pasted_code_and_state() {
     let manager = TokenManager::new(dyn_store.clone(), http());
     let token = manager.access_token("acc_1", &settings).await.unwrap();
     assert_eq!(token.expose(), record["access_token"].as_str().unwrap());
-    assert_eq!(manager.status("acc_1").state, OAuthState::Active);
+    assert_eq!(manager.status("acc_1").await.state, OAuthState::Active);
     let mut headers = http::HeaderMap::new();
     headers.insert("x-api-key", http::HeaderValue::from_static("client-key"));
     let body = br#"{"model":"claude-sonnet-5","max_tokens":10,"messages":[{"role":"user","content":"Hi"}]}"#;

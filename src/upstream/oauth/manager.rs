@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::record::{TokenRecord, load_record, load_record_async, save_record_async};
 use super::slot::{Phase, Slot, SlotState, Trigger, fingerprint, lock};
 use super::status::{OAuthState, OAuthStatus};
-use super::{OAuthError, OAuthSettings, refresh_tokens, unix_now};
+use super::{CompletedLogin, OAuthError, OAuthSettings, refresh_tokens, unix_now};
 use crate::secrets::{Secret, SecretStore};
 
 /// How long before expiry the background task refreshes a token (10 minutes).
@@ -96,19 +96,27 @@ impl TokenManager {
     }
 
     /// The account's token state, expiry and last refresh. The first call for an account reads the secret
-    /// store (blocking) unless an async call has loaded it already.
-    pub fn status(&self, account_id: &str) -> OAuthStatus {
+    /// store on a blocking thread (never on the async runtime: a slow keychain must not stall other tasks).
+    pub async fn status(&self, account_id: &str) -> OAuthStatus {
+        let slot = self.slot(account_id);
+        if !lock(&slot.state).loaded {
+            let stored = load_record_async(&self.inner.store, account_id).await;
+            lock(&slot.state).adopt_first_load(stored);
+        }
+        Self::status_of(&slot)
+    }
+
+    /// [`TokenManager::status`] for synchronous callers (the CLI): blocks on the secret store on first use.
+    pub fn status_blocking(&self, account_id: &str) -> OAuthStatus {
         let slot = self.slot(account_id);
         if !lock(&slot.state).loaded {
             let stored = load_record(self.inner.store.as_ref(), account_id);
-            let mut st = lock(&slot.state);
-            if !st.loaded {
-                match stored {
-                    Ok(r) => st.adopt(r),
-                    Err(e) => st.phase = Phase::Error(e.to_string()),
-                }
-            }
+            lock(&slot.state).adopt_first_load(stored);
         }
+        Self::status_of(&slot)
+    }
+
+    fn status_of(slot: &Slot) -> OAuthStatus {
         let st = lock(&slot.state);
         let state = match (&st.phase, &st.record) {
             (Phase::Refreshing, _) => OAuthState::Refreshing,
@@ -126,6 +134,16 @@ impl TokenManager {
             last_refresh: st.record.as_ref().and_then(|r| r.last_refresh),
             rate_limited_until: st.backoff_until.filter(|u| *u > now),
         }
+    }
+
+    /// Puts a login this process just completed to use at once: its tokens become the account's (no
+    /// secret-store read), and an earlier `needs_login`, error or backoff is cleared. Callers waiting on a
+    /// refresh share the new token.
+    pub fn adopt_login(&self, account_id: &str, login: &CompletedLogin) {
+        let slot = self.slot(account_id);
+        let mut st = lock(&slot.state);
+        let generation = st.generation.wrapping_add(1);
+        *st = SlotState { generation, loaded: true, record: Some(login.record.clone()), ..SlotState::default() };
     }
 
     /// Drops everything cached for the account (after a new login, or when the account is removed); the next

@@ -58,7 +58,7 @@ async fn fresh_token_is_served_without_refresh() {
     assert_eq!(t.expose(), f.stored("access_token"));
     assert_eq!(f.mock.oauth_stats().refresh_calls, 0);
     assert_eq!(f.upstream_status(&t).await, 200);
-    let s = f.manager.status("acc_1");
+    let s = f.manager.status("acc_1").await;
     assert_eq!(s.state, OAuthState::Active);
     assert!(s.expires_at.unwrap() > unix_now() + 28_000);
     assert!(s.last_refresh.is_some());
@@ -149,7 +149,7 @@ async fn invalid_grant_means_needs_login_without_retries() {
     let r = f.token().await;
     assert!(matches!(r, Err(OAuthError::NeedsLogin { .. })), "{r:?}");
     assert_eq!(f.mock.oauth_stats().refresh_calls, 2);
-    let OAuthState::NeedsLogin { message } = f.manager.status("acc_1").state else { panic!("not needs_login") };
+    let OAuthState::NeedsLogin { message } = f.manager.status("acc_1").await.state else { panic!("not needs_login") };
     assert!(message.contains("invalid_grant") && message.contains("oauth-start"), "{message}");
     for _ in 0..3 {
         assert!(matches!(f.token().await, Err(OAuthError::NeedsLogin { .. })));
@@ -164,7 +164,7 @@ async fn invalid_grant_means_needs_login_without_retries() {
     complete_login(dyn_store, &http(), &f.settings, Some("acc_1"), &pasted).await.unwrap();
     let t = f.token().await.unwrap();
     assert_eq!(t.expose(), f.stored("access_token"));
-    assert_eq!(f.manager.status("acc_1").state, OAuthState::Active);
+    assert_eq!(f.manager.status("acc_1").await.state, OAuthState::Active);
 }
 
 #[tokio::test]
@@ -183,7 +183,7 @@ async fn rate_limited_refresh_backs_off() {
     assert!(e.to_string().contains("not retrying before"), "{e}");
     f.manager.refresh_due(&[("acc_1".into(), f.settings.clone())], DEFAULT_REFRESH_MARGIN).await;
     assert_eq!(f.mock.oauth_stats().refresh_calls, 1);
-    let s = f.manager.status("acc_1");
+    let s = f.manager.status("acc_1").await;
     assert_eq!(s.state.as_str(), "error");
     assert_eq!(s.rate_limited_until, Some(until));
     // A tiny Retry-After is clamped up to 5 s.
@@ -204,10 +204,10 @@ async fn network_error_is_retried_next_time() {
     let dead = OAuthSettings { token_url: "http://127.0.0.1:9/v1/oauth/token".into(), ..f.settings.clone() };
     let r = f.manager.access_token("acc_1", &dead).await;
     assert!(matches!(r, Err(OAuthError::Network { .. })), "{r:?}");
-    assert_eq!(f.manager.status("acc_1").state.as_str(), "error");
+    assert_eq!(f.manager.status("acc_1").await.state.as_str(), "error");
     let t = f.token().await.unwrap();
     assert_eq!(f.upstream_status(&t).await, 200);
-    assert_eq!(f.manager.status("acc_1").state, OAuthState::Active);
+    assert_eq!(f.manager.status("acc_1").await.state, OAuthState::Active);
 }
 
 #[tokio::test]
@@ -216,7 +216,7 @@ async fn save_failure_keeps_the_rotated_token_and_saves_it_later() {
     f.store.fail_sets(1);
     let r = f.token().await;
     assert!(matches!(r, Err(OAuthError::Store(_))), "{r:?}");
-    assert_eq!(f.manager.status("acc_1").state.as_str(), "error");
+    assert_eq!(f.manager.status("acc_1").await.state.as_str(), "error");
     // The store still has the old (spent) refresh token; the next call saves the new one, no second refresh.
     let t = f.token().await.unwrap();
     assert_eq!(f.mock.oauth_stats().refresh_calls, 1);
@@ -237,11 +237,11 @@ async fn background_refresh_of_due_tokens() {
     assert_ne!(t.expose(), t2.expose());
     f.manager.refresh_due(&accounts, DEFAULT_REFRESH_MARGIN).await;
     assert_eq!(f.mock.oauth_stats().refresh_calls, 1);
-    assert_eq!(f.manager.status("acc_none").state.as_str(), "needs_login");
+    assert_eq!(f.manager.status("acc_none").await.state.as_str(), "needs_login");
     assert!(matches!(f.manager.access_token("acc_none", &f.settings).await, Err(OAuthError::NeedsLogin { .. })));
     // forget() drops the cache; status reads the store again.
     f.manager.forget("acc_1");
-    assert_eq!(f.manager.status("acc_1").state, OAuthState::Active);
+    assert_eq!(f.manager.status("acc_1").await.state, OAuthState::Active);
 }
 
 #[tokio::test]
@@ -269,5 +269,5 @@ async fn a_caller_that_goes_away_does_not_lose_the_rotated_token() {
     let t = f.token().await.unwrap();
     assert_eq!(t.expose(), f.stored("access_token"));
     assert_eq!(f.mock.oauth_stats().refresh_calls, 1);
-    assert_eq!(f.manager.status("acc_1").state, OAuthState::Active);
+    assert_eq!(f.manager.status("acc_1").await.state, OAuthState::Active);
 }

@@ -5,6 +5,8 @@
 //!   `oauth-callback` can run in separate processes) and returns the authorize URL.
 //! - [`complete_login`] / [`complete_from_deep_link`] finish it from a pasted `code#state`, a callback URL
 //!   (loopback or `llm-gateway://oauth/callback?…`), exchange the code and store the tokens.
+//! - [`PendingRegistry`] answers which account a callback's state belongs to from memory (and a non-secret
+//!   index file of logins other processes started), so a forged callback costs no secret-store I/O.
 //! - [`TokenManager`] hands out valid access tokens, refreshing single-flight per account, persisting a
 //!   rotated refresh token before the new access token is used, and tracks each account's [`OAuthStatus`].
 //! - [`enhance_request`] turns a client request into one an OAuth token may send upstream.
@@ -19,16 +21,24 @@ mod login;
 mod manager;
 mod pkce;
 mod record;
+mod registry;
 mod settings;
 mod slot;
 mod status;
 mod token;
 
-pub use complete::{LoginOutcome, complete_from_deep_link, complete_login, delete_account_tokens};
+pub use complete::{
+    CompletedLogin, LoginOutcome, checked_pending, complete_from_deep_link, complete_login, delete_account_tokens,
+    exchange_and_store,
+};
 pub use enhance::enhance_request;
 pub use error::OAuthError;
-pub use login::{PENDING_LOGIN_TTL_SECS, PendingLogin, parse_callback_input, start_login};
+pub use login::{PENDING_LOGIN_TTL_SECS, PendingLogin, StartedLogin, begin_login, parse_callback_input, start_login};
 pub use manager::{DEFAULT_REFRESH_MARGIN, TokenManager};
+pub use registry::{
+    INDEX_CHECK_INTERVAL, PENDING_INDEX_FILE, PendingRegistry, PendingState, forget_pending, pending_index_path,
+    record_pending, state_hash,
+};
 pub use settings::settings_for;
 pub use status::{OAuthState, OAuthStatus};
 pub use token::{TokenSet, exchange_code, refresh_tokens};

@@ -90,6 +90,17 @@ impl SlotState {
         trigger.satisfied_by(r, now).then(|| r.access_token.clone())
     }
 
+    /// The first read of the store (for `status`): adopted unless a flight loaded the slot meanwhile.
+    pub(super) fn adopt_first_load(&mut self, stored: Result<Option<TokenRecord>, OAuthError>) {
+        if self.loaded {
+            return;
+        }
+        match stored {
+            Ok(r) => self.adopt(r),
+            Err(e) => self.phase = Phase::Error(e.to_string()),
+        }
+    }
+
     /// Adopts a record read from the store; clears `needs_login` when it holds a new refresh token.
     pub(super) fn adopt(&mut self, stored: Option<TokenRecord>) {
         self.loaded = true;

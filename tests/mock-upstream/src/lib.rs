@@ -11,7 +11,8 @@
 //! (streams flushed event by event); `x-mock-encoding: gzip|identity` overrides that.
 //!
 //! OAuth (protocol.md §1): `GET /oauth/authorize` auto-approves and redirects with `code` and `state`;
-//! `POST /v1/oauth/token` (JSON only) exchanges PKCE-checked codes and rotates single-use refresh tokens;
+//! `POST /v1/oauth/token` (JSON only) exchanges PKCE-checked codes for the client they were issued to (with its
+//! secret, for clients configured as confidential) and rotates single-use refresh tokens;
 //! the access tokens it issues (`sk-ant-oat01-mock-<n>`) work on `/v1/messages` only while unexpired, with the
 //! oauth beta and, for non-Haiku models, the Claude Code identity system prompt. Control: `POST
 //! /_mock/oauth/authorize` (issue a code), `POST /_mock/oauth/config`, `GET /_mock/oauth/stats`,

@@ -52,6 +52,9 @@ pub struct OAuthMockConfig {
     pub email: Option<String>,
     /// `organization.name` in token responses (default `Mock Organization`).
     pub organization_name: Option<String>,
+    /// Confidential clients: client id → secret. A code exchange for one of these clients must send its
+    /// `client_secret`, else it gets `401 invalid_client` (entries add to earlier ones).
+    pub client_secrets: Option<HashMap<String, String>>,
 }
 
 /// Counters of the token endpoint (`GET /_mock/oauth/stats`).
@@ -132,6 +135,9 @@ impl MockOAuth {
         cfg.delay_ms = c.delay_ms.or(cfg.delay_ms);
         cfg.email = c.email.or(cfg.email.take());
         cfg.organization_name = c.organization_name.or(cfg.organization_name.take());
+        if let Some(secrets) = c.client_secrets {
+            cfg.client_secrets.get_or_insert_with(HashMap::new).extend(secrets);
+        }
     }
 
     /// How long the token endpoint waits before answering.
@@ -240,6 +246,17 @@ impl MockOAuth {
                 };
                 if field("client_id") != issued.client_id {
                     return bad("invalid_grant", "client_id does not match the authorization request");
+                }
+                let secret = self.config.client_secrets.as_ref().and_then(|m| m.get(&issued.client_id));
+                if secret.is_some_and(|s| *s != field("client_secret")) {
+                    let body = oauth_error("invalid_client", "Client authentication failed");
+                    return build_response(
+                        401,
+                        Vec::new(),
+                        body.to_string().into(),
+                        "req_mock_oauth",
+                        "application/json",
+                    );
                 }
                 if field("redirect_uri") != issued.redirect_uri {
                     return bad("invalid_grant", "redirect_uri does not match the authorization request");
