@@ -4,6 +4,7 @@
 //! Start it with [`start`] and stop it with [`GatewayHandle::shutdown`]. See ARCHITECTURE.md for the map.
 
 pub mod accounts;
+pub mod claude_code;
 pub mod client;
 pub mod clock;
 pub mod config;

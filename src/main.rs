@@ -1,5 +1,6 @@
 //! `llm-gateway`: the headless server and the management CLI. Thin: parses arguments, calls the library, prints.
 
+mod claude_code_cli;
 mod output;
 
 use std::path::PathBuf;
@@ -149,6 +150,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// What Claude Code uses; point it at this gateway; undo that.
+    ClaudeCode {
+        #[command(subcommand)]
+        command: claude_code_cli::ClaudeCodeCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -283,6 +289,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let report = runtime()?.block_on(manager.status())?;
             output::status(&report, json)?;
         }
+        Command::ClaudeCode { command } => return claude_code_cli::run(&path, command),
         Command::HealthCheck { json } => {
             let results = runtime()?.block_on(manager.health_check())?;
             output::health(&results, json)?;
