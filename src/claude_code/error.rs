@@ -10,12 +10,12 @@ use crate::secrets::SecretError;
 /// Why `status`, `setup`, `restore` or the `api-key` helper failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClaudeCodeError {
-    /// A settings file is not a JSON object: it is refused and left untouched.
-    #[error("{path} is not valid JSON ({message}); it was not changed. Fix or remove it, then run the command again")]
+    /// A settings file is not valid JSON, or not a JSON object: it is refused and left untouched.
+    #[error("{path}: {message}; it was not changed. Fix or remove it, then run the command again")]
     InvalidSettings {
         /// The file.
         path: PathBuf,
-        /// The parser's message, with line and column, or what is wrong with the shape.
+        /// What is wrong: `not valid JSON: <parser message with line and column>`, or the shape.
         message: String,
     },
     /// A filesystem operation failed.

@@ -73,12 +73,12 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed, ClaudeCodeError
     if text.trim().is_empty() {
         return Ok(Parsed::default());
     }
-    let value: Value = serde_json::from_str(text).map_err(|e| invalid(e.to_string()))?;
+    let value: Value = serde_json::from_str(text).map_err(|e| invalid(format!("not valid JSON: {e}")))?;
     let Value::Object(map) = value else {
-        return Err(invalid("the top level must be a JSON object".into()));
+        return Err(invalid("not a settings file: the top level must be a JSON object".into()));
     };
     if map.get("env").is_some_and(|env| !env.is_object()) {
-        return Err(invalid("`env` must be an object of variable names to values".into()));
+        return Err(invalid("not a settings file: `env` must be an object of variable names to values".into()));
     }
     Ok(Parsed { map })
 }
@@ -92,12 +92,13 @@ impl Editor {
     /// An editor over `text`, which [`parse`] accepted (blank text starts an empty object).
     pub fn new(path: &Path, text: &str) -> Result<Self, ClaudeCodeError> {
         let source = if text.trim().is_empty() { "{}\n" } else { text };
-        let root = CstRootNode::parse(source, &ParseOptions::default())
-            .map_err(|e| ClaudeCodeError::InvalidSettings { path: path.to_path_buf(), message: e.to_string() })?;
+        let root = CstRootNode::parse(source, &ParseOptions::default()).map_err(|e| {
+            ClaudeCodeError::InvalidSettings { path: path.to_path_buf(), message: format!("not valid JSON: {e}") }
+        })?;
         if root.object_value().is_none() {
             return Err(ClaudeCodeError::InvalidSettings {
                 path: path.to_path_buf(),
-                message: "the top level must be a JSON object".into(),
+                message: "not a settings file: the top level must be a JSON object".into(),
             });
         }
         Ok(Self { root })

@@ -46,7 +46,7 @@ fn read_layer(scope: Scope, path: &Path) -> Layer {
         Ok(Some(bytes)) => match settings::parse(path, &bytes) {
             Ok(parsed) => Layer { source, parsed: Some(parsed), exists: true, error: None },
             Err(ClaudeCodeError::InvalidSettings { message, .. }) => {
-                Layer { source, parsed: None, exists: true, error: Some(format!("not valid JSON: {message}")) }
+                Layer { source, parsed: None, exists: true, error: Some(message) }
             }
             Err(e) => Layer { source, parsed: None, exists: true, error: Some(e.to_string()) },
         },
