@@ -2,7 +2,7 @@
 
 use super::report::*;
 use super::state::SetupMode;
-use super::status::{DEFAULT_BASE_URL, Snapshot, same_gateway};
+use super::status::{DEFAULT_BASE_URL, Snapshot, is_gateway_key_line, same_gateway};
 use super::{GATEWAY_KEY_HEADER, Inputs};
 
 fn warn(code: &'static str, message: String) -> Finding {
@@ -61,7 +61,7 @@ pub(crate) fn explain(
     }
     base_url(inputs, snapshot, status, effective_url, &mut out);
     credentials(inputs, snapshot, status, &mut out);
-    gateway_key(inputs, status, &mut out);
+    gateway_key(inputs, snapshot, status, &mut out);
     out
 }
 
@@ -189,16 +189,13 @@ fn credentials(inputs: &Inputs, snapshot: &Snapshot, status: &ClaudeCodeStatus, 
     }
 }
 
-fn gateway_key(inputs: &Inputs, status: &ClaudeCodeStatus, out: &mut Vec<Finding>) {
+fn gateway_key(inputs: &Inputs, snapshot: &Snapshot, status: &ClaudeCodeStatus, out: &mut Vec<Finding>) {
     if !status.uses_gateway || !inputs.gateway_has_general_keys {
         return;
     }
     let Some(used) = &status.credential else { return };
-    let header_sent = status.custom_headers.as_ref().is_some_and(|h| {
-        h.shown
-            .strip_prefix("headers: ")
-            .is_some_and(|names| names.split(", ").any(|n| n.eq_ignore_ascii_case(GATEWAY_KEY_HEADER)))
-    });
+    let headers = snapshot.env_candidates(inputs, "ANTHROPIC_CUSTOM_HEADERS");
+    let header_sent = headers.first().is_some_and(|(_, value)| value.lines().any(is_gateway_key_line));
     if used.kind.is_subscription() && !header_sent {
         out.push(warn(
             "gateway_key_missing",

@@ -24,7 +24,7 @@ use super::paths::ClaudePaths;
 use super::report::*;
 use super::settings::{self, Editor, KeyPath};
 use super::state::{Change, Records, SetupMode, SetupRecord, value_hash};
-use super::status::{self, header_names};
+use super::status::{self, header_names, is_gateway_key_line};
 use super::{ClaudeCodeError, GATEWAY_KEY_HEADER, Inputs, fsio, key};
 use crate::config::ConfigFile;
 use crate::secrets::SecretStore;
@@ -76,10 +76,6 @@ pub(crate) fn helper_command(program: &Path, config: &Path) -> String {
     )
 }
 
-fn is_gateway_key_line(line: &str) -> bool {
-    line.split_once(':').is_some_and(|(name, _)| name.trim().eq_ignore_ascii_case(GATEWAY_KEY_HEADER))
-}
-
 /// `base` (the user's own custom headers, if any) with our `x-llm-gateway-key` line in place of any earlier one.
 fn merged_headers(base: Option<&str>, key: &str) -> String {
     let ours = format!("{GATEWAY_KEY_HEADER}: {key}");
@@ -128,6 +124,93 @@ pub(crate) fn undo(editor: &Editor, change: &Change) -> Result<KeyChange, LeftAl
     })
 }
 
+/// The keys this mode wants, and their values (`None`: absent).
+fn desired_keys(
+    inputs: &Inputs,
+    mode: SetupMode,
+    helper: &str,
+    dedicated: Option<&key::DedicatedKey>,
+    editor: &Editor,
+    record: &SetupRecord,
+) -> Vec<(KeyPath, Option<Value>)> {
+    let gateway = Value::String(inputs.gateway_url.trim_end_matches('/').to_string());
+    let helper = (mode == SetupMode::ApiKeyHelper).then(|| Value::String(helper.to_string()));
+    let mut desired = vec![
+        (KeyPath::env("ANTHROPIC_BASE_URL"), Some(gateway)),
+        (KeyPath::top("apiKeyHelper"), helper),
+        (KeyPath::env("ANTHROPIC_AUTH_TOKEN"), None),
+        (KeyPath::env("ANTHROPIC_API_KEY"), None),
+    ];
+    if mode == SetupMode::OwnLoginWithKey
+        && let Some(dedicated) = dedicated
+    {
+        // Merge with the user's own headers as they were before setup, not with our earlier line.
+        let headers = KeyPath::env("ANTHROPIC_CUSTOM_HEADERS");
+        let current = editor.get(&headers);
+        let base = match record.change(&headers) {
+            Some(c) if current.as_ref().map(value_hash) == c.after_sha256 => c.before.clone(),
+            _ => current,
+        };
+        let merged = merged_headers(base.as_ref().and_then(Value::as_str), dedicated.key.expose());
+        desired.push((headers, Some(Value::String(merged))));
+    }
+    desired
+}
+
+/// Brings the file to `desired`, recording each key's earlier value the first time it changes, and undoes the
+/// keys an earlier setup (in another mode) changed that this one does not want.
+fn apply(
+    editor: &Editor,
+    record: &mut SetupRecord,
+    desired: &[(KeyPath, Option<Value>)],
+) -> (Vec<KeyChange>, Vec<LeftAlone>) {
+    let mut changes = Vec::new();
+    for (key, want) in desired {
+        let current = editor.get(key);
+        if &current == want {
+            continue;
+        }
+        if record.change(key).is_none() {
+            record.changes.push(Change {
+                key: key.clone(),
+                before: current.clone(),
+                before_index: editor.index_of(key),
+                after_sha256: None,
+            });
+        }
+        match want {
+            Some(value) => editor.set(key, value, None),
+            None => editor.remove(key),
+        }
+        let mut action = if want.is_some() { ChangeAction::Set } else { ChangeAction::Removed };
+        if let Some(at) = record.changes.iter().position(|c| &c.key == key) {
+            if &record.changes[at].before == want {
+                // Back to what it was before the first setup (a mode switch): nothing of ours left to restore.
+                record.changes.remove(at);
+                action = if want.is_some() { ChangeAction::Restored } else { ChangeAction::Unset };
+            } else {
+                record.changes[at].after_sha256 = want.as_ref().map(value_hash);
+            }
+        }
+        changes.push(KeyChange { key: key.to_string(), action, shown: want.as_ref().map(|v| shown(key, v)) });
+    }
+    let wanted: HashSet<&KeyPath> = desired.iter().map(|(k, _)| k).collect();
+    let mut left_alone = Vec::new();
+    let mut kept = Vec::new();
+    for change in std::mem::take(&mut record.changes) {
+        if wanted.contains(&change.key) {
+            kept.push(change);
+            continue;
+        }
+        match undo(editor, &change) {
+            Ok(done) => changes.push(done),
+            Err(left) => left_alone.push(left),
+        }
+    }
+    record.changes = kept;
+    (changes, left_alone)
+}
+
 /// Points Claude Code at the gateway (blocking: file, config and secret-store I/O; async callers use
 /// [`super::setup_async`]).
 pub fn setup(inputs: &Inputs, ctx: &SetupContext) -> Result<SetupReport, ClaudeCodeError> {
@@ -174,76 +257,9 @@ pub fn setup(inputs: &Inputs, ctx: &SetupContext) -> Result<SetupReport, ClaudeC
     });
     let first_setup = snapshot.record.is_none();
 
-    let base_url = KeyPath::env("ANTHROPIC_BASE_URL");
-    let helper = KeyPath::top("apiKeyHelper");
-    let headers = KeyPath::env("ANTHROPIC_CUSTOM_HEADERS");
-    let mut desired: Vec<(KeyPath, Option<Value>)> =
-        vec![(base_url, Some(Value::String(inputs.gateway_url.trim_end_matches('/').to_string())))];
-    if mode == SetupMode::ApiKeyHelper {
-        desired.push((helper, Some(Value::String(helper_command(&ctx.helper_program, ctx.config.path())))));
-    } else {
-        desired.push((helper, None));
-    }
-    desired.push((KeyPath::env("ANTHROPIC_AUTH_TOKEN"), None));
-    desired.push((KeyPath::env("ANTHROPIC_API_KEY"), None));
-    if mode == SetupMode::OwnLoginWithKey
-        && let Some(dedicated) = &dedicated
-    {
-        // Merge with the user's own headers as they were before setup, not with our earlier line.
-        let current = editor.get(&headers);
-        let base = match record.change(&headers) {
-            Some(c) if current.as_ref().map(value_hash) == c.after_sha256 => c.before.clone(),
-            _ => current,
-        };
-        let merged = merged_headers(base.as_ref().and_then(Value::as_str), dedicated.key.expose());
-        desired.push((headers, Some(Value::String(merged))));
-    }
-
-    let mut changes = Vec::new();
-    for (key, want) in &desired {
-        let current = editor.get(key);
-        if &current == want {
-            continue;
-        }
-        if record.change(key).is_none() {
-            record.changes.push(Change {
-                key: key.clone(),
-                before: current.clone(),
-                before_index: editor.index_of(key),
-                after_sha256: None,
-            });
-        }
-        match want {
-            Some(value) => editor.set(key, value, None),
-            None => editor.remove(key),
-        }
-        let mut action = if want.is_some() { ChangeAction::Set } else { ChangeAction::Removed };
-        if let Some(at) = record.changes.iter().position(|c| &c.key == key) {
-            if &record.changes[at].before == want {
-                // Back to what it was before the first setup (a mode switch): nothing of ours left to restore.
-                record.changes.remove(at);
-                action = if want.is_some() { ChangeAction::Restored } else { ChangeAction::Unset };
-            } else {
-                record.changes[at].after_sha256 = want.as_ref().map(value_hash);
-            }
-        }
-        changes.push(KeyChange { key: key.to_string(), action, shown: want.as_ref().map(|v| shown(key, v)) });
-    }
-    // Keys an earlier setup (in another mode) changed that this one does not want: undo them.
-    let wanted: HashSet<&KeyPath> = desired.iter().map(|(k, _)| k).collect();
-    let mut left_alone = Vec::new();
-    let mut kept = Vec::new();
-    for change in std::mem::take(&mut record.changes) {
-        if wanted.contains(&change.key) {
-            kept.push(change);
-            continue;
-        }
-        match undo(&editor, &change) {
-            Ok(done) => changes.push(done),
-            Err(left) => left_alone.push(left),
-        }
-    }
-    record.changes = kept;
+    let helper = helper_command(&ctx.helper_program, ctx.config.path());
+    let desired = desired_keys(inputs, mode, &helper, dedicated.as_ref(), &editor, &record);
+    let (changes, left_alone) = apply(&editor, &mut record, &desired);
     if !env_existed && editor.has("env") {
         record.env_created = true;
     }

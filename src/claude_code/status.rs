@@ -13,7 +13,7 @@ use super::paths::ClaudePaths;
 use super::report::*;
 use super::settings::{self, Parsed};
 use super::state::{Records, SetupRecord};
-use super::{ClaudeCodeError, Inputs, findings, fsio};
+use super::{ClaudeCodeError, GATEWAY_KEY_HEADER, Inputs, findings, fsio};
 
 /// Claude Code's default API address, used when nothing sets `ANTHROPIC_BASE_URL`.
 pub const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
@@ -128,6 +128,11 @@ fn redact_command(command: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// Whether a line of `ANTHROPIC_CUSTOM_HEADERS` is an `x-llm-gateway-key` header.
+pub(crate) fn is_gateway_key_line(line: &str) -> bool {
+    line.split_once(':').is_some_and(|(name, _)| name.trim().eq_ignore_ascii_case(GATEWAY_KEY_HEADER))
 }
 
 /// `ANTHROPIC_CUSTOM_HEADERS` shown by header names (its values may be keys).
