@@ -105,8 +105,8 @@ pub struct Live {
     pub config: Config,
     /// The accounts in force.
     pub accounts: AccountList,
-    /// SHA-256 hashes of the gateway keys.
-    pub client_keys: Vec<[u8; 32]>,
+    /// The gateway keys (hashes and scopes).
+    pub client_keys: client::ClientKeySet,
     /// The pooled upstream client.
     pub upstream: UpstreamClient,
     /// Smooth weighted round-robin order over `accounts`.
@@ -116,7 +116,7 @@ pub struct Live {
 }
 
 impl Live {
-    fn new(config: Config, accounts: AccountList, client_keys: Vec<[u8; 32]>, upstream: UpstreamClient) -> Self {
+    fn new(config: Config, accounts: AccountList, client_keys: client::ClientKeySet, upstream: UpstreamClient) -> Self {
         let weights: Vec<u32> = accounts.iter().map(|a| a.config.weight).collect();
         let r = &config.routing;
         let policy = HealthPolicy {
@@ -222,7 +222,7 @@ impl Gateway {
             uptime_secs: Some(self.started.elapsed().as_secs()),
             strategy: live.config.routing.strategy,
             secrets_backend: Some(backend_name(self.secrets.backend()).into()),
-            client_keys: live.client_keys.len(),
+            client_keys: live.client_keys.general(),
             accounts,
             config: Some(self.config_sync.borrow().clone()),
         }
@@ -252,10 +252,10 @@ impl Gateway {
         } else {
             UpstreamClient::new(&config.upstream)?
         };
-        if !self.listen.ip().is_loopback() && config.client_keys.is_empty() {
+        let client_keys = client::ClientKeySet::from_config(&config.client_keys);
+        if !self.listen.ip().is_loopback() && client_keys.general() == 0 {
             tracing::warn!("all client keys were removed: every API request is refused until one is added");
         }
-        let client_keys = client_key_hashes(&config);
         tracing::info!(accounts = accounts.len(), client_keys = client_keys.len(), "configuration applied");
         self.live.store(Arc::new(Live::new(config, accounts, client_keys, upstream)));
         Ok(())
@@ -267,17 +267,6 @@ fn backend_name(kind: BackendKind) -> &'static str {
         BackendKind::Keychain => "keychain",
         BackendKind::File => "file",
     }
-}
-
-fn client_key_hashes(config: &Config) -> Vec<[u8; 32]> {
-    config
-        .client_keys
-        .iter()
-        .filter_map(|k| {
-            let bytes = hex::decode(&k.sha256).ok()?;
-            <[u8; 32]>::try_from(bytes.as_slice()).ok()
-        })
-        .collect()
 }
 
 /// Builds the live account list, reusing unchanged accounts from `previous`.
@@ -405,7 +394,8 @@ pub async fn start(options: StartOptions) -> Result<GatewayHandle, StartError> {
     }
     let listen = config::parse_listen(&config.server.listen)
         .map_err(|m| ConfigError::Invalid { key: "server.listen".into(), message: m })?;
-    if !listen.ip().is_loopback() && config.client_keys.is_empty() {
+    // Only general-purpose keys count: a dedicated loopback-only key (Claude Code's) opens nothing to the network.
+    if !listen.ip().is_loopback() && !config.client_keys.iter().any(|k| k.is_general()) {
         return Err(StartError::InsecureListen(listen));
     }
 
@@ -449,7 +439,7 @@ pub async fn start(options: StartOptions) -> Result<GatewayHandle, StartError> {
     let grace = Duration::from_secs(config.server.shutdown_grace_secs);
     let secrets_for_oauth = secrets.clone();
     let upstream_http = upstream.http().clone();
-    let client_keys = client_key_hashes(&config);
+    let client_keys = client::ClientKeySet::from_config(&config.client_keys);
     let (sync_tx, config_sync) = watch::channel(ConfigSync::in_force(&initial_text));
     let gateway = Arc::new(Gateway {
         file: file.clone(),

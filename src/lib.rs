@@ -7,6 +7,7 @@
 #![deny(unsafe_code)]
 
 pub mod accounts;
+pub mod claude_code;
 pub mod client;
 pub mod clock;
 pub mod config;

@@ -1,5 +1,6 @@
 //! `llm-gateway`: the headless server and the management CLI. Thin: parses arguments, calls the library, prints.
 
+mod claude_code_cli;
 mod input;
 mod output;
 
@@ -158,6 +159,11 @@ enum Command {
         /// One JSON document.
         #[arg(long)]
         json: bool,
+    },
+    /// What Claude Code uses; point it at this gateway; undo that.
+    ClaudeCode {
+        #[command(subcommand)]
+        command: claude_code_cli::ClaudeCodeCommand,
     },
 }
 
@@ -319,6 +325,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let report = runtime()?.block_on(manager.status())?;
             output::status(&report, json)?;
         }
+        Command::ClaudeCode { command } => return claude_code_cli::run(&path, command),
         Command::HealthCheck { json } => {
             let results = runtime()?.block_on(manager.health_check())?;
             output::health(&results, json)?;

@@ -235,6 +235,8 @@ impl Manager {
             sha256: hex::encode(hash_key(&key)),
             prefix: key.chars().take(10).collect(),
             created_at: now(),
+            purpose: None,
+            loopback_only: false,
         };
         self.file.update(move |config| {
             if config.client_keys.iter().any(|k| k.name == name) {
@@ -321,7 +323,7 @@ impl Manager {
                 crate::secrets::BackendKind::Keychain => "keychain".to_string(),
                 crate::secrets::BackendKind::File => "file".to_string(),
             }),
-            client_keys: config.client_keys.len(),
+            client_keys: config.client_keys.iter().filter(|k| k.is_general()).count(),
             accounts,
             config: None,
         })

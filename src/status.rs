@@ -33,7 +33,8 @@ pub struct StatusReport {
     /// Secret store backend in use.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secrets_backend: Option<String>,
-    /// Number of gateway keys; 0 means the API is open (loopback only).
+    /// Number of general-purpose gateway keys (dedicated ones, such as Claude Code's, are not counted); 0 means
+    /// the API is open (loopback only).
     pub client_keys: usize,
     /// Accounts with their state.
     pub accounts: Vec<AccountView>,

@@ -7,7 +7,7 @@ mod error;
 mod middleware;
 mod server;
 
-pub use auth::{hash_key, new_client_key};
+pub use auth::{ClientKeySet, GATEWAY_KEY_HEADER, KeyScope, hash_key, new_client_key};
 pub use error::{ApiError, ErrorKind};
 pub use middleware::AccountUsed;
 pub use server::router;

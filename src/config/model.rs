@@ -312,4 +312,28 @@ pub struct ClientKey {
     /// Creation time (RFC 3339).
     #[serde(default)]
     pub created_at: String,
+    /// What the key is for; absent for a general-purpose key. Only general-purpose keys close the gateway's
+    /// "no client keys: open on loopback" mode, so a dedicated key (e.g. the one `claude-code setup` makes for
+    /// Claude Code) never locks the user's other local tools out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purpose: Option<KeyPurpose>,
+    /// Accepted only from a loopback peer (a request from this machine).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub loopback_only: bool,
+}
+
+impl ClientKey {
+    /// Whether this is a general-purpose key (one that closes the loopback-open mode).
+    pub fn is_general(&self) -> bool {
+        self.purpose.is_none()
+    }
+}
+
+/// What a dedicated gateway key is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyPurpose {
+    /// The key `llm-gateway claude-code setup` made for Claude Code on this machine (its plaintext is in the
+    /// secret store so the `apiKeyHelper` command can print it).
+    ClaudeCode,
 }

@@ -52,6 +52,7 @@ pub fn request_headers_for_upstream(mut client: HeaderMap) -> HeaderMap {
             || name == header::CONTENT_LENGTH
             || name == header::AUTHORIZATION
             || name.as_str() == "x-api-key"
+            || name.as_str() == "x-llm-gateway-key"
     });
     client
 }
@@ -78,6 +79,7 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("x-api-key", HeaderValue::from_static("gateway-key"));
         h.insert("authorization", HeaderValue::from_static("Bearer gateway-key"));
+        h.insert("x-llm-gateway-key", HeaderValue::from_static("gateway-key"));
         h.insert("host", HeaderValue::from_static("127.0.0.1:8787"));
         h.insert("connection", HeaderValue::from_static("keep-alive, x-drop-me"));
         h.insert("x-drop-me", HeaderValue::from_static("1"));
@@ -87,7 +89,9 @@ mod tests {
         h.append("x-custom", HeaderValue::from_static("b"));
         h.insert("x-claude-code-session-id", HeaderValue::from_static("s-1"));
         let out = request_headers_for_upstream(h);
-        for dropped in ["x-api-key", "authorization", "host", "connection", "x-drop-me", "content-length"] {
+        for dropped in
+            ["x-api-key", "authorization", "x-llm-gateway-key", "host", "connection", "x-drop-me", "content-length"]
+        {
             assert!(!out.contains_key(dropped), "{dropped} must not go upstream");
         }
         assert_eq!(out["anthropic-beta"], "claude-code-20250219,context-1m-2025-08-07");
