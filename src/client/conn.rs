@@ -143,7 +143,8 @@ impl Drop for RequestGuard {
         if activity.active.fetch_sub(1, Ordering::SeqCst) == 1 {
             activity.idle_since.store(activity.now_ms(), Ordering::Relaxed);
             activity.head_since.store(NONE, Ordering::Relaxed);
-            if activity.wants_idle.swap(false, Ordering::SeqCst) {
+            // Load first: the watchdog rarely waits, and a plain load is cheaper than a swap per request.
+            if activity.wants_idle.load(Ordering::SeqCst) && activity.wants_idle.swap(false, Ordering::SeqCst) {
                 activity.idle.notify_one();
             }
         }
