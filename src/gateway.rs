@@ -9,10 +9,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use axum::serve::ListenerExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use crate::accounts::{AccountList, HealthPolicy, LiveAccount};
 use crate::client;
@@ -24,6 +24,7 @@ use crate::router::Selector;
 use crate::router::schedule;
 use crate::secrets::{self, BackendKind, SecretError, SecretStore};
 use crate::status::{ReportSource, StatusReport};
+use crate::tasks::Tasks;
 use crate::upstream::oauth::{self, OAuthSettings, PendingRegistry, TokenManager};
 use crate::upstream::{UpstreamClient, UpstreamError};
 
@@ -331,17 +332,19 @@ pub fn runtime_info_path(file: &ConfigFile) -> PathBuf {
     file.dir().join("runtime.json")
 }
 
-/// A running gateway.
+/// A running gateway. Stop it with [`GatewayHandle::shutdown`]; dropping it instead stops it abruptly: the
+/// listener closes and every connection and task of the gateway is aborted (at their next poll, without waiting).
 #[derive(Debug)]
 pub struct GatewayHandle {
     addr: SocketAddr,
     gateway: Arc<Gateway>,
     stop: watch::Sender<bool>,
-    server: JoinHandle<std::io::Result<()>>,
+    drain: CancellationToken,
+    tasks: Tasks,
     watcher: JoinHandle<()>,
-    oauth_task: JoinHandle<()>,
     runtime_path: PathBuf,
     grace: Duration,
+    stopped: bool,
 }
 
 impl GatewayHandle {
@@ -355,24 +358,36 @@ impl GatewayHandle {
         &self.gateway
     }
 
-    /// Stops accepting connections, lets in-flight requests (streams included) finish for up to
-    /// `server.shutdown_grace_secs`, then stops.
-    pub async fn shutdown(self) {
+    /// Stops accepting connections (the port is free when this returns), lets in-flight requests (streams
+    /// included) finish for up to `server.shutdown_grace_secs`, then aborts whatever still runs. When this
+    /// returns, no task of this gateway runs any more and its connections are closed.
+    pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
-        let grace = self.grace;
-        let mut server = self.server;
-        match tokio::time::timeout(grace, &mut server).await {
-            Ok(Ok(Ok(()))) => tracing::info!("gateway stopped"),
-            Ok(Ok(Err(e))) => tracing::warn!("server stopped with an error: {e}"),
-            Ok(Err(e)) => tracing::warn!("server task failed: {e}"),
-            Err(_) => {
-                tracing::warn!("in-flight requests still running after {} s; closing them", grace.as_secs());
-                server.abort();
-            }
-        }
+        // The watcher goes first: it is what spawns reloads, which must not start once the tasks are counted.
         self.watcher.abort();
-        self.oauth_task.abort();
+        let _ = (&mut self.watcher).await;
+        self.drain.cancel();
+        let grace = self.grace;
+        if tokio::time::timeout(grace, self.tasks.wait()).await.is_err() {
+            tracing::warn!("in-flight requests still running after {} s; closing them", grace.as_secs());
+            self.tasks.abort();
+            self.tasks.wait().await;
+        }
+        self.stopped = true;
         let _ = std::fs::remove_file(&self.runtime_path);
+        tracing::info!("gateway stopped");
+    }
+}
+
+impl Drop for GatewayHandle {
+    fn drop(&mut self) {
+        if !self.stopped {
+            let _ = self.stop.send(true);
+            self.drain.cancel();
+            self.tasks.abort();
+            self.watcher.abort();
+            let _ = std::fs::remove_file(&self.runtime_path);
+        }
     }
 }
 
@@ -457,25 +472,15 @@ pub async fn start(options: StartOptions) -> Result<GatewayHandle, StartError> {
     });
 
     let (stop, stop_rx) = watch::channel(false);
+    let tasks = Tasks::new();
+    let drain = CancellationToken::new();
+    let settings = client::ServeSettings::from_config(&gateway.live().config.server);
+    client::warn_if_few_descriptors(settings.max_connections);
     let app = client::router(gateway.clone());
-    let mut server_stop = stop_rx.clone();
-    let server = tokio::spawn(async move {
-        // Without TCP_NODELAY, Nagle's algorithm holds a small SSE event back until the previous one is acked
-        // (tens of ms on loopback with delayed ACKs): streams must leave as they arrive.
-        let listener = listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!("cannot set TCP_NODELAY on an accepted connection: {e}");
-            }
-        });
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = server_stop.wait_for(|stopped| *stopped).await;
-            })
-            .await
-    });
+    tasks.spawn(client::serve(listener, app, settings, tasks.clone(), drain.clone()));
     let refresher = gateway.clone();
     let mut refresher_stop = stop_rx.clone();
-    let oauth_task = tokio::spawn(async move {
+    tasks.spawn(async move {
         let mut ticker = tokio::time::interval(OAUTH_REFRESH_INTERVAL);
         loop {
             tokio::select! {
@@ -490,5 +495,5 @@ pub async fn start(options: StartOptions) -> Result<GatewayHandle, StartError> {
         async move { gateway.reload(config).await }
     });
     tracing::info!(%addr, "gateway listening on http://{addr}");
-    Ok(GatewayHandle { addr, gateway, stop, server, watcher, oauth_task, runtime_path, grace })
+    Ok(GatewayHandle { addr, gateway, stop, drain, tasks, watcher, runtime_path, grace, stopped: false })
 }

@@ -17,6 +17,7 @@ pub mod proxy;
 pub mod router;
 pub mod secrets;
 pub mod status;
+mod tasks;
 pub mod transform;
 pub mod upstream;
 

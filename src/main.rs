@@ -338,6 +338,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 async fn serve(config_path: PathBuf, listen: Option<String>) -> Result<()> {
+    // Each connection and each request upstream holds a descriptor; `start` warns if server.max_connections
+    // still does not fit.
+    if let Some(limit) = llm_gateway::client::raise_open_files_limit() {
+        tracing::debug!(limit, "open-files limit");
+    }
     let handle = llm_gateway::start(llm_gateway::StartOptions { config_path, listen, ..Default::default() }).await?;
     eprintln!("llm-gateway listening on http://{}", handle.addr());
     wait_for_signal().await;

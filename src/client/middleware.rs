@@ -85,19 +85,25 @@ pub async fn front(State(gateway): State<Arc<Gateway>>, request: Request, next: 
 }
 
 /// Refuses requests whose `Host` is not one the gateway answers to, or whose `Origin` is a web page elsewhere.
+/// HTTP/2 requests name their host in the `:authority` pseudo-header (the URI's authority), usually without a
+/// `Host` header; when a request carries both, both must be acceptable.
 fn check_host_and_origin(gateway: &Gateway, request: &Request) -> Result<(), ApiError> {
     let live = gateway.live();
     let server = &live.config.server;
-    let loopback = gateway.listen().ip().is_loopback();
-    if let Some(host) = request.headers().get(http::header::HOST).and_then(|h| h.to_str().ok()) {
-        let allowed = server
-            .allowed_hosts
-            .iter()
-            .any(|h| h.eq_ignore_ascii_case(host) || h.eq_ignore_ascii_case(host_name(host)));
-        if loopback && !allowed && !is_loopback_name(host_name(host)) {
-            return Err(ApiError::forbidden(format!(
-                "host `{host}` is not allowed: this gateway listens on loopback; add the name to server.allowed_hosts to reach it by name"
-            )));
+    if gateway.listen().ip().is_loopback() {
+        let header = request.headers().get(http::header::HOST).map(|h| h.to_str().unwrap_or(""));
+        let authority = request.uri().authority().map(http::uri::Authority::as_str);
+        for host in header.into_iter().chain(authority) {
+            let allowed = is_loopback_name(host_name(host))
+                || server
+                    .allowed_hosts
+                    .iter()
+                    .any(|h| h.eq_ignore_ascii_case(host) || h.eq_ignore_ascii_case(host_name(host)));
+            if !allowed {
+                return Err(ApiError::forbidden(format!(
+                    "host `{host}` is not allowed: this gateway listens on loopback; add the name to server.allowed_hosts to reach it by name"
+                )));
+            }
         }
     }
     if let Some(origin) = request.headers().get(http::header::ORIGIN) {

@@ -3,11 +3,15 @@
 
 mod admin;
 mod auth;
+mod conn;
 mod error;
 mod middleware;
+mod serve;
 mod server;
 
 pub use auth::{ClientKeySet, GATEWAY_KEY_HEADER, KeyScope, hash_key, new_client_key};
 pub use error::{ApiError, ErrorKind};
 pub use middleware::AccountUsed;
+pub(crate) use serve::serve;
+pub use serve::{ServeSettings, raise_open_files_limit, warn_if_few_descriptors};
 pub use server::router;

@@ -65,6 +65,17 @@ pub struct ServerConfig {
     /// cheapest per request: no cross-thread wake-ups, and one thread forwards thousands of requests a second.
     /// Raise it on a shared many-core server; 0 means one per CPU core. Read at start-up.
     pub worker_threads: usize,
+    /// Seconds a client has to send a request's headers (from connecting, or from the first byte of the next
+    /// request on a kept-alive connection); a connection that is slower is closed. Read at start-up.
+    pub header_read_timeout_secs: f64,
+    /// Seconds a kept-alive connection may wait, idle, for its next request before it is closed. Read at start-up.
+    pub idle_timeout_secs: f64,
+    /// Most client connections open at once; at the limit new connections wait (in the OS backlog) until one
+    /// closes. Read at start-up.
+    pub max_connections: usize,
+    /// Seconds between HTTP/2 PING frames that detect a vanished client (closed after 20 s without an answer);
+    /// 0 turns them off. Read at start-up.
+    pub http2_keep_alive_secs: f64,
 }
 
 impl ServerConfig {
@@ -84,6 +95,10 @@ impl Default for ServerConfig {
             allowed_hosts: Vec::new(),
             allowed_origins: Vec::new(),
             worker_threads: 1,
+            header_read_timeout_secs: 30.0,
+            idle_timeout_secs: 120.0,
+            max_connections: 4096,
+            http2_keep_alive_secs: 60.0,
         }
     }
 }

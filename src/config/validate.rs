@@ -17,6 +17,15 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
     if config.server.worker_threads > 1024 {
         return Err(ConfigError::invalid("server.worker_threads", "must be between 0 (one per core) and 1024"));
     }
+    check_timeout("server.header_read_timeout_secs", config.server.header_read_timeout_secs)?;
+    check_timeout("server.idle_timeout_secs", config.server.idle_timeout_secs)?;
+    if !(1..=1_000_000).contains(&config.server.max_connections) {
+        return Err(ConfigError::invalid("server.max_connections", "must be between 1 and 1000000"));
+    }
+    let keep_alive = config.server.http2_keep_alive_secs;
+    if keep_alive != 0.0 {
+        check_timeout("server.http2_keep_alive_secs", keep_alive)?;
+    }
     check_url("upstream.base_url", &config.upstream.base_url)?;
     check_timeout("upstream.connect_timeout_secs", config.upstream.connect_timeout_secs)?;
     check_timeout("upstream.read_timeout_secs", config.upstream.read_timeout_secs)?;
