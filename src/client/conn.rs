@@ -7,6 +7,7 @@
 //! timer restarts as soon as a response is done), while the version detection before it (`auto::Builder`) has
 //! none; so both timeouts are kept here, for HTTP/1 and HTTP/2 alike.
 
+use std::net::SocketAddr;
 use std::convert::Infallible;
 use std::io;
 use std::pin::Pin;
@@ -202,16 +203,18 @@ impl AsyncWrite for WatchedStream {
     }
 }
 
-/// The router as a hyper service for one connection, counting its requests.
+/// The router as a hyper service for one connection, counting its requests. Each request carries the peer's
+/// address as axum's `ConnectInfo<SocketAddr>` extension (client-key rules such as loopback-only keys read it).
 #[derive(Debug, Clone)]
 pub(crate) struct ConnService {
     app: Router,
     activity: Arc<Activity>,
+    peer: SocketAddr,
 }
 
 impl ConnService {
-    pub(crate) fn new(app: Router, activity: Arc<Activity>) -> Self {
-        Self { app, activity }
+    pub(crate) fn new(app: Router, activity: Arc<Activity>, peer: SocketAddr) -> Self {
+        Self { app, activity, peer }
     }
 }
 
@@ -220,8 +223,9 @@ impl hyper::service::Service<http::Request<Incoming>> for ConnService {
     type Error = Infallible;
     type Future = CountedFuture;
 
-    fn call(&self, request: http::Request<Incoming>) -> Self::Future {
+    fn call(&self, mut request: http::Request<Incoming>) -> Self::Future {
         let guard = self.activity.start(request.version());
+        request.extensions_mut().insert(axum::extract::ConnectInfo(self.peer));
         // `Router::call` needs `&mut`; the clone is one reference count.
         CountedFuture { inner: self.app.clone().call(request), guard: Some(guard) }
     }

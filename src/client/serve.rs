@@ -96,10 +96,10 @@ pub(crate) async fn serve(
             () = drain.cancelled() => return,
         };
         match accepted {
-            Ok((stream, _peer)) => {
+            Ok((stream, peer)) => {
                 backoff = ACCEPT_BACKOFF.0;
                 let connection = serve_connection(
-                    stream,
+                    (stream, peer),
                     permit,
                     app.clone(),
                     builder.clone(),
@@ -131,7 +131,7 @@ fn is_connection_error(e: &std::io::Error) -> bool {
 
 /// Serves one connection until it closes, times out, or is aborted; the slot is freed when this ends.
 async fn serve_connection(
-    stream: TcpStream,
+    (stream, peer): (TcpStream, std::net::SocketAddr),
     _slot: OwnedSemaphorePermit,
     app: Router,
     builder: auto::Builder<Tasks>,
@@ -146,7 +146,7 @@ async fn serve_connection(
     }
     let activity = Arc::new(Activity::new());
     let io = TokioIo::new(WatchedStream::new(stream, activity.clone()));
-    let mut conn = pin!(builder.serve_connection(io, ConnService::new(app, activity.clone())));
+    let mut conn = pin!(builder.serve_connection(io, ConnService::new(app, activity.clone(), peer)));
     let mut watchdog = pin!(tokio::time::sleep(settings.header_read_timeout));
     let (header_timeout, idle_timeout) = (settings.header_read_timeout, settings.idle_timeout);
     let mut parked = false;
