@@ -73,7 +73,7 @@ function SignIn({ reason, onSignedIn }) {
     ${HOW_TO_SIGN_IN}
     <form onSubmit=${submit} class="card">
       <${Field} id="signin-code" label="Sign-in code" error=${error}>
-        ${(a) => html`<input ...${a} type="text" autocomplete="off" spellcheck="false" value=${code} onInput=${(e) => setCode(e.target.value)} required />`}
+        ${(a) => html`<input ...${a} type="text" autocomplete="off" spellcheck=${false} value=${code} onInput=${(e) => setCode(e.target.value)} required />`}
       <//>
       <button type="submit" class="btn primary" disabled=${busy || !code.trim()}>${busy ? 'Signing in…' : 'Sign in'}</button>
     </form>
@@ -178,6 +178,12 @@ function App() {
   useEffect(() => {
     onUnauthorized(() => setPhase((p) => (p === 'app' ? 'expired' : p)));
     boot();
+    // A new `#code=` opened in this tab (e.g. `llm-gateway ui` run again) is a same-document navigation.
+    const onHash = () => {
+      if (/^#code=/.test(location.hash)) boot();
+    };
+    window.addEventListener('hashchange', onHash);
+    return () => window.removeEventListener('hashchange', onHash);
   }, []);
 
   if (phase === 'boot') return html`<p class="boot" role="status">Loading LLM Gateway…</p>`;

@@ -54,7 +54,7 @@ function AddAccount({ onClose, onAdded }) {
       ${kind === 'api_key'
         ? html`<${Field} id="acc-key" label="API key" hint="Stored in the secret store only; never shown again." error=${fieldError(error, 'key')}>
             ${(a) => html`<div class="inline">
-              <input ...${a} type=${showKey ? 'text' : 'password'} required value=${form.key} onInput=${set('key')} autocomplete="off" spellcheck="false" placeholder="sk-ant-api03-…" />
+              <input ...${a} type=${showKey ? 'text' : 'password'} required value=${form.key} onInput=${set('key')} autocomplete="off" spellcheck=${false} placeholder="sk-ant-api03-…" />
               <button type="button" class="btn small" aria-pressed=${showKey ? 'true' : 'false'} onClick=${() => setShowKey(!showKey)}>${showKey ? 'Hide' : 'Show'}</button>
             </div>`}
           <//>`
@@ -189,7 +189,7 @@ function LoginPanel({ account, login, onDone, onCancel }) {
     <p class="small">If no window opened, <a href=${login.url} target="_blank" rel="noopener noreferrer">open the sign-in page</a>.</p>
     <form onSubmit=${complete} class="inline-form">
       <${Field} id=${id} label="Or paste the code the page shows" error=${error ? error.message : null}>
-        ${(a) => html`<input ...${a} type="text" autocomplete="off" spellcheck="false" value=${code} onInput=${(e) => setCode(e.target.value)} placeholder="code#state" />`}
+        ${(a) => html`<input ...${a} type="text" autocomplete="off" spellcheck=${false} value=${code} onInput=${(e) => setCode(e.target.value)} placeholder="code#state" />`}
       <//>
       <div class="actions left">
         <button type="submit" class="btn" disabled=${busy || !code.trim()}>${busy ? 'Completing…' : 'Complete login'}</button>

@@ -81,7 +81,7 @@ function ShowKeyOnce({ created, onClose }) {
     <div class="field">
       <label for="new-key">Client key</label>
       <div class="inline">
-        <input id="new-key" type="text" readonly value=${created.key} spellcheck="false" onFocus=${(e) => e.target.select()} />
+        <input id="new-key" type="text" readonly value=${created.key} spellcheck=${false} onFocus=${(e) => e.target.select()} />
         <${CopyButton} text=${created.key} label="Copy the new client key" />
       </div>
     </div>
