@@ -196,7 +196,7 @@ export function sendMessages(env, count, key = env.sdkKey) {
   const venv = process.env.LLM_GATEWAY_VENV || '/var/tmp/llm-gateway-venv';
   const python = path.join(venv, 'bin', 'python');
   return new Promise((resolve, reject) => {
-    execFile(python, [path.join(HERE, 'send_messages.py'), env.url, key, String(count)], { timeout: 60000, env: { ...process.env, NO_PROXY: '127.0.0.1,localhost' } }, (error, stdout, stderr) => {
+    execFile(python, [path.join(HERE, 'send_messages.py'), env.url, key, String(count)], { timeout: 180000, env: { ...process.env, NO_PROXY: '127.0.0.1,localhost' } }, (error, stdout, stderr) => {
       if (error) reject(new Error(`send_messages.py failed: ${error.message}\n${stderr}`));
       else resolve(JSON.parse(stdout.trim().split('\n').pop()));
     });

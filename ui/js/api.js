@@ -55,7 +55,19 @@ export async function api(method, path, body) {
   return data;
 }
 
-export const get = (path) => api('GET', path);
+const primed = new Map();
+
+/** Keeps an answer just fetched (the sign-in check's status) for the page that asks for it next, once. */
+export function prime(path, data) {
+  primed.set(path, { data, at: Date.now() });
+}
+
+export const get = (path) => {
+  const hit = primed.get(path);
+  primed.delete(path);
+  if (hit && Date.now() - hit.at < 5000) return Promise.resolve(hit.data);
+  return api('GET', path);
+};
 export const post = (path, body) => api('POST', path, body);
 export const patch = (path, body) => api('PATCH', path, body);
 export const del = (path) => api('DELETE', path);

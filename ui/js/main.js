@@ -1,7 +1,7 @@
 // The app: sign-in with the one-time code, the shell (navigation, connection banner), hash routing to the pages.
 
 import { html, render, useState, useEffect, useRef } from './lib.js';
-import { get, post, del, onUnauthorized, ApiError } from './api.js';
+import { get, post, del, onUnauthorized, prime, ApiError } from './api.js';
 import { connectEvents, subscribeState } from './events.js';
 import { ErrorText, Field } from './components.js';
 import { Overview } from './pages/overview.js';
@@ -164,7 +164,7 @@ function App() {
       }
     }
     try {
-      await get('/status');
+      prime('/status', await get('/status'));
       setPhase('app');
     } catch (e) {
       if (e.status === 401) setPhase('signin');
