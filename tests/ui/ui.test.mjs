@@ -289,7 +289,7 @@ test('a settings change is validated, reaches the config file and takes effect',
 test('every page passes axe-core and is captured at 1280 and 360 px, light and dark', async () => {
   const t0 = Date.now();
   await go('overview');
-  await page.locator('.account-windows li').first().waitFor({ timeout: WAIT });
+  await page.locator('#health-title').waitFor({ timeout: WAIT });
   console.log(`# overview rendered in ${Date.now() - t0} ms after navigation`);
   for (const scheme of ['light', 'dark']) {
     await page.emulateMedia({ colorScheme: scheme });
