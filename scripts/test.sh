@@ -13,6 +13,7 @@
 # Installs outside the clone (override with the environment variables of the same name):
 #   LLM_GATEWAY_VENV        Python venv with the pinned SDKs      (default /var/tmp/llm-gateway-venv)
 #   LLM_GATEWAY_NPM_PREFIX  npm prefix with the pinned Claude Code (default /var/tmp/llm-gateway-npm)
+#   LLM_GATEWAY_NPM_CACHE   npm cache for the UI tests' packages    (default /var/tmp/llm-gateway-npm-cache)
 #   CARGO_TARGET_DIR        cargo's target dir                     (default /var/tmp/llm-gateway-target)
 set -euo pipefail
 
@@ -28,9 +29,13 @@ esac
 
 # Pinned Claude Code CLI (the real client the gateway must serve); bump deliberately.
 CLAUDE_CODE_VERSION=2.1.332
-APT_PACKAGES=(dbus dbus-x11 gnome-keyring libsecret-tools libdbus-1-dev pkg-config)
+# chromium: the browser the web UI tests (tests/ui) drive through playwright-core (its own browser downloads are
+# not reachable).
+APT_PACKAGES=(dbus dbus-x11 gnome-keyring libsecret-tools libdbus-1-dev pkg-config chromium)
 VENV_DIR=${LLM_GATEWAY_VENV:-/var/tmp/llm-gateway-venv}
 NPM_PREFIX=${LLM_GATEWAY_NPM_PREFIX:-/var/tmp/llm-gateway-npm}
+NPM_CACHE=${LLM_GATEWAY_NPM_CACHE:-/var/tmp/llm-gateway-npm-cache}
+UI_TESTS="$REPO_ROOT/tests/ui"
 REQUIREMENTS="$REPO_ROOT/tests/clients/requirements.txt"
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/tmp/llm-gateway-target}
 export DEBIAN_FRONTEND=noninteractive
@@ -127,13 +132,30 @@ install_claude_code() {
     step_time "Claude Code" "$t"
 }
 
+# ---------------------------------------------------------------------------------------------------------------
+# 4. The web UI tests' npm packages (playwright-core, axe-core), pinned by tests/ui/package-lock.json
+# ---------------------------------------------------------------------------------------------------------------
+install_ui_test_packages() {
+    section "UI test packages (tests/ui/node_modules)"
+    local t=$SECONDS stamp="$UI_TESTS/node_modules/.package-lock-stamp" want
+    want=$(sha256sum "$UI_TESTS/package-lock.json" | cut -d' ' -f1)
+    if [[ -f $stamp && "$(cat "$stamp")" == "$want" ]]; then
+        echo "up to date"
+    else
+        (cd "$UI_TESTS" && npm ci --cache "$NPM_CACHE" --no-audit --no-fund --no-update-notifier --loglevel=error)
+        echo "$want" >"$stamp"
+    fi
+    step_time "UI test packages" "$t"
+}
+
 install_apt_packages
 install_python_venv
 install_claude_code
+install_ui_test_packages
 [[ $MODE == setup ]] && { echo; echo "setup done in $((SECONDS - SCRIPT_START))s"; exit 0; }
 
 # ---------------------------------------------------------------------------------------------------------------
-# 4. Lint and build
+# 5. Lint and build
 # ---------------------------------------------------------------------------------------------------------------
 section "cargo fmt --all --check"
 t=$SECONDS
@@ -159,7 +181,7 @@ for bin in "$LLM_GATEWAY_BIN" "$MOCK_UPSTREAM_BIN" "$CLAUDE_BIN" "$CLIENTS_PYTHO
 done
 
 # ---------------------------------------------------------------------------------------------------------------
-# 5. Tests, inside one D-Bus session with an unlocked keyring
+# 6. Tests, inside one D-Bus session with an unlocked keyring
 # ---------------------------------------------------------------------------------------------------------------
 LOG_DIR=$(mktemp -d /tmp/llm-gateway-test.XXXXXX)
 export LOG_DIR
@@ -190,7 +212,7 @@ XDG_DATA_HOME="$LOG_DIR/xdg-data" dbus-run-session -- bash -c '
 bash bench/run.sh --smoke || { echo "scripts/test.sh: error: bench smoke run (bash bench/run.sh --smoke) failed" >&2; rc=1; }
 
 # ---------------------------------------------------------------------------------------------------------------
-# 6. Summary: one plain line over both runners, printed only when both reported their counts
+# 7. Summary: one plain line over both runners, printed only when both reported their counts
 # ---------------------------------------------------------------------------------------------------------------
 section "summary"
 summary=$("$CLIENTS_PYTHON" - "$LOG_DIR/cargo-test.log" "$LOG_DIR/pytest.xml" <<'EOF' || true

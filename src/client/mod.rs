@@ -1,5 +1,5 @@
 //! Inbound HTTP: the router and its layers (request id and logging, Host/Origin checks, client-key auth), the
-//! error shape, and the admin API. Knows nothing about account kinds.
+//! error shape, the admin API, and the web UI's assets. Knows nothing about account kinds.
 
 mod admin;
 mod auth;
@@ -8,6 +8,7 @@ mod error;
 mod middleware;
 mod serve;
 mod server;
+mod ui;
 
 pub use auth::{ClientKeySet, GATEWAY_KEY_HEADER, KeyScope, hash_key, new_client_key};
 pub use error::{ApiError, ErrorKind};

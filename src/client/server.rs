@@ -12,7 +12,7 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 use serde_json::json;
 
-use super::{ApiError, admin, auth, middleware};
+use super::{ApiError, admin, auth, middleware, ui};
 use crate::gateway::Gateway;
 use crate::proxy::{self, Endpoint};
 
@@ -33,6 +33,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         // gateway's port works too.
         .route("/callback", get(oauth_callback))
         .nest("/admin/api", admin::router(gateway.clone()))
+        .merge(ui::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(gateway.clone(), middleware::front))

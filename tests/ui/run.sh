@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs the browser tests of the web UI (see README.md). Installs the pinned npm packages when needed.
+#   LLM_GATEWAY_BIN=… MOCK_UPSTREAM_BIN=… bash tests/ui/run.sh [node --test options]
+set -euo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+cd "$HERE"
+NPM_CACHE=${LLM_GATEWAY_NPM_CACHE:-/var/tmp/llm-gateway-npm-cache}
+stamp=node_modules/.package-lock-stamp
+want=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [[ ! -f $stamp || "$(cat "$stamp")" != "$want" ]]; then
+    npm ci --cache "$NPM_CACHE" --no-audit --no-fund --loglevel=error
+    echo "$want" >"$stamp"
+fi
+[[ -x ${CHROMIUM_BIN:-/usr/bin/chromium} ]] || { echo "tests/ui: chromium not found (apt-get install chromium)" >&2; exit 2; }
+exec node --test --test-concurrency=1 --test-reporter=spec "$@" ui.test.mjs
