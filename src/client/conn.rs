@@ -7,9 +7,9 @@
 //! timer restarts as soon as a response is done), while the version detection before it (`auto::Builder`) has
 //! none; so both timeouts are kept here, for HTTP/1 and HTTP/2 alike.
 
-use std::net::SocketAddr;
 use std::convert::Infallible;
 use std::io;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
