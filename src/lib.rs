@@ -7,18 +7,20 @@
 #![deny(unsafe_code)]
 
 pub mod accounts;
+mod app;
 pub mod claude_code;
 pub mod client;
 pub mod clock;
+pub mod common;
 pub mod config;
 pub mod gateway;
 pub mod manage;
 pub mod proxy;
 pub mod router;
 pub mod secrets;
-pub mod status;
 mod tasks;
 pub mod transform;
 pub mod upstream;
 
-pub use gateway::{Gateway, GatewayHandle, StartError, StartOptions, start};
+pub use app::{GatewayHandle, OAUTH_REFRESH_INTERVAL, StartError, StartOptions, start};
+pub use gateway::Gateway;

@@ -11,9 +11,8 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::accounts::AccountView;
-use crate::client::{hash_key, new_client_key};
 use crate::config::{Account, AccountKind, ClientKey, Config, ConfigError, ConfigFile};
-use crate::gateway::open_secrets;
+use crate::secrets::keys::{hash_key, new_client_key};
 use crate::secrets::{Secret, SecretError, SecretStore};
 
 /// Why a management operation failed.
@@ -87,7 +86,7 @@ impl Manager {
             return Ok(store.clone());
         }
         let config = self.config()?;
-        let store = open_secrets(&config, &self.file.dir())?;
+        let store = crate::secrets::open_for_config(&config, &self.file.dir())?;
         Ok(self.secrets.get_or_init(|| store).clone())
     }
 
@@ -216,7 +215,7 @@ impl Manager {
                 if a.kind == AccountKind::Oauth
                     && let Some(tokens) = &tokens
                 {
-                    view.apply_oauth(&tokens.status_blocking(&a.id));
+                    crate::gateway::with_oauth(&mut view, &tokens.status_blocking(&a.id));
                 }
                 view
             })
@@ -306,15 +305,15 @@ impl Manager {
     }
 
     /// The status report: from the running server when one answers, else from the config.
-    pub async fn status(&self) -> Result<crate::status::StatusReport, ManageError> {
+    pub async fn status(&self) -> Result<crate::gateway::StatusReport, ManageError> {
         if let Some(report) = self.ask_server().await {
             return Ok(report);
         }
         let mut config = self.config()?;
         crate::config::env_overrides(&mut config);
         let accounts = self.account_views()?;
-        Ok(crate::status::StatusReport {
-            source: crate::status::ReportSource::Config,
+        Ok(crate::gateway::StatusReport {
+            source: crate::gateway::ReportSource::Config,
             version: env!("CARGO_PKG_VERSION").into(),
             listen: config.server.listen.clone(),
             uptime_secs: None,
@@ -355,10 +354,10 @@ impl Manager {
     }
 
     /// Asks a running server (found through `runtime.json`) for its status.
-    async fn ask_server(&self) -> Option<crate::status::StatusReport> {
-        let path = crate::gateway::runtime_info_path(&self.file);
+    async fn ask_server(&self) -> Option<crate::gateway::StatusReport> {
+        let path = crate::config::runtime_info_path(&self.file);
         let text = tokio::fs::read(&path).await.ok()?;
-        let info: crate::gateway::RuntimeInfo = serde_json::from_slice(&text).ok()?;
+        let info: crate::config::RuntimeInfo = serde_json::from_slice(&text).ok()?;
         let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(3)).build().ok()?;
         let response =
             client.get(format!("{}/admin/api/status", info.url)).bearer_auth(&info.admin_token).send().await.ok()?;

@@ -3,7 +3,7 @@
 use anyhow::Result;
 use llm_gateway::accounts::AccountView;
 use llm_gateway::config::ClientKey;
-use llm_gateway::status::{ReportSource, StatusReport};
+use llm_gateway::gateway::{ReportSource, StatusReport};
 use llm_gateway::upstream::probe::ProbeResult;
 
 fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {

@@ -136,7 +136,7 @@ fn the_cli_sets_up_prints_the_key_for_the_helper_and_restores() {
     let key = String::from_utf8(printed.stdout).unwrap().trim().to_string();
     assert!(key.starts_with("lgw-"), "{key}");
     let stored = &ConfigFile::new(&config).load().unwrap().client_keys[0];
-    assert_eq!(stored.sha256, hex::encode(llm_gateway::client::hash_key(&key)));
+    assert_eq!(stored.sha256, hex::encode(llm_gateway::secrets::keys::hash_key(&key)));
 
     let status = cli(&config, &home, &["status"]);
     let text = String::from_utf8_lossy(&status.stdout);

@@ -19,7 +19,7 @@ pub use claim::Claim;
 pub use health::{Admission, BenchReason, Health, HealthPolicy, Observation, TrialToken};
 pub use windows::{RateWindows, Reported};
 
-use crate::clock::{rfc3339, rfc3339_secs};
+use crate::clock::rfc3339;
 use crate::config::{Account, AccountKind};
 use crate::secrets::Secret;
 
@@ -299,24 +299,6 @@ pub struct AccountView {
 }
 
 impl AccountView {
-    /// Adds an OAuth account's token status; a login problem becomes the account's state.
-    pub fn apply_oauth(&mut self, status: &crate::upstream::oauth::OAuthStatus) {
-        use crate::upstream::oauth::OAuthState;
-        self.oauth_state = Some(status.state.as_str().to_string());
-        // Unix seconds from the token endpoint: a time RFC 3339 cannot show is left out rather than overflowing.
-        self.token_expires_at = status.expires_at.and_then(rfc3339_secs);
-        self.last_refresh = status.last_refresh.and_then(rfc3339_secs);
-        match &status.state {
-            OAuthState::NeedsLogin { message } if self.enabled => {
-                self.state = AccountState::NeedsLogin;
-                self.error = Some(message.clone());
-            }
-            OAuthState::Refreshing if self.state == AccountState::Active => self.state = AccountState::Refreshing,
-            OAuthState::Error { message } if self.error.is_none() => self.error = Some(format!("OAuth: {message}")),
-            _ => {}
-        }
-    }
-
     /// The view of an account straight from config, for when no server is running.
     pub fn from_config(account: &Account, has_credential: Option<bool>) -> Self {
         let live = LiveAccount::new(account.clone(), "", None);

@@ -7,8 +7,8 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::ClaudeCodeError;
-use crate::client::{hash_key, new_client_key};
 use crate::config::{ClientKey, Config, ConfigError, ConfigFile, KeyPurpose};
+use crate::secrets::keys::{hash_key, new_client_key};
 use crate::secrets::{Secret, SecretStore};
 
 /// The secret store id of the dedicated key's plaintext.

@@ -40,8 +40,8 @@ pub use setup::{SetupContext, setup};
 pub use state::{RECORD_FILE, SetupMode};
 pub use status::{DEFAULT_BASE_URL, redact, same_gateway};
 
-pub use crate::client::GATEWAY_KEY_HEADER;
 use crate::config::{ConfigFile, parse_listen};
+pub use crate::secrets::keys::GATEWAY_KEY_HEADER;
 use crate::secrets::{Secret, SecretStore};
 
 /// Everything the operations look at, explicit so tests run against temporary directories and a fake
@@ -100,9 +100,9 @@ impl Inputs {
 
 /// The running server's URL from `runtime.json`, else the configured listen address reachable from here.
 fn gateway_url(config: &ConfigFile, listen: &str) -> String {
-    let runtime = std::fs::read(crate::gateway::runtime_info_path(config))
+    let runtime = std::fs::read(crate::config::runtime_info_path(config))
         .ok()
-        .and_then(|bytes| serde_json::from_slice::<crate::gateway::RuntimeInfo>(&bytes).ok());
+        .and_then(|bytes| serde_json::from_slice::<crate::config::RuntimeInfo>(&bytes).ok());
     if let Some(info) = runtime {
         return info.url.trim_end_matches('/').to_string();
     }
@@ -130,7 +130,7 @@ pub fn status(inputs: &Inputs) -> Result<ClaudeCodeStatus, ClaudeCodeError> {
 pub fn api_key(config: &ConfigFile, secrets: Option<Arc<dyn SecretStore>>) -> Result<Secret, ClaudeCodeError> {
     let store = match secrets {
         Some(store) => store,
-        None => crate::gateway::open_secrets(&config.load()?, &config.dir())?,
+        None => crate::secrets::open_for_config(&config.load()?, &config.dir())?,
     };
     key::read(config, store.as_ref())
 }

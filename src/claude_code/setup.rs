@@ -236,7 +236,7 @@ pub fn setup(inputs: &Inputs, ctx: &SetupContext) -> Result<SetupReport, ClaudeC
         SetupMode::ApiKeyHelper | SetupMode::OwnLoginWithKey => {
             let secrets = match &ctx.secrets {
                 Some(store) => store.clone(),
-                None => crate::gateway::open_secrets(&ctx.config.load()?, &ctx.config.dir())?,
+                None => crate::secrets::open_for_config(&ctx.config.load()?, &ctx.config.dir())?,
             };
             Some(key::ensure(&ctx.config, secrets.as_ref())?)
         }

@@ -13,8 +13,8 @@ use axum::routing::get;
 use subtle::ConstantTimeEq;
 
 use super::ApiError;
-use super::auth::hash_key;
 use crate::gateway::Gateway;
+use crate::secrets::keys::hash_key;
 
 pub(super) fn router(gateway: Arc<Gateway>) -> Router<Arc<Gateway>> {
     Router::new()

@@ -1,15 +1,8 @@
-//! Gateway (client) keys: generation, hashing, and the check on every API request.
-//!
-//! Only SHA-256 hashes are stored. Keys carry 256 random bits, so a fast hash is enough (no password stretching
-//! needed), and every stored hash is compared in constant time without an early exit.
+//! Client-key authentication on every API request (the keys themselves: `secrets::keys`).
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
-use rand::RngCore;
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,93 +10,8 @@ use std::sync::Arc;
 use axum::extract::ConnectInfo;
 
 use super::ApiError;
-use crate::config::ClientKey;
 use crate::gateway::Gateway;
-
-/// A new random gateway key: `lgw-` followed by 43 base64url characters (256 bits).
-pub fn new_client_key() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    format!("lgw-{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
-}
-
-/// The SHA-256 of a key.
-pub fn hash_key(key: &str) -> [u8; 32] {
-    Sha256::digest(key.as_bytes()).into()
-}
-
-/// The gateway keys in force, with what each may do. Built from the config on every (re)load.
-#[derive(Debug, Clone, Default)]
-pub struct ClientKeySet {
-    keys: Vec<KeyEntry>,
-    general: usize,
-}
-
-#[derive(Debug, Clone)]
-struct KeyEntry {
-    hash: [u8; 32],
-    loopback_only: bool,
-}
-
-/// What a matching key allows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyScope {
-    /// Any peer.
-    Any,
-    /// Only a loopback peer (a dedicated local key, e.g. Claude Code's).
-    LoopbackOnly,
-}
-
-impl ClientKeySet {
-    /// The keys of a config; entries whose hash is malformed (validation refuses them) are skipped.
-    pub fn from_config(keys: &[ClientKey]) -> Self {
-        let mut set = Self::default();
-        for key in keys {
-            let Some(hash) = hex::decode(&key.sha256).ok().and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok()) else {
-                continue;
-            };
-            set.keys.push(KeyEntry { hash, loopback_only: key.loopback_only });
-            set.general += usize::from(key.is_general());
-        }
-        set
-    }
-
-    /// Every key, dedicated ones included.
-    pub fn len(&self) -> usize {
-        self.keys.len()
-    }
-
-    /// Whether there is no key at all.
-    pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
-    }
-
-    /// General-purpose keys: with none, a loopback gateway is open (dedicated keys do not close it).
-    pub fn general(&self) -> usize {
-        self.general
-    }
-
-    /// The scope of `key` if it is one of the set, in time independent of which (if any) matches.
-    pub fn check(&self, key: &str) -> Option<KeyScope> {
-        let presented = hash_key(key);
-        let mut found = subtle::Choice::from(0);
-        let mut loopback_only = subtle::Choice::from(0);
-        for entry in &self.keys {
-            let hit = presented.ct_eq(&entry.hash);
-            found |= hit;
-            loopback_only |= hit & subtle::Choice::from(u8::from(entry.loopback_only));
-        }
-        match (bool::from(found), bool::from(loopback_only)) {
-            (false, _) => None,
-            (true, false) => Some(KeyScope::Any),
-            (true, true) => Some(KeyScope::LoopbackOnly),
-        }
-    }
-}
-
-/// The header a client may send its gateway key in when `Authorization` carries something else (Claude Code
-/// keeping its own claude.ai login sends the key here through `ANTHROPIC_CUSTOM_HEADERS`).
-pub const GATEWAY_KEY_HEADER: &str = "x-llm-gateway-key";
+use crate::secrets::keys::{ClientKeySet, GATEWAY_KEY_HEADER, KeyScope};
 
 /// The key a client presented: `x-llm-gateway-key`, else `x-api-key`, else `Authorization: Bearer`.
 fn presented_key(request: &Request) -> Option<&str> {
@@ -162,14 +70,8 @@ pub async fn require_client_key(State(gateway): State<Arc<Gateway>>, request: Re
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn generated_keys_are_distinct_and_well_formed() {
-        let a = new_client_key();
-        let b = new_client_key();
-        assert_ne!(a, b);
-        assert!(a.starts_with("lgw-") && a.len() == 47, "{a}");
-    }
+    use crate::config::ClientKey;
+    use crate::secrets::keys::{hash_key, new_client_key};
 
     fn key(name: &str, secret: &str, purpose: Option<crate::config::KeyPurpose>, loopback_only: bool) -> ClientKey {
         ClientKey {
@@ -180,20 +82,6 @@ mod tests {
             purpose,
             loopback_only,
         }
-    }
-
-    #[test]
-    fn matching_uses_the_hash_and_reports_the_scope() {
-        let general = new_client_key();
-        let local = new_client_key();
-        let set = ClientKeySet::from_config(&[
-            key("laptop", &general, None, false),
-            key("claude-code", &local, Some(crate::config::KeyPurpose::ClaudeCode), true),
-        ]);
-        assert_eq!(set.check(&general), Some(KeyScope::Any));
-        assert_eq!(set.check(&local), Some(KeyScope::LoopbackOnly));
-        assert_eq!(set.check("lgw-wrong"), None);
-        assert_eq!(ClientKeySet::default().check(&general), None);
     }
 
     fn request(headers: &[(&str, &str)], peer: Option<&str>) -> Request {

@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use rand::RngCore;
 
 use super::ApiError;
+use crate::common::AccountUsed;
 use crate::gateway::Gateway;
 
 tokio::task_local! {
@@ -29,10 +30,6 @@ fn is_openai_client(request: &Request) -> bool {
     let path = request.uri().path();
     path.starts_with("/v1/chat/") || (path == "/v1/models" && !request.headers().contains_key("anthropic-version"))
 }
-
-/// Set on a response by the handler that used an upstream account, for the request log line.
-#[derive(Debug, Clone)]
-pub struct AccountUsed(pub String);
 
 /// The id of the request handled by the current task, if any.
 pub(crate) fn current_request_id() -> Option<String> {

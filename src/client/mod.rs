@@ -10,9 +10,7 @@ mod serve;
 mod server;
 mod ui;
 
-pub use auth::{ClientKeySet, GATEWAY_KEY_HEADER, KeyScope, hash_key, new_client_key};
-pub use error::{ApiError, ErrorKind};
-pub use middleware::AccountUsed;
+pub use crate::common::{AccountUsed, ApiError, ErrorKind};
 pub(crate) use serve::serve;
 pub use serve::{ServeSettings, raise_open_files_limit, warn_if_few_descriptors};
 pub use server::router;

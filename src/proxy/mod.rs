@@ -17,7 +17,7 @@ use self::error_body::{ErrorAnswer, MAX_ERROR_BODY};
 use self::stream::{first_event, is_encoded};
 use crate::accounts::windows::parse_windows;
 use crate::accounts::{Claim, LiveAccount, Observation};
-use crate::client::{AccountUsed, ApiError};
+use crate::common::{AccountUsed, ApiError};
 use crate::config::AccountKind;
 use crate::gateway::{Gateway, Live};
 use crate::router::{Pick, SelectRequest};

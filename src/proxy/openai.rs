@@ -11,7 +11,7 @@ use http_body_util::BodyExt;
 use rand::RngCore;
 
 use super::{Endpoint, forward};
-use crate::client::{AccountUsed, ApiError};
+use crate::common::{AccountUsed, ApiError};
 use crate::gateway::Gateway;
 use crate::transform::openai::{
     ChunkConverter, ConvertOptions, ResponseContext, SseParser, anthropic_error_to_openai, anthropic_response_to_chat,

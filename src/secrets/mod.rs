@@ -13,6 +13,7 @@ mod file;
 mod fsutil;
 mod kdf_memory;
 mod keychain;
+pub mod keys;
 mod layered;
 mod secret;
 
@@ -113,6 +114,27 @@ fn open_store_with(
         }
     }
     Ok(Arc::new(FileStore::open_with(dir, key)?))
+}
+
+/// How long the keychain gets to answer before the encrypted file is used instead.
+pub const KEYCHAIN_PROBE_TIMEOUT: Duration = Duration::from_millis(1500);
+
+/// Opens the secret store `config` names (`secrets.backend`) for the config directory `dir` (blocking: probes
+/// the keychain for up to [`KEYCHAIN_PROBE_TIMEOUT`]).
+pub fn open_for_config(config: &crate::config::Config, dir: &Path) -> Result<Arc<dyn SecretStore>, SecretError> {
+    let kind = match config.secrets.backend {
+        crate::config::SecretsBackend::Keychain => BackendKind::Keychain,
+        crate::config::SecretsBackend::File => BackendKind::File,
+    };
+    open_store(kind, dir, KEYCHAIN_PROBE_TIMEOUT)
+}
+
+/// The backend's name as shown by `status` and the admin API (`keychain` or `file`).
+pub fn backend_name(kind: BackendKind) -> &'static str {
+    match kind {
+        BackendKind::Keychain => "keychain",
+        BackendKind::File => "file",
+    }
 }
 
 #[cfg(test)]

@@ -326,7 +326,7 @@ fn the_dedicated_key_is_reused_and_recreated_when_its_secret_is_missing() {
     assert_ne!(fresh.key.expose(), first.key.expose());
     let config = f.config.load().unwrap();
     assert_eq!(config.client_keys.len(), 1, "the stale entry was replaced");
-    assert_eq!(config.client_keys[0].sha256, hex::encode(crate::client::hash_key(fresh.key.expose())));
+    assert_eq!(config.client_keys[0].sha256, hex::encode(crate::secrets::keys::hash_key(fresh.key.expose())));
 }
 
 #[test]

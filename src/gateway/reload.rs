@@ -1,0 +1,51 @@
+//! Applying a new configuration to the running gateway (hot reload).
+
+use std::sync::Arc;
+
+use super::{Gateway, Live, load_accounts};
+use crate::config::{self, Config};
+use crate::secrets::SecretError;
+use crate::secrets::keys::ClientKeySet;
+use crate::upstream::{UpstreamClient, UpstreamError};
+
+/// Why a configuration change could not be applied; the watcher retries it until it applies or a newer version
+/// of the file replaces it.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// An account's credential could not be read (a keychain timeout, a locked keyring, an unreadable file).
+    #[error("cannot read an account's credential from the secret store: {0}")]
+    Secrets(#[from] SecretError),
+    /// The new upstream settings do not make a usable HTTP client.
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+}
+
+impl Gateway {
+    /// Applies a new configuration: accounts whose config is unchanged keep their runtime state; new or changed
+    /// ones get their credential from the secret store and fresh state. On an error nothing changes (the last
+    /// good configuration stays in force) and the watcher tries again.
+    pub(crate) async fn reload(self: &Arc<Self>, mut config: Config) -> Result<(), ReloadError> {
+        let _serialised = self.reload_lock.lock().await;
+        config::env_overrides(&mut config);
+        let old = self.live();
+        if config.server.listen != old.config.server.listen {
+            tracing::warn!("server.listen changed; restart the server to listen on {}", config.server.listen);
+        }
+        if config.secrets != old.config.secrets {
+            tracing::warn!("secrets.backend changed; restart the server to use it");
+        }
+        let accounts = load_accounts(&config, Some(&old.accounts), self.secrets.clone()).await?;
+        let upstream = if config.upstream == old.config.upstream {
+            old.upstream.clone()
+        } else {
+            UpstreamClient::new(&config.upstream)?
+        };
+        let client_keys = ClientKeySet::from_config(&config.client_keys);
+        if !self.listen.ip().is_loopback() && client_keys.general() == 0 {
+            tracing::warn!("all client keys were removed: every API request is refused until one is added");
+        }
+        tracing::info!(accounts = accounts.len(), client_keys = client_keys.len(), "configuration applied");
+        self.live.store(Arc::new(Live::new(config, accounts, client_keys, upstream)));
+        Ok(())
+    }
+}
