@@ -165,7 +165,26 @@ impl Fixture {
     }
 
     pub fn add_general_key(&self) {
-        crate::manage::Manager::new(self.config.clone()).add_client_key("laptop").unwrap();
+        self.add_key_named("laptop");
+    }
+
+    /// Adds a general-purpose client key straight to the config (as `add-client-key` would).
+    pub fn add_key_named(&self, name: &str) {
+        let key = crate::secrets::keys::new_client_key();
+        let entry = crate::config::ClientKey {
+            name: name.into(),
+            sha256: hex::encode(crate::secrets::keys::hash_key(&key)),
+            prefix: key.chars().take(10).collect(),
+            created_at: String::new(),
+            purpose: None,
+            loopback_only: false,
+        };
+        self.config
+            .update(move |c| {
+                c.client_keys.push(entry);
+                Ok(())
+            })
+            .unwrap();
     }
 
     pub fn dedicated_key(&self) -> String {

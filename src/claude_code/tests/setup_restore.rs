@@ -332,7 +332,7 @@ fn the_dedicated_key_is_reused_and_recreated_when_its_secret_is_missing() {
 #[test]
 fn a_general_key_named_claude_code_is_kept_and_the_dedicated_one_gets_another_name() {
     let f = Fixture::new();
-    crate::manage::Manager::new(f.config.clone()).add_client_key("claude-code").unwrap();
+    f.add_key_named("claude-code");
 
     let dedicated = key::ensure(&f.config, f.secrets.as_ref()).unwrap();
 
