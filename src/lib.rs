@@ -15,5 +15,6 @@ pub mod secrets;
 pub mod status;
 pub mod transform;
 pub mod upstream;
+pub mod usage;
 
 pub use gateway::{Gateway, GatewayHandle, StartError, StartOptions, start};

@@ -1,0 +1,224 @@
+//! The one writer: a dedicated OS thread (SQLite calls block) fed by a bounded channel. It batches records into
+//! transactions (up to [`BATCH_MAX`] records or [`BATCH_WINDOW`] after the first), prunes old rows once per
+//! [`PRUNE_EVERY`] of the injectable clock, and replaces a database that turns out corrupt.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use super::db;
+use super::record::RequestRecord;
+use super::write::{PlanUpdate, Writer};
+use crate::clock::Clock;
+
+/// Most records per transaction.
+pub const BATCH_MAX: usize = 500;
+/// Longest a record waits for its batch to fill before it is written.
+pub const BATCH_WINDOW: Duration = Duration::from_millis(200);
+/// How often (on the gateway's clock) old rows are pruned.
+pub const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+/// How often an idle writer wakes to check whether pruning is due.
+const IDLE_TICK: Duration = Duration::from_secs(1);
+
+/// What the writer thread is sent.
+#[derive(Debug)]
+pub enum Msg {
+    /// A finished request.
+    Record(Box<RequestRecord>),
+    /// The latest plan-window state of a subject.
+    Plan(Box<PlanUpdate>),
+    /// Write everything received so far (and prune if due), then answer.
+    Flush(SyncSender<()>),
+    /// Write everything and stop.
+    Shutdown(SyncSender<()>),
+}
+
+/// Counters shared between the request path, the writer and status/metrics.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Records written to the database.
+    pub written: AtomicU64,
+    /// Records dropped because the queue was full.
+    pub dropped_queue_full: AtomicU64,
+    /// Records lost because a write failed (full disk, I/O error).
+    pub dropped_write_error: AtomicU64,
+    /// Incremented each time the database was replaced after corruption (readers reopen).
+    pub generation: AtomicU64,
+}
+
+/// A test hook: holds the writer before each batch until opened, or slows each batch down (benchmarks).
+#[derive(Debug, Default)]
+pub struct Stall {
+    closed: Mutex<bool>,
+    cond: Condvar,
+    /// Added before each batch is written.
+    pub delay: Mutex<Duration>,
+}
+
+impl Stall {
+    /// Holds the writer before its next batch.
+    pub fn close(&self) {
+        *self.closed.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = true;
+    }
+
+    /// Lets it go on.
+    pub fn open(&self) {
+        *self.closed.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = false;
+        self.cond.notify_all();
+    }
+
+    fn wait(&self) {
+        let delay = *self.delay.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !delay.is_zero() {
+            std::thread::sleep(delay);
+        }
+        let mut closed = self.closed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        while *closed {
+            closed = self.cond.wait(closed).unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+    }
+}
+
+/// What the writer thread needs.
+pub struct WriterSetup {
+    /// The database file.
+    pub path: PathBuf,
+    /// The open writing connection.
+    pub writer: Writer,
+    /// The gateway's clock (pruning, names of moved-aside files).
+    pub clock: Arc<dyn Clock>,
+    /// Request-log retention, days.
+    pub raw_days: u32,
+    /// Rollup retention, days.
+    pub rollup_days: u32,
+    /// Shared counters.
+    pub stats: Arc<Stats>,
+    /// Optional test hook.
+    pub stall: Option<Arc<Stall>>,
+}
+
+/// Runs the writer loop until shutdown or until every sender is gone.
+pub fn run(setup: WriterSetup, rx: Receiver<Msg>) {
+    let WriterSetup { path, mut writer, clock, raw_days, rollup_days, stats, stall } = setup;
+    let mut batch: Vec<RequestRecord> = Vec::with_capacity(BATCH_MAX);
+    let mut plans: Vec<PlanUpdate> = Vec::new();
+    let mut first_at: Option<Instant> = None;
+    // Prune once right after start-up (catches up after downtime), then every PRUNE_EVERY of the clock.
+    let mut last_prune: Option<u64> = None;
+    let commit = |writer: &mut Writer, batch: &mut Vec<RequestRecord>, plans: &mut Vec<PlanUpdate>| {
+        if batch.is_empty() && plans.is_empty() {
+            return;
+        }
+        if let Some(stall) = &stall {
+            stall.wait();
+        }
+        write(writer, &path, &*clock, &stats, batch, plans);
+        batch.clear();
+        plans.clear();
+    };
+    let mut prune_if_due = |writer: &mut Writer| {
+        let now = clock.now_ms();
+        let every = PRUNE_EVERY.as_millis() as u64;
+        if last_prune.is_some_and(|at| now < at.saturating_add(every)) {
+            return;
+        }
+        last_prune = Some(now);
+        match writer.prune(now, raw_days, rollup_days) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(rows = n, "usage: pruned request log rows past retention"),
+            Err(e) => tracing::warn!("usage: pruning failed: {e}"),
+        }
+    };
+    loop {
+        let timeout = match first_at {
+            Some(at) => BATCH_WINDOW.saturating_sub(at.elapsed()),
+            None => IDLE_TICK,
+        };
+        match rx.recv_timeout(timeout) {
+            Ok(Msg::Record(record)) => {
+                batch.push(*record);
+                first_at.get_or_insert_with(Instant::now);
+                if batch.len() >= BATCH_MAX {
+                    commit(&mut writer, &mut batch, &mut plans);
+                    first_at = None;
+                }
+            }
+            Ok(Msg::Plan(plan)) => {
+                // Only the latest state per subject matters.
+                plans.retain(|p| p.subject != plan.subject);
+                plans.push(*plan);
+                first_at.get_or_insert_with(Instant::now);
+            }
+            Ok(Msg::Flush(ack)) => {
+                commit(&mut writer, &mut batch, &mut plans);
+                first_at = None;
+                prune_if_due(&mut writer);
+                let _ = ack.send(());
+            }
+            Ok(Msg::Shutdown(ack)) => {
+                commit(&mut writer, &mut batch, &mut plans);
+                let _ = ack.send(());
+                return;
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                commit(&mut writer, &mut batch, &mut plans);
+                first_at = None;
+                prune_if_due(&mut writer);
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                commit(&mut writer, &mut batch, &mut plans);
+                return;
+            }
+        }
+    }
+}
+
+/// Writes one batch; on corruption moves the file aside, starts a new database and writes the batch there.
+fn write(
+    writer: &mut Writer,
+    path: &std::path::Path,
+    clock: &dyn Clock,
+    stats: &Stats,
+    batch: &[RequestRecord],
+    plans: &[PlanUpdate],
+) {
+    let error = match writer.write_batch(batch, plans) {
+        Ok(()) => {
+            stats.written.fetch_add(batch.len() as u64, Ordering::Relaxed);
+            return;
+        }
+        Err(e) => e,
+    };
+    if db::is_corruption(&error) {
+        tracing::error!(
+            path = %path.display(),
+            "usage database is corrupt ({error}); moving it aside and starting a new one"
+        );
+        if let Some(fresh) = replace_corrupt(path, clock) {
+            *writer = fresh;
+            stats.generation.fetch_add(1, Ordering::SeqCst);
+            if writer.write_batch(batch, plans).is_ok() {
+                stats.written.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                return;
+            }
+        }
+    }
+    tracing::error!(path = %path.display(), records = batch.len(), "usage records could not be written: {error}");
+    stats.dropped_write_error.fetch_add(batch.len() as u64, Ordering::Relaxed);
+}
+
+fn replace_corrupt(path: &std::path::Path, clock: &dyn Clock) -> Option<Writer> {
+    match db::move_aside(path, clock.now_ms()) {
+        Ok(to) => tracing::error!(from = %path.display(), to = %to.display(), "corrupt usage database moved aside"),
+        Err(e) => tracing::error!(path = %path.display(), "could not move the corrupt usage database aside: {e}"),
+    }
+    match Writer::open(path) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::error!(path = %path.display(), "could not start a new usage database: {e}");
+            None
+        }
+    }
+}
