@@ -49,7 +49,6 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX requests_ts ON requests(ts_ms);
     CREATE INDEX requests_account ON requests(account_id, id);
     CREATE INDEX requests_key ON requests(client_key, id);
-    CREATE INDEX requests_model ON requests(model, id);
 
     CREATE TABLE rollup_hourly (
         bucket INTEGER NOT NULL,

@@ -14,6 +14,7 @@
 
 pub mod counters;
 pub mod db;
+pub mod log;
 pub mod metrics;
 pub mod prices;
 pub mod query;
@@ -31,12 +32,10 @@ use arc_swap::ArcSwap;
 use serde::{Deserialize, Serialize};
 
 pub use counters::{KeyCounters, KeyUsage};
+pub use log::{LogPage, LogQuery, LoggedRequest, StatusClass};
 pub use metrics::Metrics;
 pub use prices::PriceTable;
-pub use query::{
-    GroupBy, LogPage, LogQuery, LoggedRequest, PlanWindow, Reader, SessionRow, StatusClass, UsageQuery, UsageReport,
-    UsageRow, UsageTotals,
-};
+pub use query::{GroupBy, PlanWindow, Reader, SessionRow, UsageQuery, UsageReport, UsageRow, UsageTotals};
 pub use record::{Attempt, ClientKind, CostBasis, FailoverReason, Outcome, RequestRecord, Route, Tokens, session_hash};
 pub use tap::{Seen, UsageTap};
 pub use write::{PlanUpdate, Writer};

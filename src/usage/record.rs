@@ -381,7 +381,8 @@ pub struct RequestRecord {
     /// Time spent waiting on the upstream: every attempt until its answer's head, plus the body's transfer.
     /// `latency_ms - upstream_ms` is what the gateway added (see [`RequestRecord::gateway_ms`]).
     pub upstream_ms: u64,
-    /// Each upstream attempt in order; the last one is the account that answered.
+    /// Each upstream attempt in order; the last one is the account that answered. The store keeps the list only
+    /// when there was a failover (a request answered by its first attempt reads back with none).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attempts: Vec<Attempt>,
     /// Tokens the upstream reported (for a cancelled stream: what had been seen).

@@ -179,7 +179,13 @@ impl Writer {
         {
             let mut insert = tx.prepare_cached(INSERT_REQUEST)?;
             for r in records {
-                let attempts = if r.attempts.is_empty() { None } else { serde_json::to_string(&r.attempts).ok() };
+                // A request its first account answered is fully described by its own columns; only failovers
+                // are worth the bytes (the request log is the biggest table).
+                let attempts = if r.attempts.len() > 1 || r.failovers() > 0 {
+                    serde_json::to_string(&r.attempts).ok()
+                } else {
+                    None
+                };
                 insert.execute(params![
                     int(r.started_at_ms),
                     r.request_id,

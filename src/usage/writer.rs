@@ -48,7 +48,8 @@ pub struct Stats {
     pub generation: AtomicU64,
 }
 
-/// A test hook: holds the writer before each batch until opened, or slows each batch down (benchmarks).
+/// A test hook: holds the writer (after it has taken at most one message off the queue) until opened, or slows each
+/// batch down (benchmarks: a slow disk).
 #[derive(Debug, Default)]
 pub struct Stall {
     closed: Mutex<bool>,
@@ -69,11 +70,14 @@ impl Stall {
         self.cond.notify_all();
     }
 
-    fn wait(&self) {
+    fn slow_down(&self) {
         let delay = *self.delay.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if !delay.is_zero() {
             std::thread::sleep(delay);
         }
+    }
+
+    fn wait_open(&self) {
         let mut closed = self.closed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         while *closed {
             closed = self.cond.wait(closed).unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -112,7 +116,7 @@ pub fn run(setup: WriterSetup, rx: Receiver<Msg>) {
             return;
         }
         if let Some(stall) = &stall {
-            stall.wait();
+            stall.slow_down();
         }
         write(writer, &path, &*clock, &stats, batch, plans);
         batch.clear();
@@ -136,7 +140,11 @@ pub fn run(setup: WriterSetup, rx: Receiver<Msg>) {
             Some(at) => BATCH_WINDOW.saturating_sub(at.elapsed()),
             None => IDLE_TICK,
         };
-        match rx.recv_timeout(timeout) {
+        let msg = rx.recv_timeout(timeout);
+        if let (Some(stall), Ok(_)) = (&stall, &msg) {
+            stall.wait_open();
+        }
+        match msg {
             Ok(Msg::Record(record)) => {
                 batch.push(*record);
                 first_at.get_or_insert_with(Instant::now);
