@@ -100,6 +100,15 @@ fn synthetic(rng: &mut Rng, at: u64, n: u64, prices: &PriceTable) -> RequestReco
     r
 }
 
+/// This thread's (voluntary, involuntary) context switches so far (Linux; zeros elsewhere). A voluntary switch is
+/// the thread blocking (a lock, a full channel, I/O); an involuntary one is the scheduler preempting it.
+fn context_switches() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/thread-self/status").unwrap_or_default();
+    let field =
+        |name: &str| status.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.trim().parse().ok()).unwrap_or(0);
+    (field("voluntary_ctxt_switches:"), field("nonvoluntary_ctxt_switches:"))
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
@@ -153,7 +162,7 @@ fn record_path(dir: &std::path::Path, burst: u64) {
 
     println!("Burst of {burst} records at full speed, queue 8192 (the default):\n");
     println!(
-        "| writer | burst took | per call p50 / p99 / p99.9 / max | written | dropped (counted) |\n|---|---|---|---|---|"
+        "| writer | burst took | per call p50 / p99 / p99.9 / max | calls > 100 µs | context switches: blocked / preempted | written | dropped (counted) |\n|---|---|---|---|---|---|---|"
     );
     for (label, closed, delay) in [
         ("stalled (held)", true, Duration::ZERO),
@@ -168,6 +177,7 @@ fn record_path(dir: &std::path::Path, burst: u64) {
         let usage = open(dir, &format!("burst-{}.db", label.len()), 8192, Some(stall.clone()));
         let mut calls = Vec::with_capacity(records.len());
         let batch: Vec<RequestRecord> = records.clone();
+        let switches = context_switches();
         let started = Instant::now();
         for r in batch {
             let t = Instant::now();
@@ -175,6 +185,9 @@ fn record_path(dir: &std::path::Path, burst: u64) {
             calls.push(t.elapsed());
         }
         let took = started.elapsed();
+        let after = context_switches();
+        let (blocked, preempted) = (after.0 - switches.0, after.1 - switches.1);
+        let slow_calls = calls.iter().filter(|d| **d > Duration::from_micros(100)).count();
         stall.open();
         *stall.delay.lock().unwrap() = Duration::ZERO;
         usage.flush();
@@ -182,7 +195,7 @@ fn record_path(dir: &std::path::Path, burst: u64) {
         assert_eq!(stats.written + stats.dropped(), burst, "every record is written or counted");
         calls.sort_unstable();
         println!(
-            "| {label} | {} | {} / {} / {} / {} | {} | {} |",
+            "| {label} | {} | {} / {} / {} / {} | {slow_calls} | {blocked} / {preempted} | {} | {} |",
             ms(took),
             us(percentile(&calls, 0.5)),
             us(percentile(&calls, 0.99)),
@@ -196,18 +209,23 @@ fn record_path(dir: &std::path::Path, burst: u64) {
     // Control: the same timed loop around a plain clone of a record. Its maximum is what the machine alone adds
     // (preemption on a shared 2-core host), not the store.
     let mut calls = Vec::with_capacity(records.len());
+    let switches = context_switches();
     for r in &records {
         let t = Instant::now();
         std::hint::black_box(r.clone());
         calls.push(t.elapsed());
     }
+    let after = context_switches();
+    let slow_calls = calls.iter().filter(|d| **d > Duration::from_micros(100)).count();
     calls.sort_unstable();
     println!(
-        "| control: same loop, `clone()` only | | {} / {} / {} / {} | | |",
+        "| control: same loop, `clone()` only | | {} / {} / {} / {} | {slow_calls} | {} / {} | | |",
         us(percentile(&calls, 0.5)),
         us(percentile(&calls, 0.99)),
         us(percentile(&calls, 0.999)),
-        us(*calls.last().unwrap())
+        us(*calls.last().unwrap()),
+        after.0 - switches.0,
+        after.1 - switches.1
     );
     println!();
 }
@@ -251,18 +269,21 @@ fn time<T>(runs: usize, mut f: impl FnMut() -> T) -> (Duration, Duration, T) {
 
 fn queries(dir: &std::path::Path, days: u64, per_day: u64) {
     println!("## (b) queries over {days} days × {per_day} requests/day\n");
-    let path = dir.join("big.db");
-    let generation = generate(&path, days, per_day);
+    // USAGE_BENCH_DB keeps the generated database between runs (generated when missing).
+    let kept = std::env::var("USAGE_BENCH_DB").ok().map(std::path::PathBuf::from);
+    let path = kept.clone().unwrap_or_else(|| dir.join("big.db"));
+    if kept.is_none() || !path.exists() {
+        let generation = generate(&path, days, per_day);
+        println!(
+            "Generated {} requests through `Writer::write_batch` (5,000 per transaction) in {:.1} s ({:.0} records/s).\n",
+            days * per_day,
+            generation.as_secs_f64(),
+            (days * per_day) as f64 / generation.as_secs_f64(),
+        );
+    }
     let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0)
         + std::fs::metadata(format!("{}-wal", path.display())).map(|m| m.len()).unwrap_or(0);
-    println!(
-        "Generated {} requests through `Writer::write_batch` (5,000 per transaction) in {:.1} s ({:.0} records/s); \
-         database {:.0} MB.\n",
-        days * per_day,
-        generation.as_secs_f64(),
-        (days * per_day) as f64 / generation.as_secs_f64(),
-        size as f64 / 1e6
-    );
+    println!("Database {:.0} MB.\n", size as f64 / 1e6);
     let reader = Reader::open(&path).expect("reader opens");
     let month = UsageQuery { since_ms: NOW - days * DAY_MS, until_ms: NOW, ..UsageQuery::default() };
     let day = UsageQuery { since_ms: NOW - DAY_MS, until_ms: NOW, ..UsageQuery::default() };

@@ -5,8 +5,9 @@
 //! - The request path calls [`Usage::record`]: it prices the record, updates the in-memory key counters and hands
 //!   it to the writer with a non-blocking `try_send`. It never waits on the disk: when the bounded queue is full,
 //!   the record is dropped and counted ([`UsageStats::dropped_queue_full`]).
-//! - One writer thread ([`writer`]) batches records into transactions, maintains the rollups, prunes by the
-//!   gateway's clock and replaces a database that turns out corrupt.
+//! - One writer thread ([`writer`]) drains the queue every 200 ms into transactions, maintains the rollups, prunes
+//!   by the gateway's clock and replaces a database that turns out corrupt. It never blocks on the queue, so a
+//!   sender never waits for it, not even for a lock.
 //! - Queries ([`query::Reader`]) run on their own read-only connection ([`Usage::query`] moves them off the async
 //!   runtime); WAL lets them read while the writer writes.
 //! - Opening never fails the gateway: a corrupt or unreadable file is moved aside (`usage.db.corrupt-<time>`) and a
@@ -25,8 +26,9 @@ pub mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc::Sender;
+use tokio::sync::mpsc::error::TrySendError;
 
 use arc_swap::ArcSwap;
 use serde::{Deserialize, Serialize};
@@ -193,7 +195,7 @@ pub struct Usage {
 
 #[derive(Debug)]
 struct Inner {
-    tx: SyncSender<Msg>,
+    tx: Sender<Msg>,
     stats: Arc<Stats>,
     counters: KeyCounters,
     prices: ArcSwap<PriceTable>,
@@ -201,6 +203,8 @@ struct Inner {
     path: PathBuf,
     clock: Arc<dyn Clock>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// The writer thread, to wake it for flush and shutdown.
+    writer_thread: std::thread::Thread,
 }
 
 impl Usage {
@@ -243,7 +247,7 @@ impl Usage {
                 open_and_load(&path, &*clock)?
             }
         };
-        let (tx, rx) = std::sync::mpsc::sync_channel(config.queue_capacity);
+        let (tx, rx) = tokio::sync::mpsc::channel(config.queue_capacity);
         let stats = Arc::new(Stats::default());
         let setup = WriterSetup {
             path: path.clone(),
@@ -258,6 +262,7 @@ impl Usage {
             .name("usage-writer".into())
             .spawn(move || writer::run(setup, rx))
             .map_err(|source| UsageError::Io { path: path.clone(), source })?;
+        let writer_thread = handle.thread().clone();
         Ok(Self {
             inner: Some(Arc::new(Inner {
                 tx,
@@ -268,6 +273,7 @@ impl Usage {
                 path,
                 clock,
                 writer: Mutex::new(Some(handle)),
+                writer_thread,
             })),
         })
     }
@@ -310,7 +316,7 @@ impl Usage {
             Err(TrySendError::Full(_)) => {
                 inner.stats.dropped_queue_full.fetch_add(1, Ordering::Relaxed);
             }
-            Err(TrySendError::Disconnected(_)) => {
+            Err(TrySendError::Closed(_)) => {
                 inner.stats.dropped_write_error.fetch_add(1, Ordering::Relaxed);
             }
         }
@@ -354,7 +360,8 @@ impl Usage {
     pub fn flush(&self) {
         if let Some(inner) = &self.inner {
             let (ack, done) = std::sync::mpsc::sync_channel(1);
-            if inner.tx.send(Msg::Flush(ack)).is_ok() {
+            if send_waiting(&inner.tx, Msg::Flush(ack)) {
+                inner.writer_thread.unpark();
                 let _ = done.recv();
             }
         }
@@ -369,7 +376,8 @@ impl Usage {
         let handle = inner.writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
         if let Some(handle) = handle {
             let (ack, done) = std::sync::mpsc::sync_channel(1);
-            if inner.tx.send(Msg::Shutdown(ack)).is_ok() {
+            if send_waiting(&inner.tx, Msg::Shutdown(ack)) {
+                inner.writer_thread.unpark();
                 let _ = done.recv();
             }
             let _ = handle.join();
@@ -414,6 +422,21 @@ impl Usage {
     /// The current time on the store's clock (0 when disabled).
     pub fn now_ms(&self) -> u64 {
         self.inner.as_ref().map_or(0, |i| i.clock.now_ms())
+    }
+}
+
+/// Queues a control message, waiting while the queue is full (flush and shutdown only; never on the request path).
+/// Works on any thread, async runtime or not. False when the writer is gone.
+fn send_waiting(tx: &Sender<Msg>, mut msg: Msg) -> bool {
+    loop {
+        match tx.try_send(msg) {
+            Ok(()) => return true,
+            Err(TrySendError::Full(back)) => {
+                msg = back;
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            Err(TrySendError::Closed(_)) => return false,
+        }
     }
 }
 

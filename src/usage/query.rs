@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
 
@@ -41,8 +42,8 @@ impl GroupBy {
             Self::ClientKey => "client_key",
             Self::Model => "model",
             Self::ClientKind => "client_kind",
-            Self::Hour => "CAST(bucket AS TEXT)",
-            Self::Day => "CAST(bucket - bucket % 86400000 AS TEXT)",
+            Self::Hour => "bucket",
+            Self::Day => "bucket - bucket % 86400000",
         }
     }
 }
@@ -284,36 +285,63 @@ impl Reader {
     pub fn usage(&self, q: &UsageQuery) -> Result<UsageReport, UsageError> {
         let h0 = q.since_ms - q.since_ms % HOUR_MS;
         let h1 = ceil_to(q.until_ms.max(q.since_ms), HOUR_MS);
-        // Whole days inside the range come from the daily table (24x fewer rows); by-hour reports need hours.
+        // Whole days inside the range come from a daily table (24x fewer rows), the edges from an hourly one;
+        // by-hour reports need hours throughout.
         let (mut d0, mut d1) = (ceil_to(h0, DAY_MS), h1 - h1 % DAY_MS);
         if q.group_by == GroupBy::Hour || d0 >= d1 {
             (d0, d1) = (h1, h1);
         }
-        let filters = "(?5 IS NULL OR account_id = ?5) AND (?6 IS NULL OR client_key = ?6)
-            AND (?7 IS NULL OR model = ?7) AND (?8 IS NULL OR client_kind = ?8)";
-        let group = q.group_by.column();
-        let order = match q.group_by {
-            GroupBy::Hour | GroupBy::Day => "CAST(g AS INTEGER)",
-            _ => "sum(requests) DESC, g",
+        // Without account, key or client-kind filters or groups, the by-model tables hold the same sums in a few
+        // rows per bucket.
+        let by_model_only = q.account_id.is_none()
+            && q.client_key.is_none()
+            && q.client_kind.is_none()
+            && !matches!(q.group_by, GroupBy::Account | GroupBy::ClientKey | GroupBy::ClientKind);
+        let (hourly, daily) = if by_model_only {
+            ("rollup_hourly_model", "rollup_daily_model")
+        } else {
+            ("rollup_hourly", "rollup_daily")
         };
-        let sql = format!(
-            "SELECT {group} AS g, {TOTALS} FROM (
-                SELECT * FROM rollup_daily WHERE bucket >= ?3 AND bucket < ?4 AND {filters}
-                UNION ALL
-                SELECT * FROM rollup_hourly WHERE ((bucket >= ?1 AND bucket < ?3) OR (bucket >= ?4 AND bucket < ?2))
-                    AND {filters}
-            ) GROUP BY g ORDER BY {order}"
-        );
-        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let mut groups: HashMap<String, UsageTotals> = HashMap::new();
+        // Each table is aggregated on its own (no UNION of whole rows), and the two parts merged here.
+        let parts = [
+            (daily, "bucket >= ?1 AND bucket < ?2", (d0, d1), None),
+            (hourly, "((bucket >= ?1 AND bucket < ?2) OR (bucket >= ?3 AND bucket < ?4))", (h0, d0), Some((d1, h1))),
+        ];
         let kind = q.client_kind.map(ClientKind::as_str);
-        let rows = stmt
-            .query_map(params![int(h0), int(h1), int(d0), int(d1), q.account_id, q.client_key, q.model, kind], |r| {
-                Ok((r.get::<_, String>(0)?, totals(r, 1)?))
-            })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (key, totals) = row?;
-            out.push(UsageRow { key, name: None, totals });
+        for (table, range, (a, b), second) in parts {
+            let (c, d) = second.unwrap_or((0, 0));
+            if b <= a && c >= d {
+                continue;
+            }
+            let sql = format!(
+                "SELECT {group} AS g, {TOTALS} FROM {table} WHERE {range}
+                 AND (?5 IS NULL OR account_id = ?5) AND (?6 IS NULL OR client_key = ?6)
+                 AND (?7 IS NULL OR model = ?7) AND (?8 IS NULL OR client_kind = ?8) GROUP BY g",
+                group = q.group_by.column()
+            );
+            let mut stmt = self.conn.prepare_cached(&sql)?;
+            let rows = stmt.query_map(
+                params![int(a), int(b), int(c), int(d), q.account_id, q.client_key, q.model, kind],
+                |r| {
+                    let key = match r.get::<_, Value>(0)? {
+                        Value::Integer(i) => i.to_string(),
+                        Value::Text(t) => t,
+                        _ => String::new(),
+                    };
+                    Ok((key, totals(r, 1)?))
+                },
+            )?;
+            for row in rows {
+                let (key, t) = row?;
+                groups.entry(key).or_default().add(&t);
+            }
+        }
+        let mut out: Vec<UsageRow> =
+            groups.into_iter().map(|(key, t)| UsageRow { key, name: None, totals: t.finish() }).collect();
+        match q.group_by {
+            GroupBy::Hour | GroupBy::Day => out.sort_by_key(|r| r.key.parse::<u64>().unwrap_or(0)),
+            _ => out.sort_by(|a, b| b.totals.requests.cmp(&a.totals.requests).then_with(|| a.key.cmp(&b.key))),
         }
         if q.group_by == GroupBy::Account {
             let names = self.account_names()?;
@@ -331,13 +359,17 @@ impl Reader {
         Ok(self.usage(&q)?.total)
     }
 
-    /// The sessions active in `[since_ms, until_ms)` with the most estimated cost (then requests).
+    /// The sessions active in `[since_ms, until_ms)` with the most estimated cost (spend + API-equivalent value).
     pub fn top_sessions(&self, since_ms: u64, until_ms: u64, limit: usize) -> Result<Vec<SessionRow>, UsageError> {
         let mut stmt = self.conn.prepare_cached(
+            // The inner query reads only the covering index `sessions_recent`; the details of the few winners
+            // come from the table.
             "SELECT session, first_ms, last_ms, requests, input_tokens, output_tokens, cache_creation_tokens,
              cache_read_tokens, spend_micros, equivalent_micros, client_key, account_id, model, client_kind
-             FROM sessions WHERE last_ms >= ?1 AND first_ms < ?2
-             ORDER BY spend_micros + equivalent_micros DESC, requests DESC LIMIT ?3",
+             FROM sessions WHERE session IN (
+                SELECT session FROM sessions INDEXED BY sessions_recent WHERE last_ms >= ?1 AND first_ms < ?2
+                ORDER BY cost_micros DESC LIMIT ?3)
+             ORDER BY cost_micros DESC, requests DESC",
         )?;
         let rows = stmt.query_map(params![int(since_ms), int(until_ms), limit.min(MAX_SESSIONS) as i64], |r| {
             Ok(SessionRow {

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use rusqlite::{Connection, params};
 
+use super::db::ROLLUP_TABLES;
 use super::record::{CostBasis, OutcomeClass, RequestRecord};
 use super::{PlanSubject, UsageError};
 
@@ -143,8 +144,8 @@ fn upsert_rollup(table: &str) -> String {
 }
 
 const UPSERT_SESSION: &str = "INSERT INTO sessions (session, first_ms, last_ms, requests, input_tokens, output_tokens,
-    cache_creation_tokens, cache_read_tokens, spend_micros, equivalent_micros, client_key, account_id, model,
-    client_kind) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+    cache_creation_tokens, cache_read_tokens, spend_micros, equivalent_micros, cost_micros, client_key, account_id,
+    model, client_kind) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
     ON CONFLICT (session) DO UPDATE SET first_ms = min(first_ms, excluded.first_ms),
     last_ms = max(last_ms, excluded.last_ms), requests = requests + excluded.requests,
     input_tokens = input_tokens + excluded.input_tokens, output_tokens = output_tokens + excluded.output_tokens,
@@ -152,7 +153,7 @@ const UPSERT_SESSION: &str = "INSERT INTO sessions (session, first_ms, last_ms, 
     cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
     spend_micros = spend_micros + excluded.spend_micros,
     equivalent_micros = equivalent_micros + excluded.equivalent_micros,
-    client_key = coalesce(excluded.client_key, client_key), account_id = coalesce(excluded.account_id, account_id),
+    cost_micros = cost_micros + excluded.cost_micros, client_key = coalesce(excluded.client_key, client_key), account_id = coalesce(excluded.account_id, account_id),
     model = coalesce(excluded.model, model), client_kind = excluded.client_kind";
 
 /// Rows deleted per statement while pruning, so a long-overdue prune never holds the write lock for long.
@@ -172,8 +173,8 @@ impl Writer {
     /// Writes `records` and `plans` in one transaction.
     pub fn write_batch(&mut self, records: &[RequestRecord], plans: &[PlanUpdate]) -> rusqlite::Result<()> {
         let tx = self.conn.transaction()?;
-        let mut hourly: HashMap<RollupKey, Totals> = HashMap::new();
-        let mut daily: HashMap<RollupKey, Totals> = HashMap::new();
+        // One map per table of `db::ROLLUP_TABLES`, in that order.
+        let mut rollups: [HashMap<RollupKey, Totals>; 4] = Default::default();
         let mut sessions: HashMap<u64, SessionTotals> = HashMap::new();
         let mut accounts: HashMap<&str, (&str, u64)> = HashMap::new();
         {
@@ -215,18 +216,24 @@ impl Writer {
                     r.session.map(int),
                     r.spillover,
                 ])?;
+                let model = r.model().unwrap_or_default();
                 let dims = |bucket: u64| -> RollupKey {
                     (
                         bucket,
                         r.account_id.clone().unwrap_or_default(),
                         r.client_key.clone().unwrap_or_default(),
-                        r.model().unwrap_or_default().to_string(),
+                        model.to_string(),
                         r.client_kind.as_str(),
                     )
                 };
+                let by_model =
+                    |bucket: u64| -> RollupKey { (bucket, String::new(), String::new(), model.to_string(), "") };
                 let t = r.started_at_ms;
-                hourly.entry(dims(t - t % HOUR_MS)).or_default().add(r);
-                daily.entry(dims(t - t % DAY_MS)).or_default().add(r);
+                let (hour, day) = (t - t % HOUR_MS, t - t % DAY_MS);
+                rollups[0].entry(dims(hour)).or_default().add(r);
+                rollups[1].entry(dims(day)).or_default().add(r);
+                rollups[2].entry(by_model(hour)).or_default().add(r);
+                rollups[3].entry(by_model(day)).or_default().add(r);
                 if let Some(session) = r.session {
                     let s = sessions.entry(session).or_insert_with(|| SessionTotals {
                         first_ms: t,
@@ -262,7 +269,7 @@ impl Writer {
                 }
             }
         }
-        for (table, map) in [("rollup_hourly", &hourly), ("rollup_daily", &daily)] {
+        for (table, map) in ROLLUP_TABLES.iter().zip(&rollups) {
             let mut upsert = tx.prepare_cached(&upsert_rollup(table))?;
             for ((bucket, account, key, model, kind), t) in map {
                 upsert.execute(params![
@@ -307,6 +314,7 @@ impl Writer {
                     int(s.cache_read),
                     int(s.spend),
                     int(s.equivalent),
+                    int(s.spend + s.equivalent),
                     s.client_key,
                     s.account_id,
                     s.model,
@@ -349,9 +357,12 @@ impl Writer {
             }
         }
         self.conn.execute("DELETE FROM sessions WHERE last_ms < ?1", params![raw_cutoff])?;
-        // A daily bucket goes only once all of its day is past the cutoff, so the kept range stays whole days.
-        self.conn.execute("DELETE FROM rollup_hourly WHERE bucket < ?1", params![rollup_cutoff])?;
-        self.conn.execute("DELETE FROM rollup_daily WHERE bucket + ?2 <= ?1", params![rollup_cutoff, int(DAY_MS)])?;
+        for table in ROLLUP_TABLES {
+            // A daily bucket goes only once all of its day is past the cutoff.
+            let span = if table.starts_with("rollup_daily") { DAY_MS } else { HOUR_MS };
+            self.conn
+                .execute(&format!("DELETE FROM {table} WHERE bucket + ?2 <= ?1"), params![rollup_cutoff, int(span)])?;
+        }
         Ok(deleted)
     }
 

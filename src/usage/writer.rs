@@ -1,12 +1,16 @@
-//! The one writer: a dedicated OS thread (SQLite calls block) fed by a bounded channel. It batches records into
-//! transactions (up to [`BATCH_MAX`] records or [`BATCH_WINDOW`] after the first), prunes old rows once per
-//! [`PRUNE_EVERY`] of the injectable clock, and replaces a database that turns out corrupt.
+//! The one writer: a dedicated OS thread (SQLite calls block) fed by a bounded channel. The request path only ever
+//! `try_send`s, and the writer never blocks on the channel: it drains it every [`BATCH_WINDOW`] (parked in between)
+//! into transactions of at most [`BATCH_MAX`] records. So a sender never meets the writer in a lock — with a
+//! receiver blocked in `recv`, waking it takes a mutex the receiver also takes, and on a loaded machine a
+//! descheduled writer held a request for a scheduler tick (4 ms, measured in `benches/usage.rs`). Flush and
+//! shutdown unpark the thread. It also prunes old rows once per [`PRUNE_EVERY`] of the injectable clock, and
+//! replaces a database that turns out corrupt.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
+use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::db;
 use super::record::RequestRecord;
@@ -15,12 +19,10 @@ use crate::clock::Clock;
 
 /// Most records per transaction.
 pub const BATCH_MAX: usize = 500;
-/// Longest a record waits for its batch to fill before it is written.
+/// How often the writer drains the queue: the longest a record waits before it is written (plus the write).
 pub const BATCH_WINDOW: Duration = Duration::from_millis(200);
 /// How often (on the gateway's clock) old rows are pruned.
 pub const PRUNE_EVERY: Duration = Duration::from_secs(3600);
-/// How often an idle writer wakes to check whether pruning is due.
-const IDLE_TICK: Duration = Duration::from_secs(1);
 
 /// What the writer thread is sent.
 #[derive(Debug)]
@@ -104,11 +106,11 @@ pub struct WriterSetup {
 }
 
 /// Runs the writer loop until shutdown or until every sender is gone.
-pub fn run(setup: WriterSetup, rx: Receiver<Msg>) {
+pub fn run(setup: WriterSetup, mut rx: tokio::sync::mpsc::Receiver<Msg>) {
+    use tokio::sync::mpsc::error::TryRecvError;
     let WriterSetup { path, mut writer, clock, raw_days, rollup_days, stats, stall } = setup;
     let mut batch: Vec<RequestRecord> = Vec::with_capacity(BATCH_MAX);
     let mut plans: Vec<PlanUpdate> = Vec::new();
-    let mut first_at: Option<Instant> = None;
     // Prune once right after start-up (catches up after downtime), then every PRUNE_EVERY of the clock.
     let mut last_prune: Option<u64> = None;
     let commit = |writer: &mut Writer, batch: &mut Vec<RequestRecord>, plans: &mut Vec<PlanUpdate>| {
@@ -136,47 +138,43 @@ pub fn run(setup: WriterSetup, rx: Receiver<Msg>) {
         }
     };
     loop {
-        let timeout = match first_at {
-            Some(at) => BATCH_WINDOW.saturating_sub(at.elapsed()),
-            None => IDLE_TICK,
+        let msg = match rx.try_recv() {
+            Ok(msg) => msg,
+            Err(TryRecvError::Empty) => {
+                // Drained: write what came in, then sleep until the next round (or a flush/shutdown unparks us).
+                commit(&mut writer, &mut batch, &mut plans);
+                prune_if_due(&mut writer);
+                std::thread::park_timeout(BATCH_WINDOW);
+                continue;
+            }
+            Err(TryRecvError::Disconnected) => {
+                commit(&mut writer, &mut batch, &mut plans);
+                return;
+            }
         };
-        let msg = rx.recv_timeout(timeout);
-        if let (Some(stall), Ok(_)) = (&stall, &msg) {
+        if let Some(stall) = &stall {
             stall.wait_open();
         }
         match msg {
-            Ok(Msg::Record(record)) => {
+            Msg::Record(record) => {
                 batch.push(*record);
-                first_at.get_or_insert_with(Instant::now);
                 if batch.len() >= BATCH_MAX {
                     commit(&mut writer, &mut batch, &mut plans);
-                    first_at = None;
                 }
             }
-            Ok(Msg::Plan(plan)) => {
+            Msg::Plan(plan) => {
                 // Only the latest state per subject matters.
                 plans.retain(|p| p.subject != plan.subject);
                 plans.push(*plan);
-                first_at.get_or_insert_with(Instant::now);
             }
-            Ok(Msg::Flush(ack)) => {
+            Msg::Flush(ack) => {
                 commit(&mut writer, &mut batch, &mut plans);
-                first_at = None;
                 prune_if_due(&mut writer);
                 let _ = ack.send(());
             }
-            Ok(Msg::Shutdown(ack)) => {
+            Msg::Shutdown(ack) => {
                 commit(&mut writer, &mut batch, &mut plans);
                 let _ = ack.send(());
-                return;
-            }
-            Err(RecvTimeoutError::Timeout) => {
-                commit(&mut writer, &mut batch, &mut plans);
-                first_at = None;
-                prune_if_due(&mut writer);
-            }
-            Err(RecvTimeoutError::Disconnected) => {
-                commit(&mut writer, &mut batch, &mut plans);
                 return;
             }
         }
