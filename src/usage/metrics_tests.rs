@@ -135,8 +135,7 @@ fn dropped_usage_records_show_in_the_metrics() {
     let dir = tempfile::tempdir().unwrap();
     let stall = std::sync::Arc::new(crate::usage::Stall::default());
     stall.close();
-    let mut config = crate::config::UsageConfig::default();
-    config.queue_capacity = 16;
+    let config = crate::config::UsageConfig { queue_capacity: 16, ..Default::default() };
     let usage = Usage::try_open(crate::usage::UsageOptions {
         path: dir.path().join("usage.db"),
         config,

@@ -310,7 +310,7 @@ fn value_after_key<T: for<'de> Deserialize<'de>>(bytes: &[u8], key: &[u8], pick:
     let mut positions = bytes.windows(key.len()).enumerate().filter(|(_, w)| *w == key).map(|(i, _)| i);
     let at = match pick {
         Pick::First => positions.next()?,
-        Pick::Last => positions.last()?,
+        Pick::Last => positions.next_back()?,
     };
     let rest = &bytes[at + key.len()..];
     let mut de = serde_json::Deserializer::from_slice(rest);
