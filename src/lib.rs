@@ -21,6 +21,7 @@ pub mod secrets;
 mod tasks;
 pub mod transform;
 pub mod upstream;
+pub mod usage;
 
 pub use app::{GatewayHandle, OAUTH_REFRESH_INTERVAL, StartError, StartOptions, start};
 pub use gateway::Gateway;

@@ -52,6 +52,7 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
             "alias names and targets must not be empty",
         ));
     }
+    config.usage.check().map_err(|(key, message)| ConfigError::invalid(key, message))?;
     let r = &config.routing;
     if !(1..=10).contains(&r.max_attempts) {
         return Err(ConfigError::invalid("routing.max_attempts", "must be between 1 and 10"));
