@@ -1,4 +1,6 @@
-//! The admin API (`/admin/api/…`): what the CLI asks a running server, and later the web UI.
+//! The admin API (`/admin/api/…`): the management surface the web UI, the desktop app, the CLI and scripts use.
+//! Version 1 lives under `/admin/api/v1/` (`docs/admin-api.yaml` describes it); each file here holds one group
+//! of its routes, and every handler is one call into the library's operations (`manage`).
 //!
 //! Authenticated by the admin token the server writes to `runtime.json` (0600) beside the config when it starts,
 //! so only someone who can read the config directory can use it.
@@ -18,10 +20,16 @@ use crate::secrets::keys::hash_key;
 
 pub(super) fn router(gateway: Arc<Gateway>) -> Router<Arc<Gateway>> {
     Router::new()
+        .nest("/v1", v1())
         .route("/status", get(status))
         .route("/oauth/start", axum::routing::post(oauth_start))
         .route("/oauth/complete", axum::routing::post(oauth_complete))
         .route_layer(axum::middleware::from_fn_with_state(gateway, require_admin_token))
+}
+
+/// The routes of version 1 (`/admin/api/v1/…`), behind the same authentication as the rest.
+fn v1() -> Router<Arc<Gateway>> {
+    Router::new().route("/status", get(status))
 }
 
 async fn require_admin_token(State(gateway): State<Arc<Gateway>>, request: Request, next: Next) -> Response {
