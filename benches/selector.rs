@@ -25,6 +25,7 @@ fn accounts(n: usize) -> Vec<Arc<LiveAccount>> {
                 email: None,
                 organization: None,
                 oauth_client_id: None,
+                clients: None,
                 updated_at: String::new(),
             };
             Arc::new(LiveAccount::new(config, "http://127.0.0.1:1", Some(Secret::new("k"))))

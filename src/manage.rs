@@ -118,6 +118,7 @@ impl Manager {
             email: None,
             organization: None,
             oauth_client_id: None,
+            clients: None,
             updated_at: now(),
         };
         let secrets = self.secrets()?;
@@ -236,6 +237,7 @@ impl Manager {
             created_at: now(),
             purpose: None,
             loopback_only: false,
+            ..Default::default()
         };
         self.file.update(move |config| {
             if config.client_keys.iter().any(|k| k.name == name) {
@@ -437,6 +439,7 @@ impl Manager {
             email: None,
             organization: None,
             oauth_client_id: new.client_id.filter(|c| !c.trim().is_empty()),
+            clients: None,
             updated_at: now(),
         };
         let secrets = self.secrets()?;

@@ -62,6 +62,7 @@ pub fn ensure(config: &ConfigFile, secrets: &dyn SecretStore) -> Result<Dedicate
             created_at: OffsetDateTime::now_utc().format(&Rfc3339).unwrap_or_default(),
             purpose: Some(KeyPurpose::ClaudeCode),
             loopback_only: true,
+            ..Default::default()
         });
         Ok(name)
     })?;

@@ -81,6 +81,7 @@ mod tests {
             created_at: String::new(),
             purpose,
             loopback_only,
+            ..ClientKey::default()
         }
     }
 

@@ -359,6 +359,11 @@ pub struct Account {
     /// OAuth accounts: overrides `oauth.client_id` (the client secret, if any, is in the secret store).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oauth_client_id: Option<String>,
+    /// Subscription (OAuth) accounts: which clients they serve, `claude_code` (the default) or `any`.
+    /// Anthropic's terms reserve subscription credentials for Claude Code and Anthropic's own apps; `any` lets
+    /// other tools use this account too, which Anthropic may bill as extra usage or answer by suspending it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clients: Option<AccountClients>,
     /// When the account was added or last changed (RFC 3339); a change resets its runtime error state.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub updated_at: String,
@@ -399,8 +404,19 @@ impl Account {
     }
 }
 
+/// Which clients a subscription (OAuth) account serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountClients {
+    /// Claude Code only (its own requests, recognised by their headers).
+    #[default]
+    ClaudeCode,
+    /// Any client (the identity system prompt is added to requests that are not Claude Code's).
+    Any,
+}
+
 /// A gateway key clients authenticate with; only its SHA-256 hash is stored.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct ClientKey {
     /// Unique name.
@@ -421,9 +437,37 @@ pub struct ClientKey {
     /// Accepted only from a loopback peer (a request from this machine).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub loopback_only: bool,
+    /// Models this key may use (exact names, or prefixes ending in `*`); empty means all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub models: Vec<String>,
+    /// Requests per minute this key may send.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpm: Option<u32>,
+    /// Tokens (input, output and cache) per UTC day.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_per_day: Option<u64>,
+    /// Estimated spend per UTC calendar month, in US dollars (API-key accounts' cost; subscription traffic counts
+    /// at its API-equivalent value).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget_usd_month: Option<f64>,
+    /// Accounts (ids or names) this key's requests may use; empty means all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accounts: Vec<String>,
+    /// Priority tiers this key's requests may use; empty means all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub priority_tiers: Vec<u32>,
+    /// Last day (UTC, `YYYY-MM-DD`) the key works.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
 }
 
 impl ClientKey {
+    /// The key's stable id: `key_` and the first 12 hex digits of its hash (the hash of 256 random bits, so this
+    /// reveals nothing of the key).
+    pub fn id(&self) -> String {
+        format!("key_{}", self.sha256.get(..12).unwrap_or(&self.sha256))
+    }
+
     /// Whether this is a general-purpose key (one that closes the loopback-open mode).
     pub fn is_general(&self) -> bool {
         self.purpose.is_none()

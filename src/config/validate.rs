@@ -176,6 +176,7 @@ mod tests {
             email: None,
             organization: None,
             oauth_client_id: None,
+            clients: None,
             updated_at: String::new(),
         }
     }

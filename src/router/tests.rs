@@ -20,6 +20,7 @@ fn account(name: &str, weight: u32, priority: u32, models: &[&str]) -> Arc<LiveA
         email: None,
         organization: None,
         oauth_client_id: None,
+        clients: None,
         updated_at: String::new(),
     };
     Arc::new(LiveAccount::new(config, "http://up", Some(Secret::new("k"))))

@@ -178,6 +178,7 @@ impl Fixture {
             created_at: String::new(),
             purpose: None,
             loopback_only: false,
+            ..Default::default()
         };
         self.config
             .update(move |c| {
