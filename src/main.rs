@@ -10,7 +10,8 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use llm_gateway::config::{ConfigFile, default_config_path};
-use llm_gateway::manage::{Manager, NewApiKeyAccount, NewOAuthAccount, ServerSync};
+use llm_gateway::config::AccountClients;
+use llm_gateway::manage::{ClientKeyLimits, ErrorKind, NewApiKeyAccount, NewClientKey, NewOAuthAccount, Ops, ServerSync};
 use llm_gateway::secrets::Secret;
 
 /// mimalloc instead of the system allocator: the proxy allocates and frees many small buffers per request, and
@@ -87,6 +88,11 @@ enum Command {
         /// Comma-separated models this account serves; default all.
         #[arg(long, value_delimiter = ',')]
         models: Vec<String>,
+        /// Which clients this subscription account serves: claude_code (default) or any. Anthropic's terms reserve
+        /// subscription credentials for Claude Code and Anthropic's own apps; with `any`, other tools' requests
+        /// through this account may be billed as extra usage or get the account suspended.
+        #[arg(long, value_enum)]
+        clients: Option<ClientsArg>,
     },
     /// Start an OAuth login: prints the authorize URL and opens the browser (unless --no-browser).
     OauthStart {
@@ -135,6 +141,27 @@ enum Command {
         /// A unique name.
         #[arg(long)]
         name: String,
+        /// Comma-separated models the key may use (a trailing * matches a prefix); default all.
+        #[arg(long, value_delimiter = ',')]
+        models: Vec<String>,
+        /// Requests per minute.
+        #[arg(long)]
+        rpm: Option<u32>,
+        /// Tokens (input, output, cache) per UTC day.
+        #[arg(long)]
+        tokens_per_day: Option<u64>,
+        /// Estimated spend per UTC month, in US dollars.
+        #[arg(long)]
+        budget_usd_month: Option<f64>,
+        /// Comma-separated accounts (ids or names) the key's requests may use; default all.
+        #[arg(long, value_delimiter = ',')]
+        accounts: Vec<String>,
+        /// Comma-separated priority tiers the key's requests may use; default all.
+        #[arg(long, value_delimiter = ',')]
+        priority_tiers: Vec<u32>,
+        /// Last day the key works (UTC), YYYY-MM-DD.
+        #[arg(long)]
+        expires: Option<String>,
     },
     /// List gateway keys (names and prefixes only).
     ListClientKeys {
@@ -142,9 +169,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Remove a gateway key.
+    /// Remove (revoke) a gateway key.
     RemoveClientKey {
-        /// The key's name.
+        /// The key's name (or id).
         #[arg(long)]
         name: String,
     },
@@ -167,6 +194,24 @@ enum Command {
     },
 }
 
+/// `--clients` values.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ClientsArg {
+    /// Claude Code only.
+    ClaudeCode,
+    /// Any client.
+    Any,
+}
+
+impl From<ClientsArg> for AccountClients {
+    fn from(c: ClientsArg) -> Self {
+        match c {
+            ClientsArg::ClaudeCode => AccountClients::ClaudeCode,
+            ClientsArg::Any => AccountClients::Any,
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let is_server = matches!(cli.command, Command::Server { .. });
@@ -175,9 +220,23 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            exit_code(&e)
         }
     }
+}
+
+/// The exit status for an error: each kind of operation error has its own (README "Exit status").
+fn exit_code(e: &anyhow::Error) -> ExitCode {
+    let Some(op) = e.downcast_ref::<llm_gateway::manage::Error>() else { return ExitCode::FAILURE };
+    ExitCode::from(match op.kind {
+        ErrorKind::InvalidInput => 2,
+        ErrorKind::NotFound => 3,
+        ErrorKind::Conflict => 4,
+        ErrorKind::NeedsLogin => 5,
+        ErrorKind::UpstreamUnavailable => 6,
+        ErrorKind::NotRunning => 7,
+        ErrorKind::Storage | ErrorKind::Internal => 1,
+    })
 }
 
 fn init_logging(server: bool) {
@@ -202,9 +261,8 @@ const SERVER_APPLY_WAIT: std::time::Duration = std::time::Duration::from_secs(3)
 
 /// After a command changed the config: when a server runs for it and has not applied the change within
 /// [`SERVER_APPLY_WAIT`], says so on stderr (the change is saved; the server keeps retrying it).
-fn warn_unless_applied(manager: &Manager) {
-    let Ok(runtime) = runtime() else { return };
-    if let ServerSync::NotApplied { reason } = runtime.block_on(manager.wait_until_applied(SERVER_APPLY_WAIT)) {
+async fn warn_unless_applied(ops: &Ops) {
+    if let ServerSync::NotApplied { reason } = ops.wait_until_applied(SERVER_APPLY_WAIT).await {
         let why = reason.map(|r| format!(": {r}")).unwrap_or_default();
         eprintln!(
             "warning: the change is saved, but the running server has not applied it yet{why}. It keeps trying; \
@@ -232,107 +290,136 @@ fn server_runtime(config_path: &std::path::Path) -> Result<tokio::runtime::Runti
 
 fn run(cli: Cli) -> Result<ExitCode> {
     let path = cli.config.unwrap_or_else(default_config_path);
-    let manager = Manager::new(ConfigFile::new(&path));
     match cli.command {
         Command::Server { listen } => {
             server_runtime(&path)?.block_on(serve(path, listen))?;
+            Ok(ExitCode::SUCCESS)
         }
+        Command::ClaudeCode { command } => claude_code_cli::run(&path, command),
+        command => {
+            // Keys read from a terminal are read before the runtime starts.
+            let command = read_secrets(command)?;
+            runtime()?.block_on(manage(Ops::offline(&path), command))
+        }
+    }
+}
+
+/// Reads the secrets a command takes from standard input, when it takes them from there.
+fn read_secrets(command: Command) -> Result<Command> {
+    Ok(match command {
+        Command::AddApiKey { key: None, name, weight, priority, models, base_url } => {
+            let hint = format!("printf '%s' \"$KEY\" | llm-gateway add-api-key --name {name}");
+            let key = input::secret_from_stdin("API key", &hint)?.expose().to_string();
+            Command::AddApiKey { key: Some(key), name, weight, priority, models, base_url }
+        }
+        Command::AddOauth { name, client_id, client_secret_stdin: true, weight, priority, models, clients, .. } => {
+            let hint = format!("printf '%s' \"$SECRET\" | llm-gateway add-oauth --name {name} --client-secret-stdin");
+            let secret = input::secret_from_stdin("OAuth client secret", &hint)?.expose().to_string();
+            Command::AddOauth {
+                name,
+                client_id,
+                client_secret: Some(secret),
+                client_secret_stdin: false,
+                weight,
+                priority,
+                models,
+                clients,
+            }
+        }
+        other => other,
+    })
+}
+
+/// The management commands: one library operation each (the same ones the admin API runs).
+async fn manage(ops: Ops, command: Command) -> Result<ExitCode> {
+    match command {
         Command::AddApiKey { key, name, weight, priority, models, base_url } => {
-            let key = match key {
-                Some(key) => Secret::new(key),
-                None => input::secret_from_stdin(
-                    "API key",
-                    &format!("printf '%s' \"$KEY\" | llm-gateway add-api-key --name {name}"),
-                )?,
-            };
-            let models = models.into_iter().map(|m| m.trim().to_string()).filter(|m| !m.is_empty()).collect();
-            let account = manager.add_api_key(NewApiKeyAccount { key, name, weight, priority, models, base_url })?;
+            let key = Secret::new(key.unwrap_or_default());
+            let account = ops.add_api_key(NewApiKeyAccount { key, name, weight, priority, models, base_url }).await?;
             println!("added API-key account `{}`", account.name);
             println!("{}", account.id);
-            warn_unless_applied(&manager);
+            warn_unless_applied(&ops).await;
         }
-        Command::AddOauth { name, client_id, client_secret, client_secret_stdin, weight, priority, models } => {
-            let client_secret = if client_secret_stdin {
-                Some(input::secret_from_stdin(
-                    "OAuth client secret",
-                    &format!("printf '%s' \"$SECRET\" | llm-gateway add-oauth --name {name} --client-secret-stdin"),
-                )?)
-            } else {
-                client_secret.map(Secret::new)
+        Command::AddOauth { name, client_id, client_secret, weight, priority, models, clients, .. } => {
+            let new = NewOAuthAccount {
+                name,
+                client_id,
+                client_secret: client_secret.map(Secret::new),
+                weight,
+                priority,
+                models,
+                clients: clients.map(AccountClients::from),
             };
-            let models = models.into_iter().map(|m| m.trim().to_string()).filter(|m| !m.is_empty()).collect();
-            let account =
-                manager.add_oauth(NewOAuthAccount { name, client_id, client_secret, weight, priority, models })?;
+            let account = ops.add_oauth(new).await?;
             eprintln!(
                 "added OAuth account `{}`; log in with: llm-gateway oauth-start --account-id {}",
                 account.name, account.id
             );
+            eprintln!(
+                "It serves Claude Code only (Anthropic's terms reserve subscription credentials for Claude Code and \
+                 Anthropic's apps); `--clients any` lets other tools use it at the risk of extra-usage billing or \
+                 suspension."
+            );
             println!("{}", account.id);
-            warn_unless_applied(&manager);
+            warn_unless_applied(&ops).await;
         }
         Command::OauthStart { account_id, no_browser } => {
-            let url = manager.oauth_start(&account_id)?;
+            let login = ops.start_login(&account_id, None).await?;
             eprintln!("Open this URL, approve, then paste what the page shows (code#state):");
             eprintln!("  llm-gateway oauth-callback --account-id {account_id} --code 'CODE#STATE'");
             eprintln!("(With a loopback oauth.redirect_uri, the running gateway completes the login by itself.)");
-            if !no_browser && let Err(e) = open::that_detached(&url) {
+            if !no_browser && let Err(e) = open::that_detached(&login.url) {
                 eprintln!("could not open a browser ({e}); open the URL yourself");
             }
-            println!("{url}");
+            println!("{}", login.url);
         }
         Command::OauthCallback { account_id, code } => {
-            let http = reqwest::Client::builder().build().context("cannot build the HTTP client")?;
-            let outcome = runtime()?.block_on(manager.oauth_complete(Some(&account_id), &code, &http))?;
+            let outcome = ops.complete_login(Some(&account_id), &code).await?;
             match &outcome.email {
                 Some(email) => println!("logged in as {email}"),
                 None => println!("logged in"),
             }
             println!("{}", outcome.account_id);
-            warn_unless_applied(&manager);
+            warn_unless_applied(&ops).await;
         }
-        Command::ListAccounts { json } => {
-            let report = runtime()?.block_on(manager.status())?;
-            output::accounts(&report, json)?;
-        }
+        Command::ListAccounts { json } => output::accounts(&ops.status().await?, json)?,
         Command::RemoveAccount { account_id } => {
-            let account = manager.remove_account(&account_id)?;
+            let account = ops.remove_account(&account_id).await?;
             println!("removed account `{}` ({})", account.name, account.id);
-            warn_unless_applied(&manager);
+            warn_unless_applied(&ops).await;
         }
         Command::EnableAccount { account_id } => {
-            let account = manager.set_enabled(&account_id, true)?;
+            let account = ops.set_account_enabled(&account_id, true).await?;
             println!("enabled account `{}` ({})", account.name, account.id);
-            warn_unless_applied(&manager);
+            warn_unless_applied(&ops).await;
         }
         Command::DisableAccount { account_id } => {
-            let account = manager.set_enabled(&account_id, false)?;
+            let account = ops.set_account_enabled(&account_id, false).await?;
             println!("disabled account `{}` ({})", account.name, account.id);
-            warn_unless_applied(&manager);
+            warn_unless_applied(&ops).await;
         }
-        Command::AddClientKey { name } => {
-            let key = manager.add_client_key(&name)?;
-            println!("created client key `{name}`; it is shown only now, store it safely:");
-            println!("{key}");
-            warn_unless_applied(&manager);
+        Command::AddClientKey { name, models, rpm, tokens_per_day, budget_usd_month, accounts, priority_tiers, expires } => {
+            let limits = ClientKeyLimits { models, rpm, tokens_per_day, budget_usd_month, accounts, priority_tiers, expires };
+            let created = ops.create_client_key(NewClientKey { name, limits }).await?;
+            println!("created client key `{}` ({}); it is shown only now, store it safely:", created.client_key.name, created.id);
+            println!("{}", created.key);
+            warn_unless_applied(&ops).await;
         }
-        Command::ListClientKeys { json } => output::client_keys(&manager.client_keys()?, json)?,
+        Command::ListClientKeys { json } => output::client_keys(&ops.client_keys().await?, json)?,
         Command::RemoveClientKey { name } => {
-            manager.remove_client_key(&name)?;
-            println!("removed client key `{name}`");
-            warn_unless_applied(&manager);
+            let key = ops.revoke_client_key(&name).await?;
+            println!("removed client key `{}` ({})", key.name, key.id);
+            warn_unless_applied(&ops).await;
         }
-        Command::Status { json } => {
-            let report = runtime()?.block_on(manager.status())?;
-            output::status(&report, json)?;
-        }
-        Command::ClaudeCode { command } => return claude_code_cli::run(&path, command),
+        Command::Status { json } => output::status(&ops.status().await?, json)?,
         Command::HealthCheck { json } => {
-            let results = runtime()?.block_on(manager.health_check())?;
+            let results = ops.health_check().await?;
             output::health(&results, json)?;
             if !results.iter().any(|r| r.usable) {
                 return Ok(ExitCode::FAILURE);
             }
         }
+        Command::Server { .. } | Command::ClaudeCode { .. } => unreachable!("handled by run"),
     }
     Ok(ExitCode::SUCCESS)
 }

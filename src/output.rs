@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 use llm_gateway::accounts::AccountView;
-use llm_gateway::config::ClientKey;
+use llm_gateway::manage::ClientKeyView;
 use llm_gateway::gateway::{ReportSource, StatusReport};
 use llm_gateway::upstream::probe::ProbeResult;
 
@@ -104,24 +104,44 @@ pub fn accounts(report: &StatusReport, json: bool) -> Result<()> {
 }
 
 /// `list-client-keys`.
-pub fn client_keys(keys: &[ClientKey], json: bool) -> Result<()> {
+pub fn client_keys(keys: &[ClientKeyView], json: bool) -> Result<()> {
     if json {
-        #[derive(serde::Serialize)]
-        struct View<'a> {
-            name: &'a str,
-            prefix: &'a str,
-            created_at: &'a str,
-        }
-        let views: Vec<View<'_>> =
-            keys.iter().map(|k| View { name: &k.name, prefix: &k.prefix, created_at: &k.created_at }).collect();
-        return print_json(&views);
+        return print_json(&keys);
     }
     if keys.is_empty() {
         println!("no client keys: the gateway accepts unauthenticated requests on loopback only");
         return Ok(());
     }
-    let mut rows = vec![vec!["NAME".to_string(), "PREFIX".into(), "CREATED".into()]];
-    rows.extend(keys.iter().map(|k| vec![k.name.clone(), format!("{}…", k.prefix), k.created_at.clone()]));
+    let mut rows = vec![vec!["ID".to_string(), "NAME".into(), "PREFIX".into(), "CREATED".into(), "LIMITS".into()]];
+    rows.extend(keys.iter().map(|k| {
+        let l = &k.limits;
+        let mut limits = Vec::new();
+        if !l.models.is_empty() {
+            limits.push(format!("models {}", l.models.join(",")));
+        }
+        if let Some(rpm) = l.rpm {
+            limits.push(format!("{rpm} rpm"));
+        }
+        if let Some(t) = l.tokens_per_day {
+            limits.push(format!("{t} tokens/day"));
+        }
+        if let Some(b) = l.budget_usd_month {
+            limits.push(format!("${b}/month"));
+        }
+        if let Some(e) = &l.expires {
+            limits.push(format!("until {e}"));
+        }
+        if k.purpose.is_some() {
+            limits.push("Claude Code, this machine only".into());
+        }
+        vec![
+            k.id.clone(),
+            k.name.clone(),
+            format!("{}…", k.prefix),
+            k.created_at.clone(),
+            if limits.is_empty() { "-".into() } else { limits.join("; ") },
+        ]
+    }));
     table(rows);
     Ok(())
 }

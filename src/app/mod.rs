@@ -104,6 +104,11 @@ impl GatewayHandle {
         &self.gateway
     }
 
+    /// The management operations, bound to this gateway: changes are in force when they return.
+    pub fn ops(&self) -> crate::manage::Ops {
+        crate::manage::Ops::live(self.gateway.clone())
+    }
+
     /// Stops accepting connections (the port is free when this returns), lets in-flight requests (streams
     /// included) finish for up to `server.shutdown_grace_secs`, then aborts whatever still runs. When this
     /// returns, no task of this gateway runs any more and its connections are closed.

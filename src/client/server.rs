@@ -114,7 +114,7 @@ async fn ready(State(gateway): State<Arc<Gateway>>) -> Response {
 /// gateway. Answers with a small page saying what happened; on success it links to the desktop app.
 async fn oauth_callback(State(gateway): State<Arc<Gateway>>, uri: Uri) -> Response {
     let url = format!("http://localhost{}", uri.path_and_query().map_or("/", |p| p.as_str()));
-    let (status, title, detail) = match gateway.complete_oauth_login(&url).await {
+    let (status, title, detail) = match gateway.complete_oauth_login(&url, None).await {
         Ok(outcome) => (
             StatusCode::OK,
             "Login complete",

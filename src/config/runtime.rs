@@ -30,3 +30,16 @@ impl RuntimeInfo {
         serde_json::from_slice(&text).ok()
     }
 }
+
+/// The address clients on this machine use for a gateway listening on `addr` (a wildcard address maps to
+/// loopback), e.g. `http://127.0.0.1:8787`.
+pub fn connect_url(addr: std::net::SocketAddr) -> String {
+    let host = if addr.ip().is_unspecified() {
+        if addr.is_ipv4() { "127.0.0.1".to_string() } else { "[::1]".to_string() }
+    } else if addr.is_ipv6() {
+        format!("[{}]", addr.ip())
+    } else {
+        addr.ip().to_string()
+    };
+    format!("http://{host}:{}", addr.port())
+}

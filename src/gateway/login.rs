@@ -17,14 +17,24 @@ impl Gateway {
     /// Starts an OAuth login for an account (admin API, desktop app) and returns the authorize URL. The login's
     /// state is registered in memory, and in the pending-login index beside the config (so a restarted server
     /// still finds it), so its callback is matched without the secret store.
-    pub async fn start_oauth_login(&self, account_id: &str) -> Result<String, OAuthError> {
+    ///
+    /// `redirect_uri` overrides the configured `oauth.redirect_uri` (the admin API passes this gateway's own
+    /// loopback callback, `http://localhost:PORT/callback`, so the login completes by itself).
+    pub async fn start_oauth_login(
+        &self,
+        account_id: &str,
+        redirect_uri: Option<String>,
+    ) -> Result<oauth::StartedLogin, OAuthError> {
         let live = self.live();
         let account = live
             .accounts
             .iter()
             .find(|a| (a.id() == account_id || a.name() == account_id) && a.kind() == AccountKind::Oauth)
             .ok_or_else(|| OAuthError::InvalidInput(format!("no OAuth account `{account_id}`")))?;
-        let settings = self.oauth_settings(&live.config, Some(&account.config));
+        let mut settings = self.oauth_settings(&live.config, Some(&account.config));
+        if let Some(redirect_uri) = redirect_uri {
+            settings.redirect_uri = redirect_uri;
+        }
         let (store, id, dir) = (self.secrets.clone(), account.id().to_string(), self.file.dir());
         let started = tokio::task::spawn_blocking(move || {
             let started = oauth::begin_login(store.as_ref(), &settings, &id)?;
@@ -35,8 +45,8 @@ impl Gateway {
         })
         .await
         .map_err(task_failed)??;
-        self.pending.insert(started.pending);
-        Ok(started.url)
+        self.pending.insert(started.pending.clone());
+        Ok(started)
     }
 
     /// Completes an OAuth login delivered to the loopback callback, the admin API or the desktop app's deep
@@ -46,13 +56,25 @@ impl Gateway {
     /// without any secret-store I/O. The code is exchanged with the OAuth settings of the account the login is
     /// for (its own client id and secret). When this returns `Ok`, the login is in force: the next request
     /// uses the new tokens, and the account's email and organisation are saved to the config.
-    pub async fn complete_oauth_login(&self, input: &str) -> Result<LoginOutcome, OAuthError> {
+    ///
+    /// With `expected_account`, a login in progress for another account is refused (the admin API's
+    /// `/accounts/{id}/login/complete`).
+    pub async fn complete_oauth_login(
+        &self,
+        input: &str,
+        expected_account: Option<&str>,
+    ) -> Result<LoginOutcome, OAuthError> {
         let (code, state) = oauth::parse_callback_input(input)?;
         let state = state.ok_or(OAuthError::MissingState)?;
         let Some(account_id) = self.pending.account_for(&state, oauth::unix_now()).await else {
             tracing::warn!("OAuth callback refused: its state matches no login in progress");
-            return Err(OAuthError::NoPendingLogin { account_id: None });
+            return Err(OAuthError::NoPendingLogin { account_id: expected_account.map(str::to_string) });
         };
+        if let Some(expected) = expected_account
+            && expected != account_id
+        {
+            return Err(OAuthError::NoPendingLogin { account_id: Some(expected.to_string()) });
+        }
         let live = self.live();
         let account = live
             .accounts

@@ -75,6 +75,11 @@ impl Gateway {
         }
     }
 
+    /// The config file this gateway runs from.
+    pub fn config_file(&self) -> &ConfigFile {
+        &self.file
+    }
+
     /// The current snapshot.
     pub fn live(&self) -> Arc<Live> {
         self.live.load_full()

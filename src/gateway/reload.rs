@@ -18,9 +18,23 @@ pub enum ReloadError {
     /// The new upstream settings do not make a usable HTTP client.
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
+    /// The config file could not be read or is not valid.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
 }
 
 impl Gateway {
+    /// Reads the config file and applies it now: a management operation that has just written it answers only
+    /// once its change is in force. (The file watcher sees the same version soon after and applies it again,
+    /// which keeps every unchanged account as it is.)
+    pub(crate) async fn apply_file_now(self: &Arc<Self>) -> Result<(), ReloadError> {
+        let file = self.file.clone();
+        let config = tokio::task::spawn_blocking(move || file.load())
+            .await
+            .map_err(|e| crate::config::ConfigError::Serialize(format!("config read task failed: {e}")))??;
+        self.reload(config).await
+    }
+
     /// Applies a new configuration: accounts whose config is unchanged keep their runtime state; new or changed
     /// ones get their credential from the secret store and fresh state. On an error nothing changes (the last
     /// good configuration stays in force) and the watcher tries again.

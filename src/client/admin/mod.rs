@@ -62,14 +62,14 @@ struct CompleteBody {
 }
 
 async fn oauth_start(State(gateway): State<Arc<Gateway>>, body: axum::Json<StartBody>) -> Response {
-    match gateway.start_oauth_login(&body.account_id).await {
-        Ok(url) => axum::Json(serde_json::json!({ "url": url })).into_response(),
+    match gateway.start_oauth_login(&body.account_id, None).await {
+        Ok(started) => axum::Json(serde_json::json!({ "url": started.url })).into_response(),
         Err(e) => ApiError::bad_request(e.to_string()).into_response(),
     }
 }
 
 async fn oauth_complete(State(gateway): State<Arc<Gateway>>, body: axum::Json<CompleteBody>) -> Response {
-    match gateway.complete_oauth_login(&body.code).await {
+    match gateway.complete_oauth_login(&body.code, None).await {
         Ok(outcome) => axum::Json(outcome).into_response(),
         Err(e) => ApiError::bad_request(e.to_string()).into_response(),
     }
