@@ -9,9 +9,11 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use llm_gateway::config::{ConfigFile, default_config_path};
 use llm_gateway::config::AccountClients;
-use llm_gateway::manage::{ClientKeyLimits, ErrorKind, NewApiKeyAccount, NewClientKey, NewOAuthAccount, Ops, ServerSync};
+use llm_gateway::config::{ConfigFile, default_config_path};
+use llm_gateway::manage::{
+    ClientKeyLimits, ErrorKind, NewApiKeyAccount, NewClientKey, NewOAuthAccount, Ops, ServerSync,
+};
 use llm_gateway::secrets::Secret;
 
 /// mimalloc instead of the system allocator: the proxy allocates and frees many small buffers per request, and
@@ -398,10 +400,23 @@ async fn manage(ops: Ops, command: Command) -> Result<ExitCode> {
             println!("disabled account `{}` ({})", account.name, account.id);
             warn_unless_applied(&ops).await;
         }
-        Command::AddClientKey { name, models, rpm, tokens_per_day, budget_usd_month, accounts, priority_tiers, expires } => {
-            let limits = ClientKeyLimits { models, rpm, tokens_per_day, budget_usd_month, accounts, priority_tiers, expires };
+        Command::AddClientKey {
+            name,
+            models,
+            rpm,
+            tokens_per_day,
+            budget_usd_month,
+            accounts,
+            priority_tiers,
+            expires,
+        } => {
+            let limits =
+                ClientKeyLimits { models, rpm, tokens_per_day, budget_usd_month, accounts, priority_tiers, expires };
             let created = ops.create_client_key(NewClientKey { name, limits }).await?;
-            println!("created client key `{}` ({}); it is shown only now, store it safely:", created.client_key.name, created.id);
+            println!(
+                "created client key `{}` ({}); it is shown only now, store it safely:",
+                created.client_key.name, created.id
+            );
             println!("{}", created.key);
             warn_unless_applied(&ops).await;
         }

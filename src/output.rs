@@ -2,8 +2,8 @@
 
 use anyhow::Result;
 use llm_gateway::accounts::AccountView;
-use llm_gateway::manage::ClientKeyView;
 use llm_gateway::gateway::{ReportSource, StatusReport};
+use llm_gateway::manage::ClientKeyView;
 use llm_gateway::upstream::probe::ProbeResult;
 
 fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {

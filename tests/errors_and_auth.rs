@@ -153,8 +153,12 @@ async fn foreign_hosts_and_origins_are_refused() {
 #[tokio::test]
 async fn admin_api_needs_the_admin_token() {
     let h = Harness::start().await;
-    let response = h.http.get(format!("{}/admin/api/status", h.url)).send().await.unwrap();
-    error_of(response, 401, "authentication_error").await;
+    let response = h.http.get(format!("{}/admin/api/v1/status", h.url)).send().await.unwrap();
+    assert_eq!(response.status(), 401);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "unauthorized", "the admin API's own error shape: {body}");
+    let wrong = h.http.get(format!("{}/admin/api/v1/status", h.url)).bearer_auth("lgw-wrong").send().await.unwrap();
+    assert_eq!(wrong.status(), 401);
     let status = h.status_json().await;
     assert_eq!(status["source"], "server");
     assert_eq!(status["accounts"][0]["name"], "primary");

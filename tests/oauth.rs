@@ -31,6 +31,7 @@ async fn oauth_harness(redirect_uri: Option<&str>) -> (Harness, String) {
                 weight: 1,
                 priority: 0,
                 models: vec![],
+                clients: None,
             })
             .unwrap()
             .id;
@@ -178,7 +179,7 @@ async fn browser_callback(h: &Harness, path: &str, authorize_url: &str) -> reqwe
 }
 
 async fn admin_post(h: &Harness, path: &str, body: Value) -> reqwest::Response {
-    h.http.post(format!("{}/admin/api{path}", h.url)).bearer_auth(h.admin_token()).json(&body).send().await.unwrap()
+    h.http.post(format!("{}/admin/api/v1{path}", h.url)).bearer_auth(h.admin_token()).json(&body).send().await.unwrap()
 }
 
 #[tokio::test]
@@ -206,10 +207,13 @@ async fn a_loopback_login_is_in_force_when_the_page_says_so_even_for_30_requests
 #[tokio::test]
 async fn a_login_completed_through_the_admin_api_is_in_force_when_it_answers() {
     let (h, id) = oauth_harness(None).await;
-    let started: Value =
-        admin_post(&h, "/oauth/start", serde_json::json!({"account_id": id})).await.json().await.unwrap();
+    let started: Value = admin_post(&h, &format!("/accounts/{id}/login"), serde_json::json!({"redirect": "manual"}))
+        .await
+        .json()
+        .await
+        .unwrap();
     let pasted = h.mock.approve(started["url"].as_str().unwrap()).unwrap();
-    let done = admin_post(&h, "/oauth/complete", serde_json::json!({"code": pasted})).await;
+    let done = admin_post(&h, &format!("/accounts/{id}/login/complete"), serde_json::json!({"code": pasted})).await;
     assert_eq!(done.status(), 200);
     let outcome: Value = done.json().await.unwrap();
     assert_eq!(outcome["account_id"], id.as_str());
@@ -232,6 +236,7 @@ async fn the_server_completes_a_login_with_the_accounts_own_oauth_client() {
             weight: 1,
             priority: 0,
             models: vec![],
+            clients: None,
         })
         .unwrap()
         .id;
@@ -250,10 +255,13 @@ async fn the_server_completes_a_login_with_the_accounts_own_oauth_client() {
     assert!(html.contains("Login complete"), "{html}");
 
     // Through the admin API.
-    let started: Value =
-        admin_post(&h, "/oauth/start", serde_json::json!({"account_id": id})).await.json().await.unwrap();
+    let started: Value = admin_post(&h, &format!("/accounts/{id}/login"), serde_json::json!({"redirect": "manual"}))
+        .await
+        .json()
+        .await
+        .unwrap();
     let pasted = h.mock.approve(started["url"].as_str().unwrap()).unwrap();
-    let done = admin_post(&h, "/oauth/complete", serde_json::json!({"code": pasted})).await;
+    let done = admin_post(&h, &format!("/accounts/{id}/login/complete"), serde_json::json!({"code": pasted})).await;
     assert_eq!(done.status(), 200, "{}", done.text().await.unwrap());
     assert_eq!(h.mock.oauth_stats().exchange_calls, 2);
     h.shutdown().await;
@@ -277,6 +285,7 @@ async fn forged_callbacks_cost_no_secret_store_read_and_a_cli_started_login_stil
                 weight: 1,
                 priority: 0,
                 models: vec![],
+                clients: None,
             })
             .unwrap()
             .id;
@@ -316,6 +325,7 @@ async fn reading_a_slow_keychain_for_status_does_not_stall_streams() {
                 weight: 1,
                 priority: 0,
                 models: vec![],
+                clients: None,
             })
             .unwrap();
     })
@@ -336,7 +346,7 @@ async fn reading_a_slow_keychain_for_status_does_not_stall_streams() {
     h.store.as_ref().unwrap().delay_gets(sleep);
     let status = tokio::spawn({
         let (http, url, token) = (h.http.clone(), h.url.clone(), h.admin_token());
-        async move { http.get(format!("{url}/admin/api/status")).bearer_auth(token).send().await.unwrap() }
+        async move { http.get(format!("{url}/admin/api/v1/status")).bearer_auth(token).send().await.unwrap() }
     });
     let mut last = std::time::Instant::now();
     let mut longest = std::time::Duration::ZERO;

@@ -11,6 +11,7 @@ mod server;
 mod ui;
 
 pub use crate::common::{AccountUsed, ApiError, ErrorKind};
+pub use admin::v1_routes as admin_v1_routes;
 pub(crate) use serve::serve;
 pub use serve::{ServeSettings, raise_open_files_limit, warn_if_few_descriptors};
 pub use server::router;

@@ -216,10 +216,8 @@ impl Ops {
     /// config (refusing a duplicate name); on failure deletes what it stored, so no orphaned credential stays.
     async fn insert_account(&self, account: Account, secrets: Vec<(String, Secret)>) -> Result<AccountView> {
         let store = self.secrets().await?;
-        let stored: Vec<String> = secrets
-            .iter()
-            .map(|(id, _)| if id.is_empty() { account.secret_id() } else { id.clone() })
-            .collect();
+        let stored: Vec<String> =
+            secrets.iter().map(|(id, _)| if id.is_empty() { account.secret_id() } else { id.clone() }).collect();
         let (writer, ids) = (store.clone(), stored.clone());
         blocking(move || {
             for (id, (_, secret)) in ids.iter().zip(&secrets) {

@@ -53,11 +53,8 @@ impl Ops {
             None => std::env::current_exe()
                 .map_err(|e| Error::internal(format!("cannot find this program's path for apiKeyHelper: {e}")))?,
         };
-        let ctx = SetupContext {
-            config: self.config_file().clone(),
-            secrets: Some(self.secrets().await?),
-            helper_program,
-        };
+        let ctx =
+            SetupContext { config: self.config_file().clone(), secrets: Some(self.secrets().await?), helper_program };
         let report = claude_code::setup_async(inputs, ctx).await?;
         // Setup may have created the dedicated key: put it in force before Claude Code's first request.
         self.apply().await?;

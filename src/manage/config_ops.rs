@@ -10,7 +10,8 @@ use crate::config::{Config, validate};
 
 /// The sections a change may touch; accounts and client keys have their own operations, and the secret store
 /// backend is chosen once (moving secrets between stores is not a config edit).
-pub const PATCHABLE_SECTIONS: [&str; 7] = ["server", "upstream", "routing", "oauth", "models", "subscriptions", "usage"];
+pub const PATCHABLE_SECTIONS: [&str; 7] =
+    ["server", "upstream", "routing", "oauth", "models", "subscriptions", "usage"];
 
 /// Keys read only when the gateway starts: a change to them is saved, but takes effect after a restart.
 const RESTART_KEYS: [&str; 8] = [
@@ -64,7 +65,10 @@ fn patched(config: &Config, patch: &Value) -> Result<Config> {
     if let Some(key) = sections.keys().find(|k| !PATCHABLE_SECTIONS.contains(&k.as_str())) {
         return Err(Error::invalid(
             key.clone(),
-            format!("`{key}` cannot be changed here (allowed: {}); accounts and client keys have their own endpoints", PATCHABLE_SECTIONS.join(", ")),
+            format!(
+                "`{key}` cannot be changed here (allowed: {}); accounts and client keys have their own endpoints",
+                PATCHABLE_SECTIONS.join(", ")
+            ),
         ));
     }
     let mut value = serde_json::to_value(config).map_err(|e| Error::internal(e.to_string()))?;

@@ -84,12 +84,8 @@ impl Ops {
     async fn ask_server(&self) -> Option<StatusReport> {
         let info = self.runtime_info().await?;
         let client = reqwest::Client::builder().timeout(Duration::from_secs(3)).build().ok()?;
-        let response = client
-            .get(format!("{}/admin/api/v1/status", info.url))
-            .bearer_auth(&info.admin_token)
-            .send()
-            .await
-            .ok()?;
+        let response =
+            client.get(format!("{}/admin/api/v1/status", info.url)).bearer_auth(&info.admin_token).send().await.ok()?;
         if !response.status().is_success() {
             tracing::debug!(status = %response.status(), "running server refused the status request");
             return None;

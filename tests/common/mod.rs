@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use llm_gateway::config::ConfigFile;
-use llm_gateway::manage::{Manager, NewApiKeyAccount};
+use llm_gateway::manage::{NewApiKeyAccount, NewClientKey, NewOAuthAccount, Ops};
 use llm_gateway::secrets::{BackendKind, FileStore, Secret, SecretError, SecretStore};
 use llm_gateway::{GatewayHandle, StartOptions};
 use mock_upstream::MockUpstream;
@@ -101,8 +101,78 @@ pub fn write_config(dir: &std::path::Path, mock_url: &str, server_extra: &str, u
     path
 }
 
-pub fn manager(path: &std::path::Path) -> Manager {
-    Manager::new(ConfigFile::new(path))
+/// The library's management operations on a config file, offline (as the CLI runs them), callable from sync
+/// setup code and from async tests alike: each call runs on a thread of its own with its own runtime.
+pub struct TestManager {
+    ops: Ops,
+}
+
+pub fn manager(path: &std::path::Path) -> TestManager {
+    TestManager { ops: Ops::offline_file(ConfigFile::new(path)) }
+}
+
+/// Runs `work` on its own thread and runtime (so it may be called inside a running runtime).
+pub fn run_blocking<T: Send + 'static>(work: impl std::future::Future<Output = T> + Send + 'static) -> T {
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime").block_on(work)
+    })
+    .join()
+    .expect("operation thread")
+}
+
+type OpResult<T> = Result<T, llm_gateway::manage::Error>;
+
+impl TestManager {
+    pub fn ops(&self) -> Ops {
+        self.ops.clone()
+    }
+
+    pub fn add_api_key(&self, new: NewApiKeyAccount) -> OpResult<llm_gateway::accounts::AccountView> {
+        let ops = self.ops.clone();
+        run_blocking(async move { ops.add_api_key(new).await })
+    }
+
+    pub fn add_oauth(&self, new: NewOAuthAccount) -> OpResult<llm_gateway::accounts::AccountView> {
+        let ops = self.ops.clone();
+        run_blocking(async move { ops.add_oauth(new).await })
+    }
+
+    /// Creates a general-purpose client key; returns the key.
+    pub fn add_client_key(&self, name: &str) -> OpResult<String> {
+        let (ops, name) = (self.ops.clone(), name.to_string());
+        run_blocking(async move { ops.create_client_key(NewClientKey { name, ..Default::default() }).await })
+            .map(|created| created.key)
+    }
+
+    pub fn set_enabled(&self, id: &str, enabled: bool) -> OpResult<llm_gateway::accounts::AccountView> {
+        let (ops, id) = (self.ops.clone(), id.to_string());
+        run_blocking(async move { ops.set_account_enabled(&id, enabled).await })
+    }
+
+    pub fn remove_account(&self, id: &str) -> OpResult<llm_gateway::accounts::AccountView> {
+        let (ops, id) = (self.ops.clone(), id.to_string());
+        run_blocking(async move { ops.remove_account(&id).await })
+    }
+
+    /// Starts a login; returns the authorize URL.
+    pub fn oauth_start(&self, id: &str) -> OpResult<String> {
+        let (ops, id) = (self.ops.clone(), id.to_string());
+        run_blocking(async move { ops.start_login(&id, None).await }).map(|l| l.url)
+    }
+
+    pub async fn oauth_complete(
+        &self,
+        id: Option<&str>,
+        code: &str,
+        _http: &reqwest::Client,
+    ) -> OpResult<llm_gateway::upstream::oauth::LoginOutcome> {
+        self.ops.complete_login(id, code).await
+    }
+
+    pub fn secrets(&self) -> OpResult<std::sync::Arc<dyn llm_gateway::secrets::SecretStore>> {
+        let ops = self.ops.clone();
+        run_blocking(async move { ops.secrets().await })
+    }
 }
 
 /// Changes the config file directly (before or while the gateway runs).
@@ -210,7 +280,7 @@ impl Harness {
         info["admin_token"].as_str().expect("token").to_string()
     }
 
-    pub fn manager(&self) -> Manager {
+    pub fn manager(&self) -> TestManager {
         manager(&self.config_path)
     }
 
@@ -247,7 +317,7 @@ impl Harness {
     pub async fn status_json(&self) -> serde_json::Value {
         let token = self.admin_token();
         self.http
-            .get(format!("{}/admin/api/status", self.url))
+            .get(format!("{}/admin/api/v1/status", self.url))
             .bearer_auth(token)
             .send()
             .await

@@ -14,22 +14,76 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use subtle::ConstantTimeEq;
 
-use super::ApiError;
+mod accounts;
+mod claude_code;
+mod config;
+mod error;
+mod keys;
+
+use axum::routing::{MethodRouter, delete, post};
+
 use crate::gateway::Gateway;
 use crate::secrets::keys::hash_key;
+use error::AdminError;
 
 pub(super) fn router(gateway: Arc<Gateway>) -> Router<Arc<Gateway>> {
-    Router::new()
-        .nest("/v1", v1())
-        .route("/status", get(status))
-        .route("/oauth/start", axum::routing::post(oauth_start))
-        .route("/oauth/complete", axum::routing::post(oauth_complete))
-        .route_layer(axum::middleware::from_fn_with_state(gateway, require_admin_token))
+    Router::new().nest("/v1", v1()).route_layer(axum::middleware::from_fn_with_state(gateway, require_admin_token))
 }
 
-/// The routes of version 1 (`/admin/api/v1/…`), behind the same authentication as the rest.
+type Handler = MethodRouter<Arc<Gateway>>;
+
+/// Every route of version 1: path, methods, handlers. The router is built from this table, and the OpenAPI
+/// conformance test (`tests/admin_api.rs`) compares it with `docs/admin-api.yaml` through [`v1_routes`].
+fn v1_table() -> Vec<(&'static str, &'static [&'static str], Handler)> {
+    vec![
+        ("/status", &["GET"], get(config::status)),
+        ("/config", &["GET", "PATCH"], get(config::get).patch(config::patch)),
+        ("/config/validate", &["POST"], post(config::validate)),
+        ("/accounts", &["GET", "POST"], get(accounts::list).post(accounts::add)),
+        (
+            "/accounts/{id}",
+            &["GET", "PATCH", "DELETE"],
+            get(accounts::get).patch(accounts::update).delete(accounts::remove),
+        ),
+        ("/accounts/{id}/enable", &["POST"], post(accounts::enable)),
+        ("/accounts/{id}/disable", &["POST"], post(accounts::disable)),
+        ("/accounts/{id}/login", &["POST"], post(accounts::login)),
+        ("/accounts/{id}/login/complete", &["POST"], post(accounts::complete_login)),
+        ("/accounts/{id}/probe", &["POST"], post(accounts::probe)),
+        ("/client-keys", &["GET", "POST"], get(keys::list).post(keys::create)),
+        ("/client-keys/{id}", &["DELETE"], delete(keys::revoke)),
+        ("/claude-code", &["GET"], get(claude_code::status)),
+        ("/claude-code/setup", &["POST"], post(claude_code::setup)),
+        ("/claude-code/restore", &["POST"], post(claude_code::restore)),
+    ]
+}
+
+/// The routes of version 1 as `(METHOD, path)` pairs, paths relative to `/admin/api/v1`.
+pub fn v1_routes() -> Vec<(&'static str, &'static str)> {
+    v1_table().into_iter().flat_map(|(path, methods, _)| methods.iter().map(move |m| (*m, path))).collect()
+}
+
+/// The routes of version 1 (`/admin/api/v1/…`), behind the same authentication as the rest; an unknown path or
+/// method gets the v1 error shape.
 fn v1() -> Router<Arc<Gateway>> {
-    Router::new().route("/status", get(status))
+    let mut router = Router::new();
+    for (path, _, handler) in v1_table() {
+        router = router.route(path, handler);
+    }
+    router.fallback(v1_not_found).method_not_allowed_fallback(v1_method_not_allowed)
+}
+
+async fn v1_not_found(uri: axum::http::Uri) -> Response {
+    AdminError::not_found(format!("no admin API route {}", uri.path())).into_response()
+}
+
+async fn v1_method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    AdminError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "invalid_request",
+        format!("method {method} is not allowed on {}", uri.path()),
+    )
+    .into_response()
 }
 
 async fn require_admin_token(State(gateway): State<Arc<Gateway>>, request: Request, next: Next) -> Response {
@@ -41,36 +95,9 @@ async fn require_admin_token(State(gateway): State<Arc<Gateway>>, request: Reque
         .map(str::trim);
     match token {
         Some(t) if bool::from(hash_key(t).ct_eq(gateway.admin_token_hash())) => next.run(request).await,
-        _ => ApiError::unauthorized("the admin API needs the admin token from runtime.json beside the config file")
-            .into_response(),
-    }
-}
-
-async fn status(State(gateway): State<Arc<Gateway>>) -> Response {
-    axum::Json(gateway.status().await).into_response()
-}
-
-#[derive(serde::Deserialize)]
-struct StartBody {
-    account_id: String,
-}
-
-#[derive(serde::Deserialize)]
-struct CompleteBody {
-    /// `code#state`, the callback URL, or a deep link.
-    code: String,
-}
-
-async fn oauth_start(State(gateway): State<Arc<Gateway>>, body: axum::Json<StartBody>) -> Response {
-    match gateway.start_oauth_login(&body.account_id, None).await {
-        Ok(started) => axum::Json(serde_json::json!({ "url": started.url })).into_response(),
-        Err(e) => ApiError::bad_request(e.to_string()).into_response(),
-    }
-}
-
-async fn oauth_complete(State(gateway): State<Arc<Gateway>>, body: axum::Json<CompleteBody>) -> Response {
-    match gateway.complete_oauth_login(&body.code, None).await {
-        Ok(outcome) => axum::Json(outcome).into_response(),
-        Err(e) => ApiError::bad_request(e.to_string()).into_response(),
+        _ => AdminError::unauthorized(
+            "the admin API needs the admin token (`llm-gateway admin-token`, or runtime.json beside the config file)",
+        )
+        .into_response(),
     }
 }
