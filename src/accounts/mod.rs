@@ -208,6 +208,7 @@ impl LiveAccount {
             priority: self.config.priority,
             models: self.config.models.clone(),
             base_url: self.config.base_url.clone(),
+            clients: (self.config.kind == AccountKind::Oauth).then(|| self.config.clients.unwrap_or_default()),
             cooldown_until: bench.map(|(until, _)| rfc3339(until)),
             cooldown_reason: bench.map(|(_, reason)| reason.as_str().to_string()),
             half_open: bench.is_none() && self.health.on_probation(),
@@ -253,6 +254,9 @@ pub struct AccountView {
     /// Base URL override.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base_url: Option<String>,
+    /// Subscription (OAuth) accounts: which clients they serve (`claude_code`, the default, or `any`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clients: Option<crate::config::AccountClients>,
     /// End of the current bench (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cooldown_until: Option<String>,

@@ -33,6 +33,12 @@ pub struct StatusReport {
     pub version: String,
     /// The listen address (of the running server, or as configured).
     pub listen: String,
+    /// Server reports: the address clients on this machine use (`http://127.0.0.1:8787`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Server reports: accounts a request could be sent with right now (`GET /ready` is 200 when above 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usable_accounts: Option<usize>,
     /// Seconds since the server started (server reports only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uptime_secs: Option<u64>,
@@ -76,6 +82,8 @@ impl Gateway {
             source: ReportSource::Server,
             version: env!("CARGO_PKG_VERSION").into(),
             listen: self.listen.to_string(),
+            url: Some(crate::config::connect_url(self.listen)),
+            usable_accounts: Some(live.accounts.iter().filter(|a| a.is_available(now)).count()),
             uptime_secs: Some(self.started.elapsed().as_secs()),
             strategy: live.config.routing.strategy,
             secrets_backend: Some(backend_name(self.secrets.backend()).into()),

@@ -40,6 +40,8 @@ impl Ops {
             source: ReportSource::Config,
             version: env!("CARGO_PKG_VERSION").into(),
             listen: config.server.listen.clone(),
+            url: None,
+            usable_accounts: None,
             uptime_secs: None,
             strategy: config.routing.strategy,
             secrets_backend: self.secrets().await.ok().map(|s| crate::secrets::backend_name(s.backend()).into()),
