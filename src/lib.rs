@@ -23,5 +23,7 @@ pub mod transform;
 pub mod upstream;
 pub mod usage;
 
-pub use app::{GatewayHandle, OAUTH_REFRESH_INTERVAL, StartError, StartOptions, start};
+pub use app::{
+    BackgroundGateway, GatewayHandle, OAUTH_REFRESH_INTERVAL, StartError, StartOptions, server_runtime, start,
+};
 pub use gateway::Gateway;

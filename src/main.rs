@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use llm_gateway::config::AccountClients;
-use llm_gateway::config::{ConfigFile, default_config_path};
+use llm_gateway::config::default_config_path;
 use llm_gateway::manage::{
     ClientKeyLimits, ErrorKind, NewApiKeyAccount, NewClientKey, NewOAuthAccount, Ops, ServerSync,
 };
@@ -273,21 +273,9 @@ async fn warn_unless_applied(ops: &Ops) {
     }
 }
 
-/// The server's runtime, sized by `server.worker_threads`: one thread (the default) is a current-thread runtime,
-/// the cheapest per request. A config that cannot be read here is reported by `start` itself.
+/// The server's runtime, sized by `server.worker_threads` (see `llm_gateway::server_runtime`).
 fn server_runtime(config_path: &std::path::Path) -> Result<tokio::runtime::Runtime> {
-    let mut config = ConfigFile::new(config_path).load().unwrap_or_default();
-    llm_gateway::config::env_overrides(&mut config);
-    let mut builder = match config.server.worker_threads {
-        1 => tokio::runtime::Builder::new_current_thread(),
-        0 => tokio::runtime::Builder::new_multi_thread(),
-        n => {
-            let mut b = tokio::runtime::Builder::new_multi_thread();
-            b.worker_threads(n);
-            b
-        }
-    };
-    builder.enable_all().build().context("cannot start the async runtime")
+    llm_gateway::server_runtime(config_path).context("cannot start the async runtime")
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {

@@ -2,6 +2,8 @@
 //! refresh OAuth tokens; [`GatewayHandle::shutdown`] drains and ends every task. The top of the library: the
 //! front doors (CLI, desktop) call this, and nothing in the library calls into it.
 
+mod thread;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -21,6 +23,8 @@ use crate::secrets::{SecretError, SecretStore};
 use crate::tasks::Tasks;
 use crate::upstream::oauth::TokenManager;
 use crate::upstream::{UpstreamClient, UpstreamError};
+
+pub use thread::{BackgroundGateway, server_runtime};
 
 /// How often OAuth tokens close to expiry are refreshed in the background.
 pub const OAUTH_REFRESH_INTERVAL: Duration = Duration::from_secs(30);
