@@ -3,6 +3,7 @@
 mod claude_code_cli;
 mod input;
 mod output;
+mod ui_cli;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -159,6 +160,14 @@ enum Command {
         /// One JSON document.
         #[arg(long)]
         json: bool,
+    },
+    /// Print the running gateway's admin token (for `Authorization: Bearer` on the admin API).
+    AdminToken,
+    /// Print (and open) the web UI's address with a one-time sign-in code; needs a running gateway.
+    Ui {
+        /// Only print the address.
+        #[arg(long)]
+        no_browser: bool,
     },
     /// What Claude Code uses; point it at this gateway; undo that.
     ClaudeCode {
@@ -326,6 +335,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             output::status(&report, json)?;
         }
         Command::ClaudeCode { command } => return claude_code_cli::run(&path, command),
+        Command::AdminToken => println!("{}", runtime()?.block_on(ui_cli::admin_token(&path))?),
+        Command::Ui { no_browser } => println!("{}", runtime()?.block_on(ui_cli::ui(&path, no_browser))?),
         Command::HealthCheck { json } => {
             let results = runtime()?.block_on(manager.health_check())?;
             output::health(&results, json)?;

@@ -11,7 +11,7 @@ pub mod validate;
 pub mod watch;
 
 pub use model::*;
-pub use runtime::{RuntimeInfo, runtime_info_path};
+pub use runtime::{RuntimeInfo, connect_url, runtime_info_path};
 pub(crate) use store::FileLock;
 pub use store::{ConfigError, ConfigFile, default_config_path, env_overrides, write_atomic as write_private};
 pub use validate::{parse_listen, validate};
