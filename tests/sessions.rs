@@ -70,7 +70,9 @@ async fn admin_error(response: Response, status: u16, kind: &str) -> String {
     assert_eq!(response.status().as_u16(), status);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["type"], kind, "{body}");
-    body["error"]["message"].as_str().unwrap().to_string()
+    let message = body["error"]["message"].as_str().unwrap().to_string();
+    assert!(!message.contains("  ") && !message.contains('\n'), "one clean sentence: {message:?}");
+    message
 }
 
 fn own_origin(h: &Harness) -> String {
@@ -203,6 +205,11 @@ async fn signing_out_from_the_gateways_own_page_ends_the_session() {
     assert!(!std::fs::read_to_string(&file).unwrap().contains(&hash), "forgotten in the file too");
     // Signing out again (a second tab) just clears the cookie.
     assert_eq!(sign_out(&h, &cookie, &[CSRF, ("origin", &origin)]).await.status(), 204);
+    // The admin token may end a session without the cookie rules (no browser sends it on its own).
+    let other = session(&h).await;
+    let with_token = h.http.delete(v1(&h, "/session")).header("cookie", &other).bearer_auth(h.admin_token());
+    assert_eq!(with_token.send().await.unwrap().status(), 204);
+    assert_eq!(status_with(&h, &other).await.status(), 401);
     // With neither cookie nor token there is nothing to sign out of.
     let anonymous = h.http.delete(v1(&h, "/session")).header(CSRF.0, CSRF.1).send().await.unwrap();
     admin_error(anonymous, 401, "unauthorized").await;

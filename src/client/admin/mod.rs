@@ -66,7 +66,15 @@ fn bearer_auth(gateway: &Gateway, headers: &HeaderMap) -> Option<bool> {
 
 fn unauthenticated() -> AdminError {
     AdminError::unauthorized(
-        "the admin API needs the admin token (`Authorization: Bearer <token>`; `llm-gateway admin-token` prints          it) or a web UI session (`llm-gateway ui` signs a browser in)",
+        "the admin API needs the admin token (`Authorization: Bearer <token>`; `llm-gateway admin-token` prints \
+         it) or a web UI session (`llm-gateway ui` signs a browser in)",
+    )
+}
+
+fn invalid_token() -> AdminError {
+    AdminError::unauthorized(
+        "invalid admin token: use the one `llm-gateway admin-token` prints (a new one is made at each gateway \
+         start)",
     )
 }
 
@@ -75,12 +83,7 @@ fn unauthenticated() -> AdminError {
 async fn require_admin(State(gateway): State<Arc<Gateway>>, mut request: Request, next: Next) -> Response {
     let auth = match bearer_auth(&gateway, request.headers()) {
         Some(true) => AdminAuth::Token,
-        Some(false) => {
-            return AdminError::unauthorized(
-                "invalid admin token: use the one `llm-gateway admin-token` prints (a new one is made at each                  gateway start)",
-            )
-            .into_response();
-        }
+        Some(false) => return invalid_token().into_response(),
         None if session::live_session(&gateway, request.headers()).is_some() => {
             if let Err(e) = session::check_csrf(&request) {
                 return e.into_response();

@@ -150,16 +150,22 @@ async fn sign_in(State(gateway): State<Arc<Gateway>>, request: Request) -> Respo
 }
 
 /// `DELETE /session`: forgets the cookie's session and clears the cookie. A live session is ended only by a
-/// request that passes the cookie rules ([`check_csrf`]); a cookie whose session already ended is just cleared.
-/// Without any cookie, the admin token is required as everywhere else.
+/// request that passes the cookie rules ([`check_csrf`]) or carries the admin token; a cookie whose session
+/// already ended is just cleared. Without any cookie, the admin token is required as everywhere else.
 async fn sign_out(State(gateway): State<Arc<Gateway>>, request: Request) -> Response {
     let headers = request.headers();
+    let bearer = super::bearer_auth(&gateway, headers);
+    if bearer == Some(false) {
+        return super::invalid_token().into_response();
+    }
     if let Some(token) = live_session(&gateway, headers) {
-        if let Err(e) = check_csrf(&request) {
+        if bearer.is_none()
+            && let Err(e) = check_csrf(&request)
+        {
             return e.into_response();
         }
         gateway.close_ui_session(token).await;
-    } else if session_cookies(headers).next().is_none() && super::bearer_auth(&gateway, headers) != Some(true) {
+    } else if bearer.is_none() && session_cookies(headers).next().is_none() {
         return super::unauthenticated().into_response();
     }
     let mut response = StatusCode::NO_CONTENT.into_response();
