@@ -3,6 +3,7 @@
 mod claude_code_cli;
 mod input;
 mod output;
+mod ui_cli;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -189,6 +190,14 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print the running gateway's admin token (for `Authorization: Bearer` on the admin API).
+    AdminToken,
+    /// Print (and open) the web UI's address with a one-time sign-in code; needs a running gateway.
+    Ui {
+        /// Only print the address.
+        #[arg(long)]
+        no_browser: bool,
+    },
     /// What Claude Code uses; point it at this gateway; undo that.
     ClaudeCode {
         #[command(subcommand)]
@@ -286,6 +295,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::ClaudeCode { command } => claude_code_cli::run(&path, command),
+        Command::AdminToken => {
+            println!("{}", runtime()?.block_on(ui_cli::admin_token(&path))?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Ui { no_browser } => {
+            println!("{}", runtime()?.block_on(ui_cli::ui(&path, no_browser))?);
+            Ok(ExitCode::SUCCESS)
+        }
         command => {
             // Keys read from a terminal are read before the runtime starts.
             let command = read_secrets(command)?;
@@ -422,7 +439,9 @@ async fn manage(ops: Ops, command: Command) -> Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             }
         }
-        Command::Server { .. } | Command::ClaudeCode { .. } => unreachable!("handled by run"),
+        Command::Server { .. } | Command::ClaudeCode { .. } | Command::AdminToken | Command::Ui { .. } => {
+            unreachable!("handled by run")
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

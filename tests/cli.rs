@@ -421,3 +421,63 @@ async fn a_change_the_running_server_cannot_apply_yet_is_reported_and_applied_la
     server.kill().unwrap();
     let _ = server.wait();
 }
+
+/// Runs the binary off the async runtime, so the in-process gateway it talks to keeps serving.
+async fn run_async(config: &std::path::Path, args: &[&str]) -> Output {
+    let (config, args) = (config.to_path_buf(), args.iter().map(|a| a.to_string()).collect::<Vec<_>>());
+    tokio::task::spawn_blocking(move || run(&config, &args.iter().map(String::as_str).collect::<Vec<_>>()))
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_token_prints_the_token_the_running_gateway_accepts() {
+    let h = common::Harness::with(|_| {}).await;
+    let out = ok(&run_async(&h.config_path, &["admin-token"]).await);
+    let token = last_line(&out);
+    assert_eq!(out.trim(), token, "the token alone: {out}");
+    assert_eq!(token, h.admin_token());
+    let status = h.http.get(format!("{}/admin/api/v1/status", h.url)).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(status.status(), 200);
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_token_and_ui_without_a_running_gateway_fail_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::write_config(dir.path(), "http://127.0.0.1:9", "", "");
+    let expected = format!("no running gateway found for {}; start it with `llm-gateway server`", config.display());
+    for args in [&["admin-token"][..], &["ui", "--no-browser"]] {
+        let out = run(&config, args);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}: nothing on stdout");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(&expected), "{args:?}: {stderr}");
+    }
+    // runtime.json left behind by a gateway that did not stop cleanly: nothing answers there.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let stale = serde_json::json!({ "url": format!("http://{closed}"), "admin_token": "lgw-stale", "pid": 1 });
+    std::fs::write(dir.path().join("runtime.json"), stale.to_string()).unwrap();
+    let out = run(&config, &["admin-token"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&expected), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ui_no_browser_prints_an_address_whose_code_signs_in_once() {
+    let h = common::Harness::with(|_| {}).await;
+    let output = run_async(&h.config_path, &["ui", "--no-browser"]).await;
+    let out = ok(&output);
+    assert_eq!(out.lines().count(), 1, "the address alone on stdout: {out}");
+    let url = last_line(&out);
+    let prefix = format!("{}/ui/#code=", h.url);
+    let code = url.strip_prefix(&prefix).unwrap_or_else(|| panic!("{url} starts with {prefix}"));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("works once"));
+    let sign_in =
+        || h.http.post(format!("{}/admin/api/v1/session", h.url)).json(&serde_json::json!({ "code": code })).send();
+    let first = sign_in().await.unwrap();
+    assert_eq!(first.status(), 200);
+    assert!(first.headers()["set-cookie"].to_str().unwrap().starts_with("lgw_session="));
+    assert_eq!(sign_in().await.unwrap().status(), 401, "the code works once");
+    h.shutdown().await;
+}

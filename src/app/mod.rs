@@ -188,18 +188,8 @@ pub async fn start(options: StartOptions) -> Result<GatewayHandle, StartError> {
 
     let admin_token = keys::new_client_key();
     let runtime_path = runtime_info_path(&file);
-    let connect_ip = if addr.ip().is_unspecified() {
-        if addr.is_ipv4() { "127.0.0.1".to_string() } else { "[::1]".to_string() }
-    } else if addr.is_ipv6() {
-        format!("[{}]", addr.ip())
-    } else {
-        addr.ip().to_string()
-    };
-    let info = RuntimeInfo {
-        url: format!("http://{connect_ip}:{}", addr.port()),
-        admin_token: admin_token.clone(),
-        pid: std::process::id(),
-    };
+    let info =
+        RuntimeInfo { url: config::connect_url(addr), admin_token: admin_token.clone(), pid: std::process::id() };
     let info_json = serde_json::to_vec_pretty(&info).map_err(|e| StartError::Internal(e.to_string()))?;
     let info_path = runtime_path.clone();
     tokio::task::spawn_blocking(move || config::write_private(&info_path, &info_json))
@@ -221,6 +211,7 @@ pub async fn start(options: StartOptions) -> Result<GatewayHandle, StartError> {
         TokenManager::new(secrets_for_oauth, upstream_http),
         config_sync,
     ));
+    gateway.load_ui_sessions().await;
 
     let (stop, stop_rx) = watch::channel(false);
     let tasks = Tasks::new();

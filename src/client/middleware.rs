@@ -105,8 +105,14 @@ fn check_host_and_origin(gateway: &Gateway, request: &Request) -> Result<(), Api
     }
     if let Some(origin) = request.headers().get(http::header::ORIGIN) {
         let origin = origin.to_str().unwrap_or("");
+        let host = request
+            .headers()
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| request.uri().authority().map(http::uri::Authority::as_str));
         let allowed = origin_is_loopback(origin)
-            || server.allowed_origins.iter().any(|o| o.trim_end_matches('/').eq_ignore_ascii_case(origin));
+            || server.allowed_origins.iter().any(|o| o.trim_end_matches('/').eq_ignore_ascii_case(origin))
+            || host.is_some_and(|host| is_own_origin(origin, host, &server.allowed_hosts));
         if !allowed {
             return Err(ApiError::forbidden(format!(
                 "origin `{origin}` is not allowed to call this gateway; add it to server.allowed_origins if you trust it"
@@ -114,6 +120,17 @@ fn check_host_and_origin(gateway: &Gateway, request: &Request) -> Result<(), Api
         }
     }
     Ok(())
+}
+
+/// Whether `origin` is the gateway's own (`http://` + the request's `Host`, e.g. its web UI reached by a name in
+/// `server.allowed_hosts`) for a host no other site can pose as: a name in `allowed_hosts` (the Host check keeps
+/// DNS-rebinding pages with any other name out), or an IP address (a page whose origin is the gateway's own
+/// address and port was served by the gateway; rebinding needs a name).
+fn is_own_origin(origin: &str, host: &str, allowed_hosts: &[String]) -> bool {
+    let same = origin.get(..7).is_some_and(|scheme| scheme.eq_ignore_ascii_case("http://"))
+        && origin[7..].eq_ignore_ascii_case(host);
+    same && (host_name(host).parse::<std::net::IpAddr>().is_ok()
+        || allowed_hosts.iter().any(|h| h.eq_ignore_ascii_case(host) || h.eq_ignore_ascii_case(host_name(host))))
 }
 
 /// The host part of a `Host` header value (`[::1]:8787` → `::1`, `localhost:8787` → `localhost`).
@@ -167,5 +184,20 @@ mod tests {
         assert!(origin_is_loopback("http://127.0.0.1:8787"));
         assert!(!origin_is_loopback("https://evil.example"));
         assert!(!origin_is_loopback("null"));
+    }
+
+    #[test]
+    fn the_gateways_own_origin_is_its_host_when_no_other_site_can_pose_as_it() {
+        let allowed = ["gateway.lan".to_string(), "other.lan:9000".to_string()];
+        assert!(is_own_origin("http://gateway.lan:8787", "gateway.lan:8787", &allowed));
+        assert!(is_own_origin("HTTP://Gateway.LAN:8787", "gateway.lan:8787", &allowed));
+        assert!(is_own_origin("http://other.lan:9000", "other.lan:9000", &allowed));
+        assert!(is_own_origin("http://192.168.1.5:8787", "192.168.1.5:8787", &[]));
+        assert!(is_own_origin("http://[fd00::5]:8787", "[fd00::5]:8787", &[]));
+        assert!(!is_own_origin("http://rebind.example:8787", "rebind.example:8787", &allowed), "a name not allowed");
+        assert!(!is_own_origin("http://gateway.lan:8788", "gateway.lan:8787", &allowed), "another port");
+        assert!(!is_own_origin("https://gateway.lan:8787", "gateway.lan:8787", &allowed), "another scheme");
+        assert!(!is_own_origin("http://evil.example", "gateway.lan:8787", &allowed));
+        assert!(!is_own_origin("null", "gateway.lan", &allowed));
     }
 }

@@ -162,6 +162,9 @@ pub struct ServerConfig {
     /// Seconds between HTTP/2 PING frames that detect a vanished client (closed after 20 s without an answer);
     /// 0 turns them off. Read at start-up.
     pub http2_keep_alive_secs: f64,
+    /// Hours a web UI session (opened with a one-time code from `llm-gateway ui`) lasts before the browser must
+    /// sign in again (1–720). Applies to sessions opened after a change.
+    pub ui_session_hours: u64,
 }
 
 impl ServerConfig {
@@ -185,6 +188,7 @@ impl Default for ServerConfig {
             idle_timeout_secs: 120.0,
             max_connections: 4096,
             http2_keep_alive_secs: 60.0,
+            ui_session_hours: 12,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! `runtime.json` beside the config: written by a running gateway (0600), read by the CLI and other front doors
 //! to find it: its address and the admin token.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -31,15 +32,29 @@ impl RuntimeInfo {
     }
 }
 
-/// The address clients on this machine use for a gateway listening on `addr` (a wildcard address maps to
-/// loopback), e.g. `http://127.0.0.1:8787`.
-pub fn connect_url(addr: std::net::SocketAddr) -> String {
-    let host = if addr.ip().is_unspecified() {
-        if addr.is_ipv4() { "127.0.0.1".to_string() } else { "[::1]".to_string() }
-    } else if addr.is_ipv6() {
-        format!("[{}]", addr.ip())
-    } else {
-        addr.ip().to_string()
+/// The base URL (`http://IP:PORT`) that reaches a gateway bound to `addr` from this machine: an unspecified
+/// address (`0.0.0.0`, `::`) becomes the loopback address of its family.
+pub fn connect_url(addr: SocketAddr) -> String {
+    let ip = match addr.ip() {
+        ip if ip.is_unspecified() && addr.is_ipv4() => "127.0.0.1".to_string(),
+        ip if ip.is_unspecified() => "[::1]".to_string(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        std::net::IpAddr::V4(ip) => ip.to_string(),
     };
-    format!("http://{host}:{}", addr.port())
+    format!("http://{ip}:{}", addr.port())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connect_urls_name_a_reachable_address() {
+        let url = |a: &str| connect_url(a.parse().unwrap());
+        assert_eq!(url("127.0.0.1:8787"), "http://127.0.0.1:8787");
+        assert_eq!(url("0.0.0.0:8787"), "http://127.0.0.1:8787");
+        assert_eq!(url("[::]:8787"), "http://[::1]:8787");
+        assert_eq!(url("[::1]:9000"), "http://[::1]:9000");
+        assert_eq!(url("192.168.1.5:80"), "http://192.168.1.5:80");
+    }
 }

@@ -26,6 +26,9 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
     if keep_alive != 0.0 {
         check_timeout("server.http2_keep_alive_secs", keep_alive)?;
     }
+    if !(1..=720).contains(&config.server.ui_session_hours) {
+        return Err(ConfigError::invalid("server.ui_session_hours", "must be a whole number of hours from 1 to 720"));
+    }
     check_url("upstream.base_url", &config.upstream.base_url)?;
     check_timeout("upstream.connect_timeout_secs", config.upstream.connect_timeout_secs)?;
     check_timeout("upstream.read_timeout_secs", config.upstream.read_timeout_secs)?;
@@ -251,6 +254,18 @@ mod tests {
         let mut c = Config::default();
         c.routing.max_cooldown_secs = 7 * 86_400;
         assert!(validate(&c).is_ok(), "a 7-day window's reset fits");
+    }
+
+    #[test]
+    fn ui_session_hours_must_be_from_one_hour_to_thirty_days() {
+        for (hours, ok) in [(0, false), (1, true), (12, true), (720, true), (721, false), (u64::MAX, false)] {
+            let mut c = Config::default();
+            c.server.ui_session_hours = hours;
+            match validate(&c) {
+                Ok(()) => assert!(ok, "{hours} h accepted"),
+                Err(e) => assert!(!ok && e.to_string().contains("server.ui_session_hours"), "{hours} h: {e}"),
+            }
+        }
     }
 
     #[test]

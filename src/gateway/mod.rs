@@ -5,6 +5,7 @@
 mod live;
 mod login;
 mod reload;
+mod sessions;
 mod status;
 
 use std::net::SocketAddr;
@@ -24,6 +25,8 @@ use crate::upstream::oauth::{self, OAuthSettings, PendingRegistry, TokenManager}
 pub use live::Live;
 pub(crate) use live::load_accounts;
 pub use reload::ReloadError;
+use sessions::UiSessions;
+pub use sessions::{SessionError, UiCode, UiSession};
 pub(crate) use status::with_oauth;
 pub use status::{ReportSource, StatusReport};
 
@@ -43,6 +46,8 @@ pub struct Gateway {
     pending: PendingRegistry,
     /// Which version of the config file is in force, and any newer one not applied yet (from the watcher).
     config_sync: watch::Receiver<ConfigSync>,
+    /// The web UI's sign-in codes and browser sessions (hashes only; sessions also in `ui-sessions.json`).
+    ui_sessions: UiSessions,
 }
 
 impl Gateway {
@@ -59,6 +64,7 @@ impl Gateway {
         config_sync: watch::Receiver<ConfigSync>,
     ) -> Self {
         let pending = PendingRegistry::new(&file.dir());
+        let ui_sessions = UiSessions::new(&file.dir());
         Self {
             file,
             live: ArcSwap::from_pointee(live),
@@ -72,6 +78,7 @@ impl Gateway {
             oauth,
             pending,
             config_sync,
+            ui_sessions,
         }
     }
 

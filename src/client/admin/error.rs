@@ -39,6 +39,21 @@ impl AdminError {
     pub(crate) fn unauthorized(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
     }
+
+    /// 400 `invalid_request` about `field`.
+    pub(crate) fn invalid_request(field: &str, message: impl Into<String>) -> Self {
+        Self::invalid(field, message)
+    }
+
+    /// 403 `forbidden`.
+    pub(crate) fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    /// 429 `rate_limited` (the caller adds `retry-after`, or sets `retry_after`).
+    pub(crate) fn rate_limited(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
+    }
 }
 
 impl From<Error> for AdminError {

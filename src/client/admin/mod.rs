@@ -3,31 +3,32 @@
 //! of its routes, and every handler is one call into the library's operations (`manage`).
 //!
 //! Authenticated by the admin token the server writes to `runtime.json` (0600) beside the config when it starts,
-//! so only someone who can read the config directory can use it.
-
-use std::sync::Arc;
-
-use axum::Router;
-use axum::extract::{Request, State};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use subtle::ConstantTimeEq;
+//! so only someone who can read the config directory can use it; version 1 also accepts the web UI's session
+//! cookie (`session.rs`), under the CSRF rules for changes.
 
 mod accounts;
 mod claude_code;
 mod config;
 mod error;
 mod keys;
+mod session;
 
-use axum::routing::{MethodRouter, delete, post};
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::middleware::{Next, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, delete, get, post};
+use http::HeaderMap;
+use subtle::ConstantTimeEq;
 
 use crate::gateway::Gateway;
 use crate::secrets::keys::hash_key;
-use error::AdminError;
+pub(crate) use error::AdminError;
 
 pub(super) fn router(gateway: Arc<Gateway>) -> Router<Arc<Gateway>> {
-    Router::new().nest("/v1", v1()).route_layer(axum::middleware::from_fn_with_state(gateway, require_admin_token))
+    Router::new().nest("/v1", v1(gateway))
 }
 
 type Handler = MethodRouter<Arc<Gateway>>;
@@ -55,6 +56,7 @@ fn v1_table() -> Vec<(&'static str, &'static [&'static str], Handler)> {
         ("/claude-code", &["GET"], get(claude_code::status)),
         ("/claude-code/setup", &["POST"], post(claude_code::setup)),
         ("/claude-code/restore", &["POST"], post(claude_code::restore)),
+        ("/session/code", &["POST"], post(session::mint_code)),
     ]
 }
 
@@ -63,14 +65,19 @@ pub fn v1_routes() -> Vec<(&'static str, &'static str)> {
     v1_table().into_iter().flat_map(|(path, methods, _)| methods.iter().map(move |m| (*m, path))).collect()
 }
 
-/// The routes of version 1 (`/admin/api/v1/…`), behind the same authentication as the rest; an unknown path or
-/// method gets the v1 error shape.
-fn v1() -> Router<Arc<Gateway>> {
+/// The routes of version 1 (`/admin/api/v1/…`): the admin token or the UI session cookie ([`require_admin`]);
+/// an unknown path or method gets the v1 error shape.
+fn v1(gateway: Arc<Gateway>) -> Router<Arc<Gateway>> {
     let mut router = Router::new();
     for (path, _, handler) in v1_table() {
         router = router.route(path, handler);
     }
-    router.fallback(v1_not_found).method_not_allowed_fallback(v1_method_not_allowed)
+    router
+        .route_layer(from_fn_with_state(gateway, require_admin))
+        // Added after the layer, so outside it: signing in and out (the code, or the cookie, is the credential).
+        .merge(session::routes())
+        .fallback(v1_not_found)
+        .method_not_allowed_fallback(v1_method_not_allowed)
 }
 
 async fn v1_not_found(uri: axum::http::Uri) -> Response {
@@ -86,18 +93,62 @@ async fn v1_method_not_allowed(method: axum::http::Method, uri: axum::http::Uri)
     .into_response()
 }
 
-async fn require_admin_token(State(gateway): State<Arc<Gateway>>, request: Request, next: Next) -> Response {
-    let token = request
-        .headers()
+/// How an admin API v1 request was authenticated: a request extension [`require_admin`] sets for handlers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AdminAuth {
+    /// `Authorization: Bearer <admin token>` (scripts, the CLI, the desktop app).
+    Token,
+    /// The web UI's session cookie.
+    Session,
+}
+
+/// `Some(valid)` when the request carries `Authorization: Bearer …`, compared with the admin token in constant
+/// time; `None` without one.
+fn bearer_auth(gateway: &Gateway, headers: &HeaderMap) -> Option<bool> {
+    let token = headers
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    match token {
-        Some(t) if bool::from(hash_key(t).ct_eq(gateway.admin_token_hash())) => next.run(request).await,
-        _ => AdminError::unauthorized(
-            "the admin API needs the admin token (`llm-gateway admin-token`, or runtime.json beside the config file)",
-        )
-        .into_response(),
-    }
+        .map(str::trim)?;
+    Some(bool::from(hash_key(token).ct_eq(gateway.admin_token_hash())))
+}
+
+fn unauthenticated() -> AdminError {
+    AdminError::unauthorized(
+        "the admin API needs the admin token (`Authorization: Bearer <token>`; `llm-gateway admin-token` prints \
+         it) or a web UI session (`llm-gateway ui` signs a browser in)",
+    )
+}
+
+fn invalid_token() -> AdminError {
+    AdminError::unauthorized(
+        "invalid admin token: use the one `llm-gateway admin-token` prints (a new one is made at each gateway \
+         start)",
+    )
+}
+
+/// Admin API v1 authentication: the admin token as a bearer token, or a live UI session cookie. A request
+/// authenticated by the cookie that changes anything must pass the CSRF rules (`session::check_csrf`).
+async fn require_admin(State(gateway): State<Arc<Gateway>>, mut request: Request, next: Next) -> Response {
+    let auth = match bearer_auth(&gateway, request.headers()) {
+        Some(true) => AdminAuth::Token,
+        Some(false) => return invalid_token().into_response(),
+        None if session::live_session(&gateway, request.headers()).is_some() => {
+            if let Err(e) = session::check_csrf(&request) {
+                return e.into_response();
+            }
+            AdminAuth::Session
+        }
+        None if session::session_cookies(request.headers()).next().is_some() => {
+            let mut response = AdminError::unauthorized(
+                "this web UI session has expired or was signed out: run `llm-gateway ui` to sign in again",
+            )
+            .into_response();
+            response.headers_mut().insert(http::header::SET_COOKIE, session::cleared_cookie());
+            return response;
+        }
+        None => return unauthenticated().into_response(),
+    };
+    request.extensions_mut().insert(auth);
+    next.run(request).await
 }
