@@ -24,4 +24,4 @@ pub mod upstream;
 pub mod usage;
 
 pub use app::{GatewayHandle, OAUTH_REFRESH_INTERVAL, StartError, StartOptions, start};
-pub use gateway::Gateway;
+pub use gateway::{Event, EventKind, Gateway, Subscription};

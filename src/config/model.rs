@@ -424,6 +424,13 @@ pub struct ClientKey {
 }
 
 impl ClientKey {
+    /// The key's stable public id: `key_` and the first 12 hex digits of its SHA-256. Names a key in the admin
+    /// API and in events without revealing anything usable (12 hex digits of a hash of 256 random bits).
+    pub fn id(&self) -> String {
+        let hash = self.sha256.get(..12).unwrap_or(&self.sha256);
+        format!("key_{}", hash.to_ascii_lowercase())
+    }
+
     /// Whether this is a general-purpose key (one that closes the loopback-open mode).
     pub fn is_general(&self) -> bool {
         self.purpose.is_none()

@@ -5,6 +5,8 @@
 //! Authenticated by the admin token the server writes to `runtime.json` (0600) beside the config when it starts,
 //! so only someone who can read the config directory can use it.
 
+mod events;
+
 use std::sync::Arc;
 
 use axum::Router;
@@ -29,7 +31,7 @@ pub(super) fn router(gateway: Arc<Gateway>) -> Router<Arc<Gateway>> {
 
 /// The routes of version 1 (`/admin/api/v1/…`), behind the same authentication as the rest.
 fn v1() -> Router<Arc<Gateway>> {
-    Router::new().route("/status", get(status))
+    Router::new().route("/status", get(status)).route("/events", get(events::stream))
 }
 
 async fn require_admin_token(State(gateway): State<Arc<Gateway>>, request: Request, next: Next) -> Response {
