@@ -8,6 +8,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub trait Clock: Send + Sync + Debug {
     /// The current time in Unix milliseconds.
     fn now_ms(&self) -> u64;
+
+    /// For a clock that moves only when told to (tests' manual clock): woken (`notify_waiters`) each time it
+    /// moves. Whoever waits until a time on such a clock (the account-state monitor, until a bench ends) waits
+    /// on this instead of a timer, since real time says nothing about it. `None` for a clock that runs by itself.
+    fn moved(&self) -> Option<&tokio::sync::Notify> {
+        None
+    }
 }
 
 /// The system clock.
@@ -23,26 +30,35 @@ impl Clock for SystemClock {
 
 /// A clock that moves only when told to (tests).
 #[derive(Debug)]
-pub struct ManualClock(AtomicU64);
+pub struct ManualClock {
+    now: AtomicU64,
+    moved: tokio::sync::Notify,
+}
 
 impl ManualClock {
     /// A clock at `start_ms`.
     pub fn new(start_ms: u64) -> Self {
-        Self(AtomicU64::new(start_ms))
+        Self { now: AtomicU64::new(start_ms), moved: tokio::sync::Notify::new() }
     }
     /// Moves the clock forward.
     pub fn advance(&self, ms: u64) {
-        self.0.fetch_add(ms, Ordering::SeqCst);
+        self.now.fetch_add(ms, Ordering::SeqCst);
+        self.moved.notify_waiters();
     }
     /// Sets the clock.
     pub fn set(&self, ms: u64) {
-        self.0.store(ms, Ordering::SeqCst);
+        self.now.store(ms, Ordering::SeqCst);
+        self.moved.notify_waiters();
     }
 }
 
 impl Clock for ManualClock {
     fn now_ms(&self) -> u64 {
-        self.0.load(Ordering::SeqCst)
+        self.now.load(Ordering::SeqCst)
+    }
+
+    fn moved(&self) -> Option<&tokio::sync::Notify> {
+        Some(&self.moved)
     }
 }
 

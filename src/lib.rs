@@ -26,4 +26,4 @@ pub mod usage;
 pub use app::{
     BackgroundGateway, GatewayHandle, OAUTH_REFRESH_INTERVAL, StartError, StartOptions, server_runtime, start,
 };
-pub use gateway::Gateway;
+pub use gateway::{Event, EventKind, Gateway, Subscription};

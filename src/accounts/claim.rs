@@ -45,6 +45,10 @@ impl Claim {
         let bench = self.account.health.observe(observation, now_ms, policy);
         // A success or a bench has settled the trial; anything else (a request-scoped 429) gives it back.
         self.release();
+        // Only a bench changes what the account shows (a healthy answer never does): wake the monitor for it.
+        if bench.is_some() {
+            self.account.state_may_have_changed();
+        }
         bench
     }
 

@@ -7,6 +7,7 @@ mod claim;
 mod health;
 #[cfg(test)]
 pub(crate) mod proptests;
+mod signal;
 pub mod windows;
 
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 pub use claim::Claim;
 pub use health::{Admission, BenchReason, Health, HealthPolicy, Observation, TrialToken};
+pub use signal::StateSignal;
 pub use windows::{RateWindows, Reported};
 
 use crate::clock::rfc3339;
@@ -38,6 +40,8 @@ pub struct LiveAccount {
     detail: Mutex<Detail>,
     requests: AtomicU64,
     failures: AtomicU64,
+    /// Wakes the gateway's account-state monitor when this account's state may have changed.
+    signal: StateSignal,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -99,7 +103,19 @@ impl LiveAccount {
             detail: Mutex::new(Detail::default()),
             requests: AtomicU64::new(0),
             failures: AtomicU64::new(0),
+            signal: StateSignal::default(),
         }
+    }
+
+    /// The account, reporting possible state changes (a bench, a rejected credential) to `signal`.
+    pub fn with_signal(mut self, signal: StateSignal) -> Self {
+        self.signal = signal;
+        self
+    }
+
+    /// Tells the state monitor this account's state may have changed.
+    pub(crate) fn state_may_have_changed(&self) {
+        self.signal.notify();
     }
 
     /// The account's id.
@@ -190,6 +206,7 @@ impl LiveAccount {
         tracing::warn!(account = %self.config.name, "account marked error: {message}");
         self.detail().error = Some(message);
         self.credential_error.store(true, Ordering::Release);
+        self.signal.notify();
     }
 
     /// Builds the account's public view at `now_ms`.

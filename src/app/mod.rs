@@ -13,11 +13,12 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::accounts::StateSignal;
 use crate::client;
 use crate::clock::{Clock, SystemClock};
 use crate::config::watch::ConfigSync;
 use crate::config::{self, ConfigError, ConfigFile, RuntimeInfo, runtime_info_path};
-use crate::gateway::{Gateway, Live, load_accounts};
+use crate::gateway::{Gateway, Live, Subscription, load_accounts};
 use crate::secrets::keys::{self, ClientKeySet};
 use crate::secrets::{SecretError, SecretStore};
 use crate::tasks::Tasks;
@@ -113,11 +114,19 @@ impl GatewayHandle {
         crate::manage::Ops::live(self.gateway.clone())
     }
 
+    /// A subscription to the gateway's events from now on (account states, logins, reloads, client keys,
+    /// finished requests); it ends when the gateway shuts down.
+    pub fn subscribe(&self) -> Subscription {
+        self.gateway.subscribe()
+    }
+
     /// Stops accepting connections (the port is free when this returns), lets in-flight requests (streams
     /// included) finish for up to `server.shutdown_grace_secs`, then aborts whatever still runs. When this
     /// returns, no task of this gateway runs any more and its connections are closed.
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
+        // Event streams end now: an open one would otherwise hold its connection, and so the drain, for the grace.
+        self.gateway.close_events();
         // The watcher goes first: it is what spawns reloads, which must not start once the tasks are counted.
         self.watcher.abort();
         let _ = (&mut self.watcher).await;
@@ -138,6 +147,7 @@ impl Drop for GatewayHandle {
     fn drop(&mut self) {
         if !self.stopped {
             let _ = self.stop.send(true);
+            self.gateway.close_events();
             self.drain.cancel();
             self.tasks.abort();
             self.watcher.abort();
@@ -179,7 +189,8 @@ pub async fn start(options: StartOptions) -> Result<GatewayHandle, StartError> {
                 .map_err(|e| StartError::Internal(e.to_string()))??
         }
     };
-    let accounts = load_accounts(&config, None, secrets.clone()).await?;
+    let signal = StateSignal::new();
+    let accounts = load_accounts(&config, None, secrets.clone(), &signal).await?;
     let upstream = UpstreamClient::new(&config.upstream)?;
 
     let listener =
@@ -208,8 +219,9 @@ pub async fn start(options: StartOptions) -> Result<GatewayHandle, StartError> {
         options.clock.clone().unwrap_or_else(|| Arc::new(SystemClock)),
         addr,
         keys::hash_key(&admin_token),
-        TokenManager::new(secrets_for_oauth, upstream_http),
+        TokenManager::with_signal(secrets_for_oauth, upstream_http, signal.clone()),
         config_sync,
+        signal,
     ));
     gateway.load_ui_sessions().await;
 
@@ -231,6 +243,8 @@ pub async fn start(options: StartOptions) -> Result<GatewayHandle, StartError> {
             }
         }
     });
+    // Account states as they change: ends with the other tasks at shutdown.
+    tasks.spawn(gateway.clone().monitor(stop_rx.clone()));
     let reloader = gateway.clone();
     let watcher = config::watch::spawn(file.clone(), initial_text, stop_rx, sync_tx, move |config| {
         let gateway = reloader.clone();

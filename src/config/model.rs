@@ -466,10 +466,11 @@ pub struct ClientKey {
 }
 
 impl ClientKey {
-    /// The key's stable id: `key_` and the first 12 hex digits of its hash (the hash of 256 random bits, so this
-    /// reveals nothing of the key).
+    /// The key's stable public id: `key_` and the first 12 hex digits of its SHA-256. Names a key in the admin
+    /// API and in events without revealing anything usable (12 hex digits of a hash of 256 random bits).
     pub fn id(&self) -> String {
-        format!("key_{}", self.sha256.get(..12).unwrap_or(&self.sha256))
+        let hash = self.sha256.get(..12).unwrap_or(&self.sha256);
+        format!("key_{}", hash.to_ascii_lowercase())
     }
 
     /// Whether this is a general-purpose key (one that closes the loopback-open mode).

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::accounts::{AccountList, HealthPolicy, LiveAccount};
+use crate::accounts::{AccountList, HealthPolicy, LiveAccount, StateSignal};
 use crate::clock::secs_to_ms;
 use crate::config::Config;
 use crate::router::schedule;
@@ -47,11 +47,13 @@ impl Live {
     }
 }
 
-/// Builds the live account list, reusing unchanged accounts from `previous`.
+/// Builds the live account list, reusing unchanged accounts from `previous`; new ones report possible state
+/// changes to `signal`.
 pub(crate) async fn load_accounts(
     config: &Config,
     previous: Option<&AccountList>,
     secrets: Arc<dyn SecretStore>,
+    signal: &StateSignal,
 ) -> Result<AccountList, SecretError> {
     let mut out = Vec::with_capacity(config.accounts.len());
     for account in &config.accounts {
@@ -75,7 +77,8 @@ pub(crate) async fn load_accounts(
         if credential.is_none() {
             tracing::warn!(account = %account.name, "no credential in the secret store for this account");
         }
-        out.push(Arc::new(LiveAccount::new(account.clone(), &config.upstream.base_url, credential)));
+        let live = LiveAccount::new(account.clone(), &config.upstream.base_url, credential);
+        out.push(Arc::new(live.with_signal(signal.clone())));
     }
     Ok(out)
 }

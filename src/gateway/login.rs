@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use super::{Gateway, Live};
+use super::{EventKind, Gateway, Live};
 use crate::accounts::LiveAccount;
 use crate::config::{Account, AccountKind, Config};
 use crate::upstream::oauth::{self, CompletedLogin, LoginOutcome, OAuthError, OAuthSettings};
@@ -46,6 +46,7 @@ impl Gateway {
         .await
         .map_err(task_failed)??;
         self.pending.insert(started.pending.clone());
+        self.publish(|| EventKind::LoginStarted { account_id: account.id().to_string() });
         Ok(started)
     }
 
@@ -58,11 +59,31 @@ impl Gateway {
     /// uses the new tokens, and the account's email and organisation are saved to the config.
     ///
     /// With `expected_account`, a login in progress for another account is refused (the admin API's
-    /// `/accounts/{id}/login/complete`).
+    /// `/accounts/{id}/login/complete`). Subscribers get `login_completed` (and, from the monitor, the account's
+    /// new state) or `login_failed`.
     pub async fn complete_oauth_login(
         &self,
         input: &str,
         expected_account: Option<&str>,
+    ) -> Result<LoginOutcome, OAuthError> {
+        let mut account = None;
+        let result = self.complete_login(input, expected_account, &mut account).await;
+        match &result {
+            Ok(outcome) => self.publish(|| EventKind::LoginCompleted {
+                account_id: outcome.account_id.clone(),
+                email: outcome.email.clone(),
+            }),
+            Err(e) => self.publish(|| EventKind::LoginFailed { account_id: account, message: e.to_string() }),
+        }
+        result
+    }
+
+    /// [`Gateway::complete_oauth_login`]; sets `account` as soon as the login's account is known.
+    async fn complete_login(
+        &self,
+        input: &str,
+        expected_account: Option<&str>,
+        account: &mut Option<String>,
     ) -> Result<LoginOutcome, OAuthError> {
         let (code, state) = oauth::parse_callback_input(input)?;
         let state = state.ok_or(OAuthError::MissingState)?;
@@ -75,6 +96,7 @@ impl Gateway {
         {
             return Err(OAuthError::NoPendingLogin { account_id: Some(expected.to_string()) });
         }
+        *account = Some(account_id.clone());
         let live = self.live();
         let account = live
             .accounts
@@ -171,8 +193,10 @@ impl Gateway {
             *entry = account.clone();
         }
         let mut accounts = old.accounts.clone();
-        accounts[index] = Arc::new(LiveAccount::new(account, &config.upstream.base_url, Some(credential)));
+        let fresh = LiveAccount::new(account, &config.upstream.base_url, Some(credential));
+        accounts[index] = Arc::new(fresh.with_signal(self.signal.clone()));
         self.live.store(Arc::new(Live::new(config, accounts, old.client_keys.clone(), old.upstream.clone())));
+        self.signal.notify();
         tracing::info!(account_id = %id, "OAuth login in force");
     }
 }

@@ -2,8 +2,10 @@
 //! atomically on reload), the selector, the OAuth token manager, pending logins, and the status built from them.
 //! Below the HTTP layer and the request orchestration, which both read it; above the modules it composes.
 
+mod events;
 mod live;
 mod login;
+mod monitor;
 mod reload;
 mod sessions;
 mod status;
@@ -15,13 +17,16 @@ use std::time::Instant;
 use arc_swap::ArcSwap;
 use tokio::sync::watch;
 
+use crate::accounts::StateSignal;
 use crate::clock::Clock;
 use crate::config::watch::ConfigSync;
 use crate::config::{AccountKind, Config, ConfigFile};
 use crate::router::Selector;
 use crate::secrets::SecretStore;
 use crate::upstream::oauth::{self, OAuthSettings, PendingRegistry, TokenManager};
+use crate::usage::RequestRecord;
 
+pub use events::{CAPACITY as EVENT_CAPACITY, Event, EventBus, EventKind, Subscription};
 pub use live::Live;
 pub(crate) use live::load_accounts;
 pub use reload::ReloadError;
@@ -48,6 +53,10 @@ pub struct Gateway {
     config_sync: watch::Receiver<ConfigSync>,
     /// The web UI's sign-in codes and browser sessions (hashes only; sessions also in `ui-sessions.json`).
     ui_sessions: UiSessions,
+    /// Events for subscribers (admin API stream, desktop tray).
+    events: EventBus,
+    /// Wakes the account-state monitor; every live account and the token manager hold a clone.
+    signal: StateSignal,
 }
 
 impl Gateway {
@@ -62,9 +71,11 @@ impl Gateway {
         admin_token_hash: [u8; 32],
         oauth: TokenManager,
         config_sync: watch::Receiver<ConfigSync>,
+        signal: StateSignal,
     ) -> Self {
         let pending = PendingRegistry::new(&file.dir());
         let ui_sessions = UiSessions::new(&file.dir());
+        let events = EventBus::new(events::CAPACITY, clock.clone());
         Self {
             file,
             live: ArcSwap::from_pointee(live),
@@ -79,6 +90,8 @@ impl Gateway {
             pending,
             config_sync,
             ui_sessions,
+            events,
+            signal,
         }
     }
 
@@ -143,5 +156,30 @@ impl Gateway {
     /// Which version of the config file is in force, and any newer one not applied yet.
     pub fn config_sync(&self) -> ConfigSync {
         self.config_sync.borrow().clone()
+    }
+
+    /// The gateway's event bus.
+    pub fn events(&self) -> &EventBus {
+        &self.events
+    }
+
+    /// A subscription to the gateway's events from now on (see [`EventBus`]).
+    pub fn subscribe(&self) -> Subscription {
+        self.events.subscribe()
+    }
+
+    /// Publishes the event `make` builds; `make` is not even called when nobody listens. Never waits.
+    pub(crate) fn publish(&self, make: impl FnOnce() -> EventKind) {
+        self.events.publish(make);
+    }
+
+    /// Announces a finished request (`request_finished`). Costs one atomic load when nobody listens.
+    pub fn publish_request(&self, record: RequestRecord) {
+        self.events.publish(|| EventKind::RequestFinished { request: Box::new(record) });
+    }
+
+    /// Ends every event subscription (shutdown), so an open event stream does not hold the drain up.
+    pub(crate) fn close_events(&self) {
+        self.events.close();
     }
 }

@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use super::{Gateway, Live, load_accounts};
-use crate::config::{self, Config};
+use super::{EventKind, Gateway, Live, load_accounts};
+use crate::config::{self, ClientKey, Config};
 use crate::secrets::SecretError;
 use crate::secrets::keys::ClientKeySet;
 use crate::upstream::{UpstreamClient, UpstreamError};
@@ -48,7 +48,7 @@ impl Gateway {
         if config.secrets != old.config.secrets {
             tracing::warn!("secrets.backend changed; restart the server to use it");
         }
-        let accounts = load_accounts(&config, Some(&old.accounts), self.secrets.clone()).await?;
+        let accounts = load_accounts(&config, Some(&old.accounts), self.secrets.clone(), &self.signal).await?;
         let upstream = if config.upstream == old.config.upstream {
             old.upstream.clone()
         } else {
@@ -59,7 +59,53 @@ impl Gateway {
             tracing::warn!("all client keys were removed: every API request is refused until one is added");
         }
         tracing::info!(accounts = accounts.len(), client_keys = client_keys.len(), "configuration applied");
+        let (account_count, key_count) = (accounts.len(), client_keys.len());
+        let (created, revoked) = key_changes(&old.config.client_keys, &config.client_keys);
         self.live.store(Arc::new(Live::new(config, accounts, client_keys, upstream)));
+        // Accounts may have appeared, gone, been disabled or got a new credential: the monitor looks.
+        self.signal.notify();
+        self.publish(|| EventKind::ConfigReloaded { accounts: account_count, client_keys: key_count });
+        for key in created {
+            self.publish(|| EventKind::ClientKeyCreated { id: key.id(), name: key.name });
+        }
+        for key in revoked {
+            self.publish(|| EventKind::ClientKeyRevoked { id: key.id(), name: key.name });
+        }
         Ok(())
+    }
+}
+
+/// The client keys in `new` but not in `old` (created), and those in `old` but not in `new` (revoked), told
+/// apart by their hash: a key written to the file by the CLI in another process counts as created here too.
+fn key_changes(old: &[ClientKey], new: &[ClientKey]) -> (Vec<ClientKey>, Vec<ClientKey>) {
+    let missing_from = |from: &[ClientKey], keys: &[ClientKey]| {
+        keys.iter().filter(|k| !from.iter().any(|f| f.sha256 == k.sha256)).cloned().collect()
+    };
+    (missing_from(old, new), missing_from(new, old))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(name: &str, sha256: &str) -> ClientKey {
+        ClientKey {
+            name: name.into(),
+            sha256: sha256.into(),
+            prefix: String::new(),
+            created_at: String::new(),
+            ..ClientKey::default()
+        }
+    }
+
+    #[test]
+    fn key_changes_tell_created_and_revoked_keys_apart_by_hash() {
+        let old = [key("ci", &"a".repeat(64)), key("laptop", &"b".repeat(64))];
+        let new = [key("laptop-renamed", &"b".repeat(64)), key("phone", &"c".repeat(64))];
+        let (created, revoked) = key_changes(&old, &new);
+        assert_eq!(created.iter().map(|k| k.name.as_str()).collect::<Vec<_>>(), ["phone"]);
+        assert_eq!(revoked.iter().map(|k| k.name.as_str()).collect::<Vec<_>>(), ["ci"]);
+        assert_eq!(created[0].id(), "key_cccccccccccc");
+        assert!(key_changes(&old, &old).0.is_empty() && key_changes(&old, &old).1.is_empty());
     }
 }

@@ -144,6 +144,12 @@ impl TestManager {
             .map(|created| created.key)
     }
 
+    /// Revokes a client key by name or id.
+    pub fn revoke_client_key(&self, id_or_name: &str) -> OpResult<llm_gateway::manage::ClientKeyView> {
+        let (ops, id) = (self.ops.clone(), id_or_name.to_string());
+        run_blocking(async move { ops.revoke_client_key(&id).await })
+    }
+
     pub fn set_enabled(&self, id: &str, enabled: bool) -> OpResult<llm_gateway::accounts::AccountView> {
         let (ops, id) = (self.ops.clone(), id.to_string());
         run_blocking(async move { ops.set_account_enabled(&id, enabled).await })

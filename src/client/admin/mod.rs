@@ -13,6 +13,8 @@ mod error;
 mod keys;
 mod session;
 
+mod events;
+
 use std::sync::Arc;
 
 use axum::Router;
@@ -57,6 +59,7 @@ fn v1_table() -> Vec<(&'static str, &'static [&'static str], Handler)> {
         ("/claude-code/setup", &["POST"], post(claude_code::setup)),
         ("/claude-code/restore", &["POST"], post(claude_code::restore)),
         ("/session/code", &["POST"], post(session::mint_code)),
+        ("/events", &["GET"], get(events::stream)),
     ]
 }
 

@@ -9,6 +9,7 @@ use super::record::{TokenRecord, load_record, load_record_async, save_record_asy
 use super::slot::{Phase, Slot, SlotState, Trigger, fingerprint, lock};
 use super::status::{OAuthState, OAuthStatus};
 use super::{CompletedLogin, OAuthError, OAuthSettings, refresh_tokens, unix_now};
+use crate::accounts::StateSignal;
 use crate::secrets::{Secret, SecretStore};
 
 /// How long before expiry the background task refreshes a token (10 minutes).
@@ -33,6 +34,8 @@ struct Inner {
     http: reqwest::Client,
     request_margin: Duration,
     slots: Mutex<HashMap<String, Arc<Slot>>>,
+    /// Told whenever an account's token state may have changed (a refresh started or ended, a login adopted).
+    signal: StateSignal,
 }
 
 fn secs(d: Duration) -> i64 {
@@ -47,7 +50,17 @@ impl TokenManager {
 
     /// Like [`TokenManager::new`], refreshing on demand when a token expires within `margin` (default 60 s).
     pub fn with_request_margin(store: Arc<dyn SecretStore>, http: reqwest::Client, margin: Duration) -> Self {
-        let inner = Inner { store, http, request_margin: margin, slots: Mutex::new(HashMap::new()) };
+        Self::build(store, http, margin, StateSignal::default())
+    }
+
+    /// Like [`TokenManager::new`], telling `signal` whenever an account's token state may have changed (a
+    /// refresh starts or ends, a login is adopted or forgotten), so the gateway can report it as it happens.
+    pub fn with_signal(store: Arc<dyn SecretStore>, http: reqwest::Client, signal: StateSignal) -> Self {
+        Self::build(store, http, DEFAULT_REQUEST_MARGIN, signal)
+    }
+
+    fn build(store: Arc<dyn SecretStore>, http: reqwest::Client, margin: Duration, signal: StateSignal) -> Self {
+        let inner = Inner { store, http, request_margin: margin, slots: Mutex::new(HashMap::new()), signal };
         TokenManager { inner: Arc::new(inner) }
     }
 
@@ -106,6 +119,13 @@ impl TokenManager {
         Self::status_of(&slot)
     }
 
+    /// The account's token state as far as it is known without the secret store: `None` until something read it.
+    pub fn cached_status(&self, account_id: &str) -> Option<OAuthStatus> {
+        let slot = self.slot(account_id);
+        let loaded = lock(&slot.state).loaded;
+        loaded.then(|| Self::status_of(&slot))
+    }
+
     /// [`TokenManager::status`] for synchronous callers (the CLI): blocks on the secret store on first use.
     pub fn status_blocking(&self, account_id: &str) -> OAuthStatus {
         let slot = self.slot(account_id);
@@ -144,6 +164,8 @@ impl TokenManager {
         let mut st = lock(&slot.state);
         let generation = st.generation.wrapping_add(1);
         *st = SlotState { generation, loaded: true, record: Some(login.record.clone()), ..SlotState::default() };
+        drop(st);
+        self.inner.signal.notify();
     }
 
     /// Drops everything cached for the account (after a new login, or when the account is removed); the next
@@ -153,6 +175,8 @@ impl TokenManager {
         let mut st = lock(&slot.state);
         let generation = st.generation.wrapping_add(1);
         *st = SlotState { generation, ..SlotState::default() };
+        drop(st);
+        self.inner.signal.notify();
     }
 
     async fn get(&self, account_id: &str, settings: &OAuthSettings, trigger: Trigger) -> Result<Secret, OAuthError> {
@@ -169,7 +193,10 @@ impl TokenManager {
         let (this, account, settings) = (self.clone(), account_id.to_string(), settings.clone());
         let flight = tokio::spawn(async move {
             let _flight = slot.flight.lock().await;
-            this.fly(&account, &settings, &slot, &trigger, seen).await
+            let result = this.fly(&account, &settings, &slot, &trigger, seen).await;
+            // The slow path may have left the account refreshed, in `needs_login` or in error.
+            this.inner.signal.notify();
+            result
         });
         flight.await.map_err(|e| OAuthError::Internal(format!("token refresh task failed: {e}")))?
     }
@@ -272,6 +299,7 @@ impl TokenManager {
         refresh_token: &Secret,
     ) -> Result<Secret, OAuthError> {
         lock(&slot.state).phase = Phase::Refreshing;
+        self.inner.signal.notify();
         tracing::debug!(account_id, "refreshing OAuth token");
         let result = refresh_tokens(&self.inner.http, settings, refresh_token).await;
         let now = unix_now();
