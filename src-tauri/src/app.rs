@@ -2,11 +2,12 @@
 //! so a second process hands its arguments over and exits 0 before anything binds a port; deep links next),
 //! then, in `setup`, the gateway service on its own thread, the tray, the monitor and the window.
 
+use std::ffi::OsString;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use tauri::{AppHandle, Manager, RunEvent, WindowEvent};
+use tauri::{AppHandle, Manager, RunEvent};
 use tauri_plugin_deep_link::DeepLinkExt;
 
 use crate::core::gateway;
@@ -14,43 +15,27 @@ use crate::core::monitor::{self, Trigger, Wake};
 use crate::core::service::{GatewayService, Phase, ServiceEvent};
 use crate::core::window::{self, WindowState};
 use crate::core::{Desktop, tray};
-use crate::{cmd, feat, view};
+use crate::{feat, view};
 
 /// Launched by "Start at login": stay in the tray.
 pub const HIDDEN_ARG: &str = "--hidden";
 
 /// Builds and runs the app; returns only if Tauri could not start.
-pub fn run(launched: Instant) -> Result<(), tauri::Error> {
+pub fn run(launched: Instant, user_gdk_gl: Option<OsString>) -> Result<(), tauri::Error> {
     let app = tauri::Builder::default()
         .plugin(tauri_plugin_single_instance::init(|app, args, _cwd| feat::second_launch(app, &args)))
         .plugin(tauri_plugin_deep_link::init())
         .plugin(tauri_plugin_notification::init())
         .plugin(tauri_plugin_autostart::Builder::new().arg(HIDDEN_ARG).build())
-        .invoke_handler(tauri::generate_handler![
-            cmd::page_state,
-            cmd::use_port,
-            cmd::resume,
-            cmd::retry,
-            cmd::log_in,
-            cmd::copy_address
-        ])
-        .on_window_event(|window, event| {
-            if let WindowEvent::CloseRequested { api, .. } = event
-                && let Some(webview) = window.app_handle().get_webview_window(window.label())
-            {
-                api.prevent_close();
-                window::hide(&webview);
-            }
-        })
         .setup(move |app| {
-            setup(app.handle(), launched)?;
+            setup(app.handle(), launched, user_gdk_gl)?;
             Ok(())
         })
         .build(tauri::generate_context!())?;
     app.run(|app, event| {
         if let RunEvent::ExitRequested { code, api, .. } = event {
             match code {
-                // The last window went away (closed or destroyed): a tray app keeps running.
+                // A tray app has no window of its own (the window is another process) and keeps running.
                 None => api.prevent_exit(),
                 Some(_) if !app.state::<Desktop>().quitting.load(Ordering::SeqCst) => {
                     tracing::warn!("exit requested without Quit; the gateway is not drained");
@@ -62,7 +47,7 @@ pub fn run(launched: Instant) -> Result<(), tauri::Error> {
     Ok(())
 }
 
-fn setup(app: &AppHandle, launched: Instant) -> Result<(), Box<dyn std::error::Error>> {
+fn setup(app: &AppHandle, launched: Instant, user_gdk_gl: Option<OsString>) -> Result<(), Box<dyn std::error::Error>> {
     let (trigger, wakes) = Trigger::new();
     let service = {
         let trigger = trigger.clone();
@@ -82,7 +67,7 @@ fn setup(app: &AppHandle, launched: Instant) -> Result<(), Box<dyn std::error::E
     };
     app.manage(Desktop {
         service,
-        window: WindowState::from_env(),
+        window: WindowState::new(user_gdk_gl),
         monitor: trigger,
         clipboard: Mutex::new(None),
         quitting: AtomicBool::new(false),

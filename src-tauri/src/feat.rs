@@ -11,8 +11,8 @@ use crate::core::deeplink::{self, DeepLink};
 use crate::core::gateway::{self, OpError};
 use crate::core::monitor::Wake;
 use crate::core::service::{Phase, ServiceEvent};
+use crate::core::window_protocol::FromWindow;
 use crate::core::{Desktop, notify, tray, window};
-use crate::view::{self, PageState};
 
 /// Dispatches a tray menu item.
 pub fn menu_item(app: &AppHandle, id: &str) {
@@ -31,11 +31,16 @@ pub fn menu_item(app: &AppHandle, id: &str) {
     }
 }
 
-/// What the bundled local page shows.
-pub fn page_state(app: &AppHandle) -> PageState {
-    let desktop = app.state::<Desktop>();
-    let snapshot = desktop.service.ops().map(|ops| ops.snapshot());
-    view::page_state(&desktop.service.phase(), snapshot.as_ref(), crate::core::monitor::now_ms())
+/// Dispatches what the window process reports (its local page's buttons, its closing).
+pub fn window_message(app: &AppHandle, message: FromWindow) {
+    match message {
+        FromWindow::UsePort { port } => use_port(app, port),
+        FromWindow::Resume => resume(app),
+        FromWindow::Retry => retry(app),
+        FromWindow::LogIn => log_in(app),
+        FromWindow::CopyAddress => copy_address(app),
+        FromWindow::Hidden => window::hidden(app),
+    }
 }
 
 /// Opens (or re-creates) the window and brings it forward.
@@ -154,9 +159,7 @@ pub fn quit(app: &AppHandle) {
         return;
     }
     tracing::info!("quit: draining in-flight requests");
-    if let Some(window) = app.get_webview_window(window::LABEL) {
-        let _ = window.hide();
-    }
+    window::close(app);
     let app = app.clone();
     desktop.service.shutdown(move || {
         tracing::info!("gateway stopped; exiting");

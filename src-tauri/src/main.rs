@@ -1,6 +1,7 @@
 //! `llm-gateway-desktop`: LLM Gateway in the tray. A thin Tauri shell over the `llm-gateway` library:
 //! `cmd` (commands of one call) → `feat` (user actions, shared by tray, window and deep links) → `core`
-//! (long-lived services; `core/gateway.rs` is the only door to the library). `view` words it all.
+//! (long-lived services; `core/gateway.rs` is the only door to the library). `view` words it all. The window
+//! runs in a process of its own (`window_app`), so closing it gives all of WebKit's memory back.
 
 // No console window behind the app on Windows release builds.
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
@@ -10,6 +11,7 @@ mod cmd;
 mod core;
 mod feat;
 mod view;
+mod window_app;
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -17,7 +19,20 @@ use std::time::Instant;
 fn main() -> ExitCode {
     let launched = Instant::now();
     init_logging();
-    match app::run(launched) {
+    let result = if std::env::args().nth(1).as_deref() == Some(core::window_protocol::WINDOW_ARG) {
+        window_app::run()
+    } else {
+        let user_gdk_gl = std::env::var_os("GDK_GL");
+        if user_gdk_gl.is_none() {
+            // The tray process never draws with OpenGL, but GTK's X11 backend loads the GL driver at start-up to
+            // pick visuals (with Mesa's software renderer, ~50 MB of LLVM). The window process gets the user's
+            // setting back.
+            // SAFETY: no other thread exists yet.
+            unsafe { std::env::set_var("GDK_GL", "disable") };
+        }
+        app::run(launched, user_gdk_gl)
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("LLM Gateway could not start its window system: {e}");

@@ -115,10 +115,10 @@ pub fn tray_view(phase: &Phase, snapshot: Option<&Snapshot>, now_ms: u64) -> Tra
 }
 
 /// What the bundled local page shows (it asks through the `page_state` command).
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PageState {
     /// `starting`, `running`, `paused`, `port_busy`, `failed`, `stopping`, `stopped`.
-    pub phase: &'static str,
+    pub phase: String,
     /// The tray's status line.
     pub status: String,
     /// The gateway's address while running.
@@ -133,6 +133,13 @@ pub struct PageState {
     pub suggested_port: Option<u16>,
 }
 
+impl Default for PageState {
+    /// Before the app has said anything.
+    fn default() -> Self {
+        page_state(&Phase::Starting, None, 0)
+    }
+}
+
 /// The local page's state.
 pub fn page_state(phase: &Phase, snapshot: Option<&Snapshot>, now_ms: u64) -> PageState {
     let view = tray_view(phase, snapshot, now_ms);
@@ -145,7 +152,8 @@ pub fn page_state(phase: &Phase, snapshot: Option<&Snapshot>, now_ms: u64) -> Pa
             Phase::Failed { .. } => "failed",
             Phase::Stopping => "stopping",
             Phase::Stopped => "stopped",
-        },
+        }
+        .into(),
         busy_port: match phase {
             Phase::PortBusy { addr, .. } => Some(addr.port()),
             _ => None,

@@ -2,9 +2,9 @@
 
 - launch to gateway ready: from spawning the process to the first `200` from `/health` (polled every 2 ms), and
   the app's own `gateway ready … ms=N` log line (process start to the gateway listening), median of N launches;
-- resident memory of every process of the app (the app, WebKit's web and network processes): launched in the tray
-  only (no window yet), with the window open on its page, and after the window was closed and its webview
-  destroyed. RSS (what the bar counts) and PSS (shared pages split between processes) are both reported.
+- resident memory of every process of the app (the app; the window process with WebKit's web and network
+  processes): launched in the tray only (no window yet), with the window open on its page, and after the window
+  was closed and its process ended. RSS (what the bar counts) and PSS (shared pages split between processes) are both reported.
 
 Prints a Markdown table and writes the numbers as JSON to the path given as the first argument (if any).
 """
@@ -113,7 +113,7 @@ def window_memory(mock: str) -> dict:
             window_open = memory(app.proc.pid)
 
             subprocess.run(["wmctrl", "-c", "LLM Gateway"], env=app.env, check=True, timeout=30)
-            app.wait_log(r"webview destroyed after")
+            app.wait_log(r"window process exited")
             time.sleep(SETTLE_S)
             window_closed = memory(app.proc.pid)
         finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import re
 import signal
 import subprocess
@@ -180,6 +181,8 @@ def test_closed_window_is_hidden_then_its_webview_destroyed_and_recreated_on_ope
     subprocess.run(["wmctrl", "-c", "LLM Gateway"], env=app.env, check=True, timeout=30)
     app.wait_log(r"window hidden", after=before)
     app.wait_log(r"webview destroyed after 2 s hidden", after=before)
+    app.wait_log(r"window process exited; its memory is back", after=before)
+    assert not [p for p in descendants(app.proc.pid) if p[1].startswith("WebKit")], "no WebKit process is left"
     assert http("GET", f"{app.url}/health")[0] == 200, "closing the window does not stop the gateway"
 
     before = len(app.log())
@@ -205,6 +208,26 @@ def http_refused(url: str) -> bool:
 def any_active(app) -> bool:
     status = json.loads(app.cli("status", "--json"))
     return status["source"] == "server" and any(a["state"] == "active" for a in status["accounts"])
+
+
+def descendants(pid: int) -> list[tuple[int, str]]:
+    """(pid, name) of every process under `pid`."""
+    children: dict[int, list[int]] = {}
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = open(f"/proc/{entry}/stat").read()
+        except OSError:
+            continue
+        children.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(entry))
+    out, todo = [], list(children.get(pid, []))
+    while todo:
+        p = todo.pop()
+        try:
+            out.append((p, open(f"/proc/{p}/comm").read().strip()))
+        except OSError:
+            continue
+        todo.extend(children.get(p, []))
+    return out
 
 
 def window_ids(app) -> list[str]:

@@ -8,6 +8,7 @@ pub mod notify;
 pub mod service;
 pub mod tray;
 pub mod window;
+pub mod window_protocol;
 
 use std::sync::Mutex;
 use std::sync::atomic::AtomicBool;
@@ -16,7 +17,7 @@ use std::sync::atomic::AtomicBool;
 pub struct Desktop {
     /// The gateway on its own thread.
     pub service: service::GatewayService,
-    /// The window's life (hidden → destroyed after a while).
+    /// The window process (hidden → ended after a while).
     pub window: window::WindowState,
     /// Wakes the monitor (service events now; the library's event stream later).
     pub monitor: monitor::Trigger,

@@ -116,6 +116,7 @@ async fn refresh(app: &AppHandle, memory: &mut Memory) {
         None => Target::Local,
     };
     window::set_target(app, target);
+    window::set_page(app, view::page_state(&observed.phase, observed.snapshot.as_ref(), now));
     memory.last = Some(observed);
 }
 

@@ -1,21 +1,23 @@
-//! The one window. It shows the gateway-served UI (`http://127.0.0.1:PORT/ui/`) when the gateway serves one,
-//! else the local page bundled with the app (starting, paused, busy port, failed start, or no UI yet). Closing
-//! it hides it; after `LLM_GATEWAY_DESKTOP_WEBVIEW_TTL_SECS` (default 60) hidden, the webview window is destroyed
-//! so WebKit's processes give their memory back, and opening it again creates a new one.
+//! The window, seen from the app: a process of its own (this binary with [`WINDOW_ARG`], see `window_app.rs`)
+//! that shows the gateway-served UI (`http://127.0.0.1:PORT/ui/`) when the gateway serves one, else the bundled
+//! local page (starting, paused, busy port, failed start, no UI yet). Closing the window hides it; after
+//! `LLM_GATEWAY_DESKTOP_WEBVIEW_TTL_SECS` (default 60) hidden, the window process exits, and with it every
+//! byte WebKit held (its GL state, the web and network processes, which WebKit keeps for the life of the
+//! process on Linux). Opening the window again starts a new one.
+//!
+//! This side keeps what the window should show, sends it down the child's stdin, and turns the child's stdout
+//! lines (the local page's buttons) into user actions.
 
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::io::{BufRead, BufReader, Write};
+use std::process::{ChildStdin, Command, Stdio};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use tauri::{AppHandle, Manager, WebviewUrl, WebviewWindow, WebviewWindowBuilder};
+use tauri::{AppHandle, Manager};
 
 use super::Desktop;
-
-/// The window's label.
-pub const LABEL: &str = "main";
-
-/// Default time a hidden window keeps its webview.
-pub const DEFAULT_TTL: Duration = Duration::from_secs(60);
+use super::window_protocol::{FromWindow, ToWindow, WINDOW_ARG, decode, encode};
+use crate::view::PageState;
 
 /// What the window should show.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,114 +28,171 @@ pub enum Target {
     Ui(String),
 }
 
-/// The window's bookkeeping.
+/// Default time a hidden window keeps its process.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(60);
+
+/// The window process and what it should show.
 #[derive(Debug)]
 pub struct WindowState {
-    /// Bumped on every show and hide: a destroy timer fires only if nothing happened since it was set.
-    generation: AtomicU64,
+    inner: Mutex<Inner>,
     ttl: Duration,
-    target: Mutex<Target>,
+    /// `GDK_GL` as the user set it (the app sets its own; the window process gets the user's).
+    user_gdk_gl: Option<std::ffi::OsString>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    child: Option<Child>,
+    target: Target,
+    page: PageState,
+    /// Bumped on every show and hide: a hide's timer ends the process only if nothing happened since.
+    generation: u64,
+}
+
+#[derive(Debug)]
+struct Child {
+    pid: u32,
+    stdin: ChildStdin,
 }
 
 impl WindowState {
-    /// With the TTL from `LLM_GATEWAY_DESKTOP_WEBVIEW_TTL_SECS` (default 60 s).
-    pub fn from_env() -> Self {
+    /// No window yet; the TTL from `LLM_GATEWAY_DESKTOP_WEBVIEW_TTL_SECS` (default 60 s). `user_gdk_gl` is the
+    /// user's `GDK_GL`, passed on to the window process.
+    pub fn new(user_gdk_gl: Option<std::ffi::OsString>) -> Self {
         let ttl = std::env::var("LLM_GATEWAY_DESKTOP_WEBVIEW_TTL_SECS")
             .ok()
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map_or(DEFAULT_TTL, Duration::from_secs);
-        Self { generation: AtomicU64::new(0), ttl, target: Mutex::new(Target::Local) }
-    }
-
-    fn target(&self) -> Target {
-        self.target.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+        Self {
+            inner: Mutex::new(Inner { child: None, target: Target::Local, page: PageState::default(), generation: 0 }),
+            ttl,
+            user_gdk_gl,
+        }
     }
 }
 
-/// Shows the window (creating it when it was destroyed) and brings it forward.
+fn send(child: &mut Child, message: &ToWindow) -> std::io::Result<()> {
+    child.stdin.write_all(encode(message).as_bytes())?;
+    child.stdin.flush()
+}
+
+/// Shows the window and brings it forward, starting a window process when there is none.
 pub fn show(app: &AppHandle, reason: &str) {
     let desktop = app.state::<Desktop>();
-    desktop.window.generation.fetch_add(1, Ordering::SeqCst);
-    if let Some(window) = app.get_webview_window(LABEL) {
-        let _ = window.unminimize();
-        let _ = window.show();
-        let _ = window.set_focus();
-        tracing::info!(reason, "window shown");
-        return;
+    let mut inner = desktop.window.inner.lock().unwrap_or_else(PoisonError::into_inner);
+    inner.generation += 1;
+    if let Some(child) = inner.child.as_mut() {
+        if send(child, &ToWindow::Show { reason: reason.into() }).is_ok() {
+            tracing::info!(reason, "window shown");
+            return;
+        }
+        // It is exiting (hidden too long) or gone: start another.
+        inner.child = None;
     }
-    let target = desktop.window.target();
-    let url = match &target {
-        Target::Local => WebviewUrl::App("index.html".into()),
-        Target::Ui(url) => match url.parse() {
-            Ok(url) => WebviewUrl::External(url),
-            Err(_) => WebviewUrl::App("index.html".into()),
-        },
-    };
-    match WebviewWindowBuilder::new(app, LABEL, url)
-        .title("LLM Gateway")
-        .inner_size(1080.0, 760.0)
-        .min_inner_size(560.0, 420.0)
-        .center()
-        .focused(true)
-        .build()
-    {
-        Ok(_) => tracing::info!(reason, "window created and shown"),
-        Err(e) => tracing::error!("cannot create the window: {e}"),
+    match spawn(app, &desktop.window, &inner, reason) {
+        Ok(child) => {
+            tracing::info!(pid = child.pid, reason, "window process started");
+            inner.child = Some(child);
+        }
+        Err(e) => tracing::error!("cannot start the window process: {e}"),
     }
 }
 
-/// The user closed the window: hide it, and destroy its webview if it stays hidden for the TTL.
-pub fn hide(window: &WebviewWindow) {
-    let _ = window.hide();
-    let app = window.app_handle().clone();
+/// Points the window at `target`.
+pub fn set_target(app: &AppHandle, target: Target) {
     let desktop = app.state::<Desktop>();
-    let generation = desktop.window.generation.fetch_add(1, Ordering::SeqCst) + 1;
-    let ttl = desktop.window.ttl;
+    let mut inner = desktop.window.inner.lock().unwrap_or_else(PoisonError::into_inner);
+    if inner.target == target {
+        return;
+    }
+    inner.target = target.clone();
+    if let Some(child) = inner.child.as_mut() {
+        tracing::info!(target = ?target, "window navigates");
+        let _ = send(child, &target_message(&target));
+    }
+}
+
+/// Updates what the local page shows.
+pub fn set_page(app: &AppHandle, page: PageState) {
+    let desktop = app.state::<Desktop>();
+    let mut inner = desktop.window.inner.lock().unwrap_or_else(PoisonError::into_inner);
+    if inner.page == page {
+        return;
+    }
+    inner.page = page.clone();
+    if let Some(child) = inner.child.as_mut() {
+        let _ = send(child, &ToWindow::State { state: page });
+    }
+}
+
+/// The user closed the window (the process hid it): end the process if it stays hidden for the TTL.
+pub fn hidden(app: &AppHandle) {
+    let desktop = app.state::<Desktop>();
+    let (generation, ttl) = {
+        let mut inner = desktop.window.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        inner.generation += 1;
+        (inner.generation, desktop.window.ttl)
+    };
     tracing::info!("window hidden; its webview goes in {} s unless reopened", ttl.as_secs());
+    let app = app.clone();
     tauri::async_runtime::spawn(async move {
         tokio::time::sleep(ttl).await;
         let desktop = app.state::<Desktop>();
-        if desktop.window.generation.load(Ordering::SeqCst) != generation {
-            return;
-        }
-        if let Some(window) = app.get_webview_window(LABEL)
-            && !window.is_visible().unwrap_or(true)
-        {
-            match window.destroy() {
-                Ok(()) => tracing::info!("webview destroyed after {} s hidden", ttl.as_secs()),
-                Err(e) => tracing::warn!("cannot destroy the hidden window: {e}"),
-            }
+        let mut inner = desktop.window.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        if inner.generation == generation && inner.child.take().is_some() {
+            // Closing its stdin ends the window process.
+            tracing::info!("webview destroyed after {} s hidden", ttl.as_secs());
         }
     });
 }
 
-/// Points the window at `target` (navigating an open window when it changed).
-pub fn set_target(app: &AppHandle, target: Target) {
+/// Ends the window process (Quit): closing its stdin makes it exit.
+pub fn close(app: &AppHandle) {
     let desktop = app.state::<Desktop>();
-    {
-        let mut current = desktop.window.target.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if *current == target {
-            return;
-        }
-        *current = target.clone();
-    }
-    let Some(window) = app.get_webview_window(LABEL) else { return };
-    let url = match &target {
-        Target::Ui(url) => url.clone(),
-        Target::Local => local_page_url(),
-    };
-    match url.parse() {
-        Ok(url) => {
-            tracing::info!(target = ?target, "window navigates");
-            if let Err(e) = window.navigate(url) {
-                tracing::warn!("cannot navigate the window: {e}");
-            }
-        }
-        Err(e) => tracing::warn!("bad window URL: {e}"),
+    desktop.window.inner.lock().unwrap_or_else(PoisonError::into_inner).child = None;
+}
+
+fn target_message(target: &Target) -> ToWindow {
+    match target {
+        Target::Local => ToWindow::Target { url: None },
+        Target::Ui(url) => ToWindow::Target { url: Some(url.clone()) },
     }
 }
 
-/// Where Tauri serves the bundled page (its custom protocol differs by platform).
-fn local_page_url() -> String {
-    if cfg!(windows) { "http://tauri.localhost/index.html".into() } else { "tauri://localhost/index.html".into() }
+fn spawn(app: &AppHandle, state: &WindowState, inner: &Inner, reason: &str) -> std::io::Result<Child> {
+    let mut command = Command::new(std::env::current_exe()?);
+    command.arg(WINDOW_ARG).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit());
+    match &state.user_gdk_gl {
+        Some(value) => command.env("GDK_GL", value),
+        None => command.env_remove("GDK_GL"),
+    };
+    let mut process = command.spawn()?;
+    let (Some(stdin), Some(stdout)) = (process.stdin.take(), process.stdout.take()) else {
+        let _ = process.kill();
+        return Err(std::io::Error::other("the window process has no pipes"));
+    };
+    let mut child = Child { pid: process.id(), stdin };
+    send(&mut child, &target_message(&inner.target))?;
+    send(&mut child, &ToWindow::State { state: inner.page.clone() })?;
+    send(&mut child, &ToWindow::Show { reason: reason.into() })?;
+
+    let app = app.clone();
+    let pid = child.pid;
+    std::thread::Builder::new().name("window-process".into()).spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            match decode::<FromWindow>(&line) {
+                Some(message) => crate::feat::window_message(&app, message),
+                None => tracing::debug!("window process: {line}"),
+            }
+        }
+        let status = process.wait();
+        tracing::info!(pid, status = ?status.ok(), "window process exited; its memory is back");
+        let desktop = app.state::<Desktop>();
+        let mut inner = desktop.window.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        if inner.child.as_ref().is_some_and(|c| c.pid == pid) {
+            inner.child = None;
+        }
+    })?;
+    Ok(child)
 }
