@@ -31,7 +31,7 @@ pub fn run(launched: Instant, user_gdk_gl: Option<OsString>) -> Result<(), tauri
             setup(app.handle(), launched, user_gdk_gl)?;
             Ok(())
         })
-        .build(tauri::generate_context!())?;
+        .build(crate::context())?;
     app.run(|app, event| {
         if let RunEvent::ExitRequested { code, api, .. } = event {
             match code {

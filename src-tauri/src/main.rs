@@ -41,6 +41,11 @@ fn main() -> ExitCode {
     }
 }
 
+/// The app's Tauri context (tauri.conf.json, the bundled page, capabilities), for both processes.
+fn context() -> tauri::Context<tauri::Wry> {
+    tauri::generate_context!()
+}
+
 /// Logs go to stderr (`RUST_LOG` filters; default `info`).
 fn init_logging() {
     use std::io::IsTerminal;

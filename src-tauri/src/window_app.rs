@@ -64,7 +64,7 @@ pub fn run() -> Result<(), tauri::Error> {
             std::thread::Builder::new().name("app-commands".into()).spawn(move || listen(&handle))?;
             Ok(())
         })
-        .build(tauri::generate_context!())?;
+        .build(crate::context())?;
     app.run(|_, event| {
         if let RunEvent::ExitRequested { code: None, api, .. } = event {
             // The window is only hidden or not created yet; the app decides when this process ends.
