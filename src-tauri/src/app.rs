@@ -2,7 +2,6 @@
 //! so a second process hands its arguments over and exits 0 before anything binds a port; deep links next),
 //! then, in `setup`, the gateway service on its own thread, the tray, the monitor and the window.
 
-use std::ffi::OsString;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -21,14 +20,14 @@ use crate::{feat, view};
 pub const HIDDEN_ARG: &str = "--hidden";
 
 /// Builds and runs the app; returns only if Tauri could not start.
-pub fn run(launched: Instant, user_gdk_gl: Option<OsString>) -> Result<(), tauri::Error> {
+pub fn run(launched: Instant) -> Result<(), tauri::Error> {
     let app = tauri::Builder::default()
         .plugin(tauri_plugin_single_instance::init(|app, args, _cwd| feat::second_launch(app, &args)))
         .plugin(tauri_plugin_deep_link::init())
         .plugin(tauri_plugin_notification::init())
         .plugin(tauri_plugin_autostart::Builder::new().arg(HIDDEN_ARG).build())
         .setup(move |app| {
-            setup(app.handle(), launched, user_gdk_gl)?;
+            setup(app.handle(), launched)?;
             Ok(())
         })
         .build(crate::context())?;
@@ -47,7 +46,7 @@ pub fn run(launched: Instant, user_gdk_gl: Option<OsString>) -> Result<(), tauri
     Ok(())
 }
 
-fn setup(app: &AppHandle, launched: Instant, user_gdk_gl: Option<OsString>) -> Result<(), Box<dyn std::error::Error>> {
+fn setup(app: &AppHandle, launched: Instant) -> Result<(), Box<dyn std::error::Error>> {
     let (trigger, wakes) = Trigger::new();
     let service = {
         let trigger = trigger.clone();
@@ -67,7 +66,7 @@ fn setup(app: &AppHandle, launched: Instant, user_gdk_gl: Option<OsString>) -> R
     };
     app.manage(Desktop {
         service,
-        window: WindowState::new(user_gdk_gl),
+        window: WindowState::from_env(),
         monitor: trigger,
         clipboard: Mutex::new(None),
         quitting: AtomicBool::new(false),

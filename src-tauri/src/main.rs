@@ -19,18 +19,18 @@ use std::time::Instant;
 fn main() -> ExitCode {
     let launched = Instant::now();
     init_logging();
+    if std::env::var_os("GDK_GL").is_none() {
+        // Neither process draws with OpenGL itself (the tray has no window; in the window, WebKit composites on its
+        // own), but GTK's X11 backend loads the GL driver at start-up to pick visuals: with Mesa's software
+        // renderer that is ~50 MB of LLVM in the tray process and ~80 MB in WebKit's web process. The window
+        // process and WebKit's helpers inherit this.
+        // SAFETY: no other thread exists yet.
+        unsafe { std::env::set_var("GDK_GL", "disable") };
+    }
     let result = if std::env::args().nth(1).as_deref() == Some(core::window_protocol::WINDOW_ARG) {
         window_app::run()
     } else {
-        let user_gdk_gl = std::env::var_os("GDK_GL");
-        if user_gdk_gl.is_none() {
-            // The tray process never draws with OpenGL, but GTK's X11 backend loads the GL driver at start-up to
-            // pick visuals (with Mesa's software renderer, ~50 MB of LLVM). The window process gets the user's
-            // setting back.
-            // SAFETY: no other thread exists yet.
-            unsafe { std::env::set_var("GDK_GL", "disable") };
-        }
-        app::run(launched, user_gdk_gl)
+        app::run(launched)
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

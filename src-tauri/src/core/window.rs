@@ -36,8 +36,6 @@ pub const DEFAULT_TTL: Duration = Duration::from_secs(60);
 pub struct WindowState {
     inner: Mutex<Inner>,
     ttl: Duration,
-    /// `GDK_GL` as the user set it (the app sets its own; the window process gets the user's).
-    user_gdk_gl: Option<std::ffi::OsString>,
 }
 
 #[derive(Debug)]
@@ -56,9 +54,8 @@ struct Child {
 }
 
 impl WindowState {
-    /// No window yet; the TTL from `LLM_GATEWAY_DESKTOP_WEBVIEW_TTL_SECS` (default 60 s). `user_gdk_gl` is the
-    /// user's `GDK_GL`, passed on to the window process.
-    pub fn new(user_gdk_gl: Option<std::ffi::OsString>) -> Self {
+    /// No window yet; the TTL from `LLM_GATEWAY_DESKTOP_WEBVIEW_TTL_SECS` (default 60 s).
+    pub fn from_env() -> Self {
         let ttl = std::env::var("LLM_GATEWAY_DESKTOP_WEBVIEW_TTL_SECS")
             .ok()
             .and_then(|v| v.trim().parse::<u64>().ok())
@@ -66,7 +63,6 @@ impl WindowState {
         Self {
             inner: Mutex::new(Inner { child: None, target: Target::Local, page: PageState::default(), generation: 0 }),
             ttl,
-            user_gdk_gl,
         }
     }
 }
@@ -89,7 +85,7 @@ pub fn show(app: &AppHandle, reason: &str) {
         // It is exiting (hidden too long) or gone: start another.
         inner.child = None;
     }
-    match spawn(app, &desktop.window, &inner, reason) {
+    match spawn(app, &inner, reason) {
         Ok(child) => {
             tracing::info!(pid = child.pid, reason, "window process started");
             inner.child = Some(child);
@@ -159,14 +155,13 @@ fn target_message(target: &Target) -> ToWindow {
     }
 }
 
-fn spawn(app: &AppHandle, state: &WindowState, inner: &Inner, reason: &str) -> std::io::Result<Child> {
-    let mut command = Command::new(std::env::current_exe()?);
-    command.arg(WINDOW_ARG).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit());
-    match &state.user_gdk_gl {
-        Some(value) => command.env("GDK_GL", value),
-        None => command.env_remove("GDK_GL"),
-    };
-    let mut process = command.spawn()?;
+fn spawn(app: &AppHandle, inner: &Inner, reason: &str) -> std::io::Result<Child> {
+    let mut process = Command::new(std::env::current_exe()?)
+        .arg(WINDOW_ARG)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()?;
     let (Some(stdin), Some(stdout)) = (process.stdin.take(), process.stdout.take()) else {
         let _ = process.kill();
         return Err(std::io::Error::other("the window process has no pipes"));
