@@ -30,8 +30,10 @@ esac
 # Pinned Claude Code CLI (the real client the gateway must serve); bump deliberately.
 CLAUDE_CODE_VERSION=2.1.332
 # chromium: the browser the web UI tests (tests/ui) drive through playwright-core (its own browser downloads are
-# not reachable).
-APT_PACKAGES=(dbus dbus-x11 gnome-keyring libsecret-tools libdbus-1-dev pkg-config chromium)
+# not reachable). The workspace includes the desktop app (src-tauri): building it needs WebKitGTK, the tray library
+# and a C toolchain.
+APT_PACKAGES=(dbus dbus-x11 gnome-keyring libsecret-tools libdbus-1-dev pkg-config chromium
+    libwebkit2gtk-4.1-dev libayatana-appindicator3-dev build-essential)
 VENV_DIR=${LLM_GATEWAY_VENV:-/var/tmp/llm-gateway-venv}
 NPM_PREFIX=${LLM_GATEWAY_NPM_PREFIX:-/var/tmp/llm-gateway-npm}
 NPM_CACHE=${LLM_GATEWAY_NPM_CACHE:-/var/tmp/llm-gateway-npm-cache}

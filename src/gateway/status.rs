@@ -65,6 +65,27 @@ impl StatusReport {
 }
 
 impl Gateway {
+    /// The status report from memory only (OAuth token states as last seen, no secret-store read): for
+    /// synchronous callers such as the desktop tray, which must never wait on a keychain.
+    pub fn status_now(&self) -> StatusReport {
+        let live = self.live();
+        let now = self.now_ms();
+        let accounts = live
+            .accounts
+            .iter()
+            .map(|a| {
+                let mut view = a.view(now);
+                if a.kind() == AccountKind::Oauth
+                    && let Some(status) = self.oauth.cached_status(a.id())
+                {
+                    with_oauth(&mut view, &status);
+                }
+                view
+            })
+            .collect();
+        self.report(&live, now, accounts)
+    }
+
     /// The live status report. Reading an OAuth account's token state for the first time goes to the secret
     /// store on a blocking thread, so a slow keychain delays this report but never the runtime.
     pub async fn status(&self) -> StatusReport {
@@ -78,6 +99,10 @@ impl Gateway {
             view
         }))
         .await;
+        self.report(&live, now, accounts)
+    }
+
+    fn report(&self, live: &super::Live, now: u64, accounts: Vec<AccountView>) -> StatusReport {
         StatusReport {
             source: ReportSource::Server,
             version: env!("CARGO_PKG_VERSION").into(),

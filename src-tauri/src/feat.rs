@@ -1,0 +1,217 @@
+//! User actions, shared by the tray menu, the window's commands, deep links and second launches. Each one is
+//! a few calls into `core`; none holds a gateway rule.
+
+use std::sync::PoisonError;
+use std::sync::atomic::Ordering;
+
+use tauri::{AppHandle, Manager};
+use tauri_plugin_autostart::ManagerExt;
+
+use crate::core::deeplink::{self, DeepLink};
+use crate::core::gateway::{self, OpError};
+use crate::core::monitor::Wake;
+use crate::core::service::{Phase, ServiceEvent};
+use crate::core::window_protocol::FromWindow;
+use crate::core::{Desktop, notify, tray, window};
+
+/// Dispatches a tray menu item.
+pub fn menu_item(app: &AppHandle, id: &str) {
+    match id {
+        tray::item::OPEN => open_dashboard(app),
+        tray::item::LOGIN => log_in(app),
+        tray::item::COPY => copy_address(app),
+        tray::item::USE_PORT => use_suggested_port(app),
+        tray::item::RETRY => retry(app),
+        tray::item::CLAUDE_SETUP => claude_code(app, true),
+        tray::item::CLAUDE_RESTORE => claude_code(app, false),
+        tray::item::PAUSE => toggle_pause(app),
+        tray::item::AUTOSTART => toggle_autostart(app),
+        tray::item::QUIT => quit(app),
+        _ => {}
+    }
+}
+
+/// Dispatches what the window process reports (its local page's buttons, its closing).
+pub fn window_message(app: &AppHandle, message: FromWindow) {
+    match message {
+        FromWindow::UsePort { port } => use_port(app, port),
+        FromWindow::Resume => resume(app),
+        FromWindow::Retry => retry(app),
+        FromWindow::LogIn => log_in(app),
+        FromWindow::CopyAddress => copy_address(app),
+        FromWindow::Hidden => window::hidden(app),
+    }
+}
+
+/// Opens (or re-creates) the window and brings it forward.
+pub fn open_dashboard(app: &AppHandle) {
+    window::show(app, "open dashboard");
+}
+
+/// Starts a Claude login: the library picks or creates the account and gives the authorize URL, which opens in
+/// the system browser. The login completes through the gateway's loopback callback or the
+/// `llm-gateway://oauth/callback` deep link.
+pub fn log_in(app: &AppHandle) {
+    let desktop = app.state::<Desktop>();
+    let Some(ops) = desktop.service.ops() else {
+        notify::show(app, "LLM Gateway is not running", "Resume or restart it first, then log in.");
+        return;
+    };
+    let app = app.clone();
+    desktop.service.spawn(async move {
+        match ops.start_login().await {
+            Ok(url) => {
+                tracing::info!("login started; opening the browser on the authorize page");
+                let opened = tokio::task::spawn_blocking(move || open::that_detached(url)).await;
+                if !matches!(opened, Ok(Ok(()))) {
+                    notify::show(&app, "Cannot open a browser", "Open the login page from the dashboard instead.");
+                }
+            }
+            Err(e) => notify::show(&app, "Cannot start the login", &e.to_string()),
+        }
+        app.state::<Desktop>().monitor.wake(Wake::Refresh);
+    });
+}
+
+/// Copies `http://127.0.0.1:PORT` to the clipboard.
+pub fn copy_address(app: &AppHandle) {
+    let desktop = app.state::<Desktop>();
+    let Some(addr) = desktop.service.phase().running_addr() else { return };
+    let url = gateway::base_url(addr);
+    let mut clipboard = desktop.clipboard.lock().unwrap_or_else(PoisonError::into_inner);
+    if clipboard.is_none() {
+        *clipboard = arboard::Clipboard::new().map_err(|e| tracing::warn!("no clipboard: {e}")).ok();
+    }
+    if let Some(clipboard) = clipboard.as_mut() {
+        match clipboard.set_text(url) {
+            Ok(()) => tracing::info!("gateway address copied to the clipboard"),
+            Err(e) => tracing::warn!("cannot copy to the clipboard: {e}"),
+        }
+    }
+}
+
+/// Pause (stop listening, keep config and accounts) or resume.
+pub fn toggle_pause(app: &AppHandle) {
+    let desktop = app.state::<Desktop>();
+    match desktop.service.phase() {
+        Phase::Running { .. } => desktop.service.pause(),
+        Phase::Paused { .. } => desktop.service.resume(),
+        _ => {}
+    }
+}
+
+/// Resumes a paused gateway.
+pub fn resume(app: &AppHandle) {
+    app.state::<Desktop>().service.resume();
+}
+
+/// Starts again after a failed start or a busy port.
+pub fn retry(app: &AppHandle) {
+    app.state::<Desktop>().service.retry();
+}
+
+/// Saves `server.listen` with `port` and restarts the gateway there.
+pub fn use_port(app: &AppHandle, port: u16) {
+    tracing::info!(port, "switching the gateway to another port");
+    app.state::<Desktop>().service.use_port(port);
+}
+
+fn use_suggested_port(app: &AppHandle) {
+    if let Phase::PortBusy { suggested: Some(port), .. } = app.state::<Desktop>().service.phase() {
+        use_port(app, port);
+    }
+}
+
+fn toggle_autostart(app: &AppHandle) {
+    let autostart = app.autolaunch();
+    let result = match autostart.is_enabled() {
+        Ok(true) => autostart.disable(),
+        Ok(false) => autostart.enable(),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = result {
+        notify::show(app, "Cannot change Start at login", &e.to_string());
+    }
+    app.state::<Desktop>().monitor.wake(Wake::Refresh);
+}
+
+fn claude_code(app: &AppHandle, setup: bool) {
+    let desktop = app.state::<Desktop>();
+    let Some(ops) = desktop.service.ops() else { return };
+    let app = app.clone();
+    desktop.service.spawn(async move {
+        let result = if setup { ops.claude_code_setup().await } else { ops.claude_code_restore().await };
+        match result {
+            Ok(()) if setup => notify::show(&app, "Claude Code set up", "Claude Code now goes through LLM Gateway."),
+            Ok(()) => notify::show(&app, "Claude Code restored", "Claude Code's own settings are back."),
+            Err(OpError::Unavailable) => {
+                notify::show(&app, "Not available yet", "Claude Code setup comes in a later version.")
+            }
+            Err(e) => notify::show(&app, "Claude Code setup failed", &e.to_string()),
+        }
+    });
+}
+
+/// Quit: stop listening, let running requests (streams included) finish, then exit 0.
+pub fn quit(app: &AppHandle) {
+    let desktop = app.state::<Desktop>();
+    if desktop.quitting.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    tracing::info!("quit: draining in-flight requests");
+    window::close(app);
+    let app = app.clone();
+    desktop.service.shutdown(move || {
+        tracing::info!("gateway stopped; exiting");
+        app.exit(0);
+    });
+}
+
+/// A launch of the app while it runs: its deep links go through the deep-link plugin (when the link is the only
+/// argument, as the OS passes it) or here; a plain launch brings the window forward.
+pub fn second_launch(app: &AppHandle, args: &[String]) {
+    let links = deeplink::links_in(args);
+    tracing::info!(links = links.len(), "another launch forwarded its arguments");
+    if links.is_empty() {
+        window::show(app, "second launch");
+    } else if args.len() != 2 {
+        for link in links {
+            deep_link(app, &link);
+        }
+    }
+}
+
+/// Acts on an `llm-gateway://` link.
+pub fn deep_link(app: &AppHandle, link: &str) {
+    match deeplink::parse(link) {
+        Some(DeepLink::LoginCallback(url)) => {
+            tracing::info!("deep link: oauth/callback; completing the login");
+            let desktop = app.state::<Desktop>();
+            let app = app.clone();
+            desktop.service.spawn(async move {
+                let desktop = app.state::<Desktop>();
+                let event = match desktop.service.ops() {
+                    Some(ops) => match ops.complete_login(&url).await {
+                        Ok(done) => {
+                            tracing::info!(account = %done.account_id, "login completed");
+                            ServiceEvent::LoginCompleted(done)
+                        }
+                        Err(e) => {
+                            tracing::warn!("login failed: {e}");
+                            ServiceEvent::LoginFailed(e.to_string())
+                        }
+                    },
+                    None => ServiceEvent::LoginFailed("the gateway is not running; start it and log in again".into()),
+                };
+                desktop.service.report(event);
+            });
+        }
+        Some(DeepLink::LoginDone { account }) => {
+            tracing::info!(account = account.as_deref().unwrap_or("-"), "deep link: oauth/done");
+            window::show(app, "login done");
+            app.state::<Desktop>().monitor.wake(Wake::Refresh);
+        }
+        Some(DeepLink::Open) => window::show(app, "deep link"),
+        None => tracing::warn!("ignoring a link the app does not handle"),
+    }
+}

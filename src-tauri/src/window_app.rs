@@ -1,0 +1,135 @@
+//! The window process (`llm-gateway-desktop --window-process`, started by the app, never by users): one
+//! Tauri window and nothing else (no tray, no gateway, no plugins). It does what the app says on stdin
+//! ([`ToWindow`]) and reports the local page's buttons and the window's closing on stdout ([`FromWindow`]).
+//! When its stdin closes (the app ended it after the window stayed hidden, or quit), it exits.
+
+use std::io::{BufRead, Write};
+use std::sync::{Mutex, PoisonError};
+
+use tauri::{AppHandle, Manager, RunEvent, WebviewUrl, WebviewWindowBuilder, WindowEvent};
+
+use crate::cmd;
+use crate::core::window_protocol::{FromWindow, ToWindow, decode, encode};
+use crate::view::PageState;
+
+/// The window's label.
+pub const LABEL: &str = "main";
+
+/// The window process's state.
+#[derive(Debug, Default)]
+pub struct WindowProcess {
+    page: Mutex<PageState>,
+    /// The gateway UI's URL, or `None` for the bundled page.
+    target: Mutex<Option<String>>,
+    out: Mutex<Option<std::io::Stdout>>,
+}
+
+impl WindowProcess {
+    /// The local page's state.
+    pub fn page(&self) -> PageState {
+        self.page.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Tells the app.
+    pub fn tell(&self, message: FromWindow) {
+        let mut out = self.out.lock().unwrap_or_else(PoisonError::into_inner);
+        let out = out.get_or_insert_with(std::io::stdout);
+        if out.write_all(encode(&message).as_bytes()).and_then(|()| out.flush()).is_err() {
+            tracing::debug!("the app is gone; message dropped");
+        }
+    }
+}
+
+/// Runs the window process until its stdin closes.
+pub fn run() -> Result<(), tauri::Error> {
+    let app = tauri::Builder::default()
+        .invoke_handler(tauri::generate_handler![
+            cmd::page_state,
+            cmd::use_port,
+            cmd::resume,
+            cmd::retry,
+            cmd::log_in,
+            cmd::copy_address
+        ])
+        .on_window_event(|window, event| {
+            if let WindowEvent::CloseRequested { api, .. } = event {
+                api.prevent_close();
+                let _ = window.hide();
+                window.app_handle().state::<WindowProcess>().tell(FromWindow::Hidden);
+            }
+        })
+        .setup(|app| {
+            app.manage(WindowProcess::default());
+            let handle = app.handle().clone();
+            std::thread::Builder::new().name("app-commands".into()).spawn(move || listen(&handle))?;
+            Ok(())
+        })
+        .build(crate::context())?;
+    app.run(|_, event| {
+        if let RunEvent::ExitRequested { code: None, api, .. } = event {
+            // The window is only hidden or not created yet; the app decides when this process ends.
+            api.prevent_exit();
+        }
+    });
+    Ok(())
+}
+
+fn listen(app: &AppHandle) {
+    for line in std::io::stdin().lock().lines() {
+        let Ok(line) = line else { break };
+        let Some(message) = decode::<ToWindow>(&line) else {
+            tracing::warn!("window process: unreadable message from the app");
+            continue;
+        };
+        let state = app.state::<WindowProcess>();
+        match message {
+            ToWindow::State { state: page } => *state.page.lock().unwrap_or_else(PoisonError::into_inner) = page,
+            ToWindow::Target { url } => {
+                *state.target.lock().unwrap_or_else(PoisonError::into_inner) = url.clone();
+                if let Some(window) = app.get_webview_window(LABEL) {
+                    navigate(&window, url.as_deref());
+                }
+            }
+            ToWindow::Show { reason } => show(app, &state, &reason),
+        }
+    }
+    app.exit(0);
+}
+
+fn show(app: &AppHandle, state: &WindowProcess, reason: &str) {
+    if let Some(window) = app.get_webview_window(LABEL) {
+        let _ = window.unminimize();
+        let _ = window.show();
+        let _ = window.set_focus();
+        return;
+    }
+    let target = state.target.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    let url = match target.as_deref().map(str::parse) {
+        Some(Ok(url)) => WebviewUrl::External(url),
+        _ => WebviewUrl::App("index.html".into()),
+    };
+    match WebviewWindowBuilder::new(app, LABEL, url)
+        .title("LLM Gateway")
+        .inner_size(1080.0, 760.0)
+        .min_inner_size(560.0, 420.0)
+        .center()
+        .focused(true)
+        .build()
+    {
+        Ok(_) => tracing::info!(reason, "window created and shown"),
+        Err(e) => tracing::error!("cannot create the window: {e}"),
+    }
+}
+
+fn navigate(window: &tauri::WebviewWindow, url: Option<&str>) {
+    // Where Tauri serves the bundled page (its custom protocol differs by platform).
+    let local = if cfg!(windows) { "http://tauri.localhost/index.html" } else { "tauri://localhost/index.html" };
+    match url.unwrap_or(local).parse() {
+        Ok(url) => {
+            if let Err(e) = window.navigate(url) {
+                tracing::warn!("cannot navigate the window: {e}");
+            }
+        }
+        Err(e) => tracing::warn!("bad window URL: {e}"),
+    }
+}
