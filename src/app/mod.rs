@@ -22,6 +22,9 @@ use crate::tasks::Tasks;
 use crate::upstream::oauth::TokenManager;
 use crate::upstream::{UpstreamClient, UpstreamError};
 
+#[cfg(test)]
+mod reload_tests;
+
 /// How often OAuth tokens close to expiry are refreshed in the background.
 pub const OAUTH_REFRESH_INTERVAL: Duration = Duration::from_secs(30);
 
