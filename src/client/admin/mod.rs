@@ -27,7 +27,12 @@ use crate::secrets::keys::hash_key;
 use error::AdminError;
 
 pub(super) fn router(gateway: Arc<Gateway>) -> Router<Arc<Gateway>> {
-    Router::new().nest("/v1", v1()).route_layer(axum::middleware::from_fn_with_state(gateway, require_admin_token))
+    // A router without a fallback of its own drops its nested routers' fallbacks when it is nested in turn
+    // (axum), so this one has one: unknown paths under `/admin/api` get the admin error shape too.
+    Router::new()
+        .nest("/v1", v1())
+        .route_layer(axum::middleware::from_fn_with_state(gateway, require_admin_token))
+        .fallback(v1_not_found)
 }
 
 type Handler = MethodRouter<Arc<Gateway>>;
