@@ -244,3 +244,18 @@ async fn probe_reports_whether_an_account_is_usable() {
     assert_eq!(probe.ok(200)["usable"], false, "not logged in yet: {:#}", probe.body);
     api.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_account_another_process_just_added_is_found_at_once() {
+    let api = Api::start().await;
+    // The CLI's way: the file and the secret store change, the server's hot reload has not run yet.
+    let id = common::add_account(&api.h.config_path, "from-cli", "sk-ant-api03-from-cli", &[]);
+    let view = api.get("/accounts/{id}", Some(&id)).await;
+    assert_eq!(view.ok(200)["name"], "from-cli", "{:#}", view.body);
+    assert_eq!(view.body["state"], "active");
+
+    let other = common::add_account(&api.h.config_path, "also-from-cli", "sk-ant-api03-also", &[]);
+    api.delete("/accounts/{id}", Some(&other)).await.ok(204);
+    assert_eq!(api.secret(&format!("account:{other}:api_key")), None);
+    api.shutdown().await;
+}

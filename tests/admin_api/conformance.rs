@@ -111,15 +111,21 @@ async fn every_route_refuses_a_missing_or_wrong_token() {
 #[tokio::test]
 async fn unknown_paths_and_methods_get_the_error_shape() {
     let api = Api::start().await;
-    let url = format!("{}/admin/api/v1/nope", api.h.url);
-    let response = api.h.http.get(&url).bearer_auth(&api.token).send().await.unwrap();
-    assert_eq!(response.status(), 404);
-    let body: serde_json::Value = response.json().await.unwrap();
-    assert_eq!(body["error"]["type"], "not_found", "{body}");
-    let url = format!("{}/admin/api/v1/status", api.h.url);
-    let response = api.h.http.delete(&url).bearer_auth(&api.token).send().await.unwrap();
-    assert_eq!(response.status(), 405);
-    let body: serde_json::Value = response.json().await.unwrap();
-    assert_eq!(body["error"]["type"], "invalid_request", "{body}");
+    let cases = [
+        ("GET", "/admin/api/v1/nope", 404, "not_found", "no admin API route"),
+        ("GET", "/admin/api/nope", 404, "not_found", "no admin API route"),
+        ("DELETE", "/admin/api/v1/status", 405, "invalid_request", "is not allowed"),
+        ("PUT", "/admin/api/v1/accounts/primary", 405, "invalid_request", "is not allowed"),
+    ];
+    for (method, path, status, kind, says) in cases {
+        let request = api.h.http.request(method.parse().unwrap(), format!("{}{path}", api.h.url));
+        let response = request.bearer_auth(&api.token).send().await.unwrap();
+        let code = response.status().as_u16();
+        let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok()).map(str::to_string);
+        let body = spec().check_error(code, content_type.as_deref(), &response.bytes().await.unwrap());
+        assert_eq!(code, status, "{method} {path}: {body}");
+        assert_eq!(body["error"]["type"], kind, "{method} {path}: {body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains(says), "{method} {path}: {body}");
+    }
     api.shutdown().await;
 }

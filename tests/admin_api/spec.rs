@@ -206,6 +206,18 @@ impl Spec {
 }
 
 impl Spec {
+    /// Checks an answer of a path or method the document does not have: the router's fallbacks answer with the
+    /// documented Error schema.
+    pub fn check_error(&self, status: u16, content_type: Option<&str>, body: &[u8]) -> Value {
+        assert!(status >= 400, "an undocumented route answered {status}");
+        assert!(content_type.is_some_and(|t| t.starts_with("application/json")), "content-type {content_type:?}");
+        let value: Value = serde_json::from_slice(body).expect("an error body is JSON");
+        let validator = self.validator("error", &json!({"$ref": "#/components/schemas/Error"}));
+        let errors: Vec<String> = validator.iter_errors(&value).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "not the documented Error shape: {errors:?}\n{value:#}");
+        value
+    }
+
     /// Checks that an event stream is what the operation documents for `status`.
     pub fn check_stream(&self, method: &str, path: &str, status: u16) {
         let response = self.response(method, path, status);
