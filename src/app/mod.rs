@@ -26,6 +26,8 @@ use crate::upstream::oauth::TokenManager;
 use crate::upstream::{UpstreamClient, UpstreamError};
 
 pub use thread::{BackgroundGateway, server_runtime};
+#[cfg(test)]
+mod reload_tests;
 
 /// How often OAuth tokens close to expiry are refreshed in the background.
 pub const OAUTH_REFRESH_INTERVAL: Duration = Duration::from_secs(30);
@@ -42,6 +44,9 @@ pub struct StartOptions {
     /// The secret store (default: the one `secrets.backend` names, opened beside the config). The desktop app
     /// passes the store it already opened; tests pass one that fails or stalls on purpose.
     pub secrets: Option<Arc<dyn SecretStore>>,
+    /// The environment Claude Code would start in, for the Claude Code operations of the admin API and
+    /// [`GatewayHandle::ops`] (default: this process's). The desktop app passes the user's; tests a temporary home.
+    pub claude_code_env: Option<crate::claude_code::Environment>,
 }
 
 impl StartOptions {
@@ -224,6 +229,9 @@ pub async fn start(options: StartOptions) -> Result<GatewayHandle, StartError> {
         signal,
     ));
     gateway.load_ui_sessions().await;
+    if let Some(env) = options.claude_code_env.clone() {
+        gateway.set_claude_code_env(env);
+    }
 
     let (stop, stop_rx) = watch::channel(false);
     let tasks = Tasks::new();

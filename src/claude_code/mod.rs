@@ -98,6 +98,25 @@ impl Inputs {
     }
 }
 
+/// The environment Claude Code would start in, when it is not this process's own: the desktop app is started by
+/// the desktop session rather than the user's shell, and tests use a temporary home. Given to
+/// `StartOptions::claude_code_env` (the running gateway's operations and admin API then use it) or to
+/// `manage::Ops::with_claude_code_env`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Environment {
+    /// The variables Claude Code would see (`HOME`, `ANTHROPIC_*`, `CLAUDE_CODE_*`, `CLAUDE_CONFIG_DIR`).
+    pub vars: BTreeMap<String, String>,
+    /// The managed settings folder (`None`: none is read).
+    pub managed_dir: Option<PathBuf>,
+}
+
+impl Environment {
+    /// This process's environment and this platform's managed settings folder.
+    pub fn of_process() -> Self {
+        Self { vars: std::env::vars().collect(), managed_dir: default_managed_dir() }
+    }
+}
+
 /// The running server's URL from `runtime.json`, else the configured listen address reachable from here.
 fn gateway_url(config: &ConfigFile, listen: &str) -> String {
     let runtime = std::fs::read(crate::config::runtime_info_path(config))

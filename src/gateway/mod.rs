@@ -57,6 +57,9 @@ pub struct Gateway {
     events: EventBus,
     /// Wakes the account-state monitor; every live account and the token manager hold a clone.
     signal: StateSignal,
+    /// The environment Claude Code would start in, when it is not this process's (`StartOptions`, set once at
+    /// start).
+    claude_code_env: std::sync::OnceLock<crate::claude_code::Environment>,
 }
 
 impl Gateway {
@@ -92,7 +95,19 @@ impl Gateway {
             ui_sessions,
             events,
             signal,
+            claude_code_env: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Sets the environment Claude Code would start in (`StartOptions::claude_code_env`); only the first call
+    /// counts.
+    pub(crate) fn set_claude_code_env(&self, env: crate::claude_code::Environment) {
+        let _ = self.claude_code_env.set(env);
+    }
+
+    /// The environment Claude Code would start in, when the gateway was given one (else this process's).
+    pub fn claude_code_env(&self) -> Option<&crate::claude_code::Environment> {
+        self.claude_code_env.get()
     }
 
     /// The config file this gateway runs from.

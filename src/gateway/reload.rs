@@ -28,18 +28,55 @@ impl Gateway {
     /// once its change is in force. (The file watcher sees the same version soon after and applies it again,
     /// which keeps every unchanged account as it is.)
     pub(crate) async fn apply_file_now(self: &Arc<Self>) -> Result<(), ReloadError> {
-        let file = self.file.clone();
-        let config = tokio::task::spawn_blocking(move || file.load())
-            .await
-            .map_err(|e| crate::config::ConfigError::Serialize(format!("config read task failed: {e}")))??;
-        self.reload(config).await
+        let _serialised = self.reload_lock.lock().await;
+        let config = self.read_file().await?.ok_or_else(|| {
+            crate::config::ConfigError::Rejected(
+                "the configuration file is empty (being rewritten?); the current configuration stays in force".into(),
+            )
+        })?;
+        self.apply_locked(config).await
     }
 
     /// Applies a new configuration: accounts whose config is unchanged keep their runtime state; new or changed
     /// ones get their credential from the secret store and fresh state. On an error nothing changes (the last
     /// good configuration stays in force) and the watcher tries again.
-    pub(crate) async fn reload(self: &Arc<Self>, mut config: Config) -> Result<(), ReloadError> {
+    ///
+    /// `config` is the version the watcher read, before this call waited for the lock: a management operation
+    /// may have written and applied a newer one meanwhile, which must stay. So the file as it is now, read under
+    /// the lock (applies then happen in the file's order), is applied instead; `config` only when the file
+    /// cannot be read as a valid configuration right now.
+    pub(crate) async fn reload(self: &Arc<Self>, config: Config) -> Result<(), ReloadError> {
         let _serialised = self.reload_lock.lock().await;
+        let config = match self.read_file().await {
+            Ok(Some(current)) => current,
+            Ok(None) | Err(_) => config,
+        };
+        self.apply_locked(config).await
+    }
+
+    /// The config file as it is now; `None` when it is empty (an editor's truncate-then-write caught half-way,
+    /// which must not drop every account).
+    async fn read_file(&self) -> Result<Option<Config>, crate::config::ConfigError> {
+        let file = self.file.clone();
+        tokio::task::spawn_blocking(move || {
+            let text = match std::fs::read_to_string(file.path()) {
+                Ok(text) => text,
+                Err(source) => {
+                    return Err(crate::config::ConfigError::Io {
+                        action: "cannot read",
+                        path: file.path().to_path_buf(),
+                        source,
+                    });
+                }
+            };
+            if text.trim().is_empty() { Ok(None) } else { file.parse(&text).map(Some) }
+        })
+        .await
+        .map_err(|e| crate::config::ConfigError::Serialize(format!("config read task failed: {e}")))?
+    }
+
+    /// [`Gateway::reload`]'s work, with the reload lock held by the caller.
+    async fn apply_locked(self: &Arc<Self>, mut config: Config) -> Result<(), ReloadError> {
         config::env_overrides(&mut config);
         let old = self.live();
         if config.server.listen != old.config.server.listen {

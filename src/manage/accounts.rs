@@ -151,6 +151,12 @@ impl Ops {
     pub async fn account(&self, id_or_name: &str) -> Result<AccountView> {
         let config = self.config().await?;
         let id = find(&config, id_or_name)?.id.clone();
+        if let Some(view) = self.accounts().await?.into_iter().find(|a| a.id == id) {
+            return Ok(view);
+        }
+        // In the file but not in force: another process (the CLI) just added it and the gateway's hot reload has
+        // not run yet. Put the file in force now rather than answer that it does not exist.
+        self.apply().await?;
         self.accounts()
             .await?
             .into_iter()

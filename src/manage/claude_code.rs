@@ -1,11 +1,12 @@
 //! Claude Code's settings (`claude-code status|setup|restore`): the same operations for the CLI, the admin API
 //! and the tray, over `crate::claude_code`.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use super::{Error, ErrorKind, Ops, Result, blocking};
-use crate::claude_code::{self, ClaudeCodeError, ClaudeCodeStatus, Inputs, RestoreReport, SetupContext, SetupReport};
+use crate::claude_code::{
+    self, ClaudeCodeError, ClaudeCodeStatus, Environment, Inputs, RestoreReport, SetupContext, SetupReport,
+};
 
 impl From<ClaudeCodeError> for Error {
     fn from(e: ClaudeCodeError) -> Self {
@@ -21,15 +22,24 @@ impl From<ClaudeCodeError> for Error {
     }
 }
 
-/// The environment Claude Code would start in: this process's.
-fn process_env() -> BTreeMap<String, String> {
-    std::env::vars().collect()
-}
-
 impl Ops {
+    /// These operations with Claude Code looking at `env` instead of this process's environment (a temporary home
+    /// in tests; the user's environment for the desktop app). Bound to a gateway, the gateway's
+    /// `StartOptions::claude_code_env` is used unless this replaces it.
+    pub fn with_claude_code_env(self, env: Environment) -> Self {
+        self.replace_claude_code_env(Some(env))
+    }
+
     async fn claude_code_inputs(&self, project: Option<PathBuf>) -> Result<Inputs> {
         let file = self.config_file().clone();
-        let mut inputs = blocking(move || Ok(Inputs::for_config(&file, project, process_env())?)).await?;
+        let env = self.claude_code_env().cloned();
+        let mut inputs = blocking(move || {
+            let env = env.unwrap_or_else(Environment::of_process);
+            let mut inputs = Inputs::for_config(&file, project, env.vars)?;
+            inputs.managed_dir = env.managed_dir;
+            Ok(inputs)
+        })
+        .await?;
         if let Some(gateway) = self.gateway() {
             // The running gateway knows its own address better than runtime.json or the config.
             inputs.gateway_url = crate::config::connect_url(gateway.listen());
@@ -65,5 +75,30 @@ impl Ops {
     pub async fn claude_code_restore(&self) -> Result<RestoreReport> {
         let inputs = self.claude_code_inputs(None).await?;
         Ok(claude_code::restore_async(inputs).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_given_environment_is_what_claude_code_is_looked_at_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("home");
+        let settings = home.join(".claude").join("settings.json");
+        std::fs::create_dir_all(settings.parent().unwrap()).unwrap();
+        std::fs::write(&settings, r#"{"env": {"ANTHROPIC_BASE_URL": "https://elsewhere.example"}}"#).unwrap();
+        let env = Environment {
+            vars: [("HOME".to_string(), home.display().to_string())].into_iter().collect(),
+            managed_dir: None,
+        };
+        let ops = Ops::offline(dir.path().join("config.yaml")).with_claude_code_env(env);
+
+        let status = ops.claude_code_status(None).await.unwrap();
+
+        let base_url = status.base_url.expect("the settings file in the given home was read");
+        assert_eq!(base_url.shown, "https://elsewhere.example");
+        assert_eq!(base_url.source.path.as_deref(), Some(settings.as_path()));
     }
 }

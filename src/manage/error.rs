@@ -116,10 +116,11 @@ impl From<OAuthError> for Error {
             | OAuthError::MissingState
             | OAuthError::StateMismatch { .. }
             | OAuthError::LoginExpired { .. }
-            | OAuthError::InvalidBody(_) => {
+            | OAuthError::InvalidBody(_)
+            // The code's state matches no login in progress (for this account): a stale, used or mistyped code.
+            | OAuthError::NoPendingLogin { .. } => {
                 return Self::invalid("code", e.to_string());
             }
-            OAuthError::NoPendingLogin { .. } => ErrorKind::NotFound,
             OAuthError::Settings(_) => return Self::invalid("oauth", e.to_string()),
             OAuthError::NeedsLogin { .. } | OAuthError::InvalidGrant { .. } => ErrorKind::NeedsLogin,
             OAuthError::RateLimited { .. }

@@ -42,6 +42,17 @@ fn oauth_account(config: &Config, id_or_name: &str) -> Result<Account> {
     Ok(account)
 }
 
+/// A login's code exchange refused by the token endpoint (`invalid_grant`: mistyped, expired or already used) is
+/// bad input in `code`, not an account that needs a login; other errors keep their kind.
+fn code_refused(e: oauth::OAuthError) -> Error {
+    match e {
+        oauth::OAuthError::InvalidGrant { .. } => {
+            Error::invalid("code", format!("the code was refused ({e}); copy it again, or start a new login"))
+        }
+        e => Error::from(e),
+    }
+}
+
 fn rfc3339_secs(secs: i64) -> String {
     crate::clock::rfc3339_secs(secs).unwrap_or_default()
 }
@@ -109,7 +120,8 @@ impl Ops {
         let config = self.config().await?;
         let account = id_or_name.map(|id| oauth_account(&config, id)).transpose()?;
         if let Some(gateway) = self.gateway() {
-            return Ok(gateway.complete_oauth_login(code, account.as_ref().map(|a| a.id.as_str())).await?);
+            let id = account.as_ref().map(|a| a.id.as_str());
+            return gateway.complete_oauth_login(code, id).await.map_err(code_refused);
         }
         let settings = match &account {
             Some(account) => self.oauth_settings(&config, account).await?,
@@ -119,8 +131,9 @@ impl Ops {
         let http = reqwest::Client::builder()
             .build()
             .map_err(|e| Error::internal(format!("cannot build the HTTP client: {e}")))?;
-        let outcome =
-            oauth::complete_login(store, &http, &settings, account.as_ref().map(|a| a.id.as_str()), code).await?;
+        let outcome = oauth::complete_login(store, &http, &settings, account.as_ref().map(|a| a.id.as_str()), code)
+            .await
+            .map_err(code_refused)?;
         if let Ok((_, Some(state))) = oauth::parse_callback_input(code) {
             let (dir, hash) = (self.config_file().dir(), oauth::state_hash(&state));
             let _ = blocking(move || {

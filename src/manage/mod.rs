@@ -45,11 +45,13 @@ pub struct Ops {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Inner {
     file: ConfigFile,
     secrets: tokio::sync::OnceCell<Arc<dyn SecretStore>>,
     gateway: Option<Arc<Gateway>>,
+    /// The environment Claude Code would start in (`None`: this process's).
+    claude_code_env: Option<crate::claude_code::Environment>,
 }
 
 impl Ops {
@@ -61,7 +63,8 @@ impl Ops {
 
     /// Like [`Ops::offline`], for a [`ConfigFile`].
     pub fn offline_file(file: ConfigFile) -> Self {
-        Self { inner: Arc::new(Inner { file, secrets: tokio::sync::OnceCell::new(), gateway: None }) }
+        let secrets = tokio::sync::OnceCell::new();
+        Self { inner: Arc::new(Inner { file, secrets, gateway: None, claude_code_env: None }) }
     }
 
     /// Operations bound to a running gateway: changes are in force when they return, views carry live state,
@@ -69,7 +72,19 @@ impl Ops {
     pub(crate) fn live(gateway: Arc<Gateway>) -> Self {
         let secrets = tokio::sync::OnceCell::new_with(Some(gateway.secrets().clone()));
         let file = gateway.config_file().clone();
-        Self { inner: Arc::new(Inner { file, secrets, gateway: Some(gateway) }) }
+        let claude_code_env = gateway.claude_code_env().cloned();
+        Self { inner: Arc::new(Inner { file, secrets, gateway: Some(gateway), claude_code_env }) }
+    }
+
+    fn replace_claude_code_env(self, env: Option<crate::claude_code::Environment>) -> Self {
+        let mut inner = Arc::unwrap_or_clone(self.inner);
+        inner.claude_code_env = env;
+        Self { inner: Arc::new(inner) }
+    }
+
+    /// The environment Claude Code would start in, when it is not this process's.
+    fn claude_code_env(&self) -> Option<&crate::claude_code::Environment> {
+        self.inner.claude_code_env.as_ref()
     }
 
     /// The config file.

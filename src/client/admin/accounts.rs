@@ -5,8 +5,9 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use serde::Deserialize;
+use serde_json::{Map, Value};
 
-use super::error::{AdminError, Body, created, no_content, ok};
+use super::error::{AdminError, Body, created, from_value, no_content, ok};
 use crate::config::AccountClients;
 use crate::gateway::Gateway;
 use crate::manage::{AccountPatch, LoginRedirect, NewApiKeyAccount, NewOAuthAccount, Ops};
@@ -18,68 +19,75 @@ fn ops(gateway: &Arc<Gateway>) -> Ops {
     Ops::live(gateway.clone())
 }
 
-/// `POST /accounts` body: an API-key account or an OAuth account, by `kind`.
+/// `POST /accounts {"kind":"api_key",…}`.
 #[derive(Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub(super) enum NewAccount {
-    ApiKey {
-        name: String,
-        key: String,
-        #[serde(default)]
-        weight: Option<u32>,
-        #[serde(default)]
-        priority: Option<u32>,
-        #[serde(default)]
-        models: Vec<String>,
-        #[serde(default)]
-        base_url: Option<String>,
-    },
-    Oauth {
-        name: String,
-        #[serde(default)]
-        client_id: Option<String>,
-        #[serde(default)]
-        client_secret: Option<String>,
-        #[serde(default)]
-        weight: Option<u32>,
-        #[serde(default)]
-        priority: Option<u32>,
-        #[serde(default)]
-        models: Vec<String>,
-        #[serde(default)]
-        clients: Option<AccountClients>,
-    },
+#[serde(deny_unknown_fields)]
+struct NewApiKeyBody {
+    name: String,
+    key: String,
+    #[serde(default)]
+    weight: Option<u32>,
+    #[serde(default)]
+    priority: Option<u32>,
+    #[serde(default)]
+    models: Vec<String>,
+    #[serde(default)]
+    base_url: Option<String>,
+}
+
+/// `POST /accounts {"kind":"oauth",…}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewOAuthBody {
+    name: String,
+    #[serde(default)]
+    client_id: Option<String>,
+    #[serde(default)]
+    client_secret: Option<String>,
+    #[serde(default)]
+    weight: Option<u32>,
+    #[serde(default)]
+    priority: Option<u32>,
+    #[serde(default)]
+    models: Vec<String>,
+    #[serde(default)]
+    clients: Option<AccountClients>,
 }
 
 pub(super) async fn list(State(gateway): State<Arc<Gateway>>) -> Result {
     Ok(ok(serde_json::json!({ "accounts": ops(&gateway).accounts().await? })))
 }
 
-pub(super) async fn add(State(gateway): State<Arc<Gateway>>, Body(body): Body<NewAccount>) -> Result {
-    let account = match body {
-        NewAccount::ApiKey { name, key, weight, priority, models, base_url } => {
+/// `POST /accounts`: an API-key account or an OAuth account, by `kind`. The kind is read first and the rest as
+/// that kind's body (not as a tagged enum), so a bad field is named in the error.
+pub(super) async fn add(State(gateway): State<Arc<Gateway>>, Body(mut body): Body<Map<String, Value>>) -> Result {
+    let account = match body.remove("kind").as_ref().and_then(Value::as_str) {
+        Some("api_key") => {
+            let new: NewApiKeyBody = from_value(Value::Object(body))?;
             let new = NewApiKeyAccount {
-                key: Secret::new(key),
-                name,
-                weight: weight.unwrap_or(1),
-                priority: priority.unwrap_or(0),
-                models,
-                base_url,
+                key: Secret::new(new.key),
+                name: new.name,
+                weight: new.weight.unwrap_or(1),
+                priority: new.priority.unwrap_or(0),
+                models: new.models,
+                base_url: new.base_url,
             };
             ops(&gateway).add_api_key(new).await?
         }
-        NewAccount::Oauth { name, client_id, client_secret, weight, priority, models, clients } => {
+        Some("oauth") => {
+            let new: NewOAuthBody = from_value(Value::Object(body))?;
             let new = NewOAuthAccount {
-                name,
-                client_id,
-                client_secret: client_secret.map(Secret::new),
-                weight: weight.unwrap_or(1),
-                priority: priority.unwrap_or(0),
-                models,
-                clients,
+                name: new.name,
+                client_id: new.client_id,
+                client_secret: new.client_secret.map(Secret::new),
+                weight: new.weight.unwrap_or(1),
+                priority: new.priority.unwrap_or(0),
+                models: new.models,
+                clients: new.clients,
             };
             ops(&gateway).add_oauth(new).await?
         }
+        _ => return Err(AdminError::invalid("kind", "`kind` must be `api_key` or `oauth`")),
     };
     Ok(created(account))
 }

@@ -103,15 +103,33 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
             .map_err(|e| AdminError::invalid("body", format!("cannot read the body: {e}")))?;
         let text = if bytes.is_empty() { &b"{}"[..] } else { &bytes[..] };
         let mut deserializer = serde_json::Deserializer::from_slice(text);
-        match serde_path_to_error::deserialize(&mut deserializer) {
-            Ok(value) => Ok(Body(value)),
-            Err(e) => {
-                let path = e.path().to_string();
-                let field = if path == "." { "body".to_string() } else { path };
-                Err(AdminError::invalid(field, format!("invalid body: {}", e.into_inner())))
-            }
-        }
+        serde_path_to_error::deserialize(&mut deserializer).map(Body).map_err(body_error)
     }
+}
+
+/// Deserializes part of a body already read as JSON, naming the field at fault like [`Body`] does. For bodies
+/// whose shape depends on one of their fields: serde reads internally tagged enums and flattened structs through
+/// a buffer that hides the path of a bad field.
+pub(crate) fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, AdminError> {
+    serde_path_to_error::deserialize(value).map_err(body_error)
+}
+
+/// A body that does not deserialize: the field is the path to the bad value, or the missing field's name.
+fn body_error(e: serde_path_to_error::Error<serde_json::Error>) -> AdminError {
+    let path = e.path().to_string();
+    let inner = e.into_inner();
+    // Malformed JSON is about the body as a whole, wherever the parser stopped.
+    let syntax = matches!(inner.classify(), serde_json::error::Category::Syntax | serde_json::error::Category::Eof);
+    let path = if syntax { ".".to_string() } else { path };
+    let message = inner.to_string();
+    let missing = message.strip_prefix("missing field `").and_then(|rest| rest.split_once('`')).map(|(name, _)| name);
+    let field = match (path.as_str(), missing) {
+        (".", Some(name)) => name.to_string(),
+        (_, Some(name)) => format!("{path}.{name}"),
+        (".", None) => "body".to_string(),
+        (_, None) => path,
+    };
+    AdminError::invalid(field, format!("invalid body: {message}"))
 }
 
 /// A successful JSON answer.

@@ -5,9 +5,11 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::response::Response;
 
-use super::error::{AdminError, Body, created, no_content, ok};
+use serde_json::{Map, Value};
+
+use super::error::{AdminError, Body, created, from_value, no_content, ok};
 use crate::gateway::Gateway;
-use crate::manage::{NewClientKey, Ops};
+use crate::manage::{ClientKeyLimits, NewClientKey, Ops};
 
 type Result<T = Response> = std::result::Result<T, AdminError>;
 
@@ -15,8 +17,16 @@ pub(super) async fn list(State(gateway): State<Arc<Gateway>>) -> Result {
     Ok(ok(serde_json::json!({ "client_keys": Ops::live(gateway).client_keys().await? })))
 }
 
-pub(super) async fn create(State(gateway): State<Arc<Gateway>>, Body(new): Body<NewClientKey>) -> Result {
-    Ok(created(Ops::live(gateway).create_client_key(new).await?))
+/// `POST /client-keys {"name":…, <limits>}`: the name is read first and the rest as the limits (not through a
+/// flattened struct), so a bad limit is named in the error.
+pub(super) async fn create(State(gateway): State<Arc<Gateway>>, Body(mut body): Body<Map<String, Value>>) -> Result {
+    let name = match body.remove("name") {
+        Some(Value::String(name)) => name,
+        Some(_) => return Err(AdminError::invalid("name", "`name` must be a string")),
+        None => return Err(AdminError::invalid("name", "`name` is required")),
+    };
+    let limits: ClientKeyLimits = from_value(Value::Object(body))?;
+    Ok(created(Ops::live(gateway).create_client_key(NewClientKey { name, limits }).await?))
 }
 
 pub(super) async fn revoke(State(gateway): State<Arc<Gateway>>, Path(id): Path<String>) -> Result {

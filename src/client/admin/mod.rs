@@ -30,7 +30,9 @@ use crate::secrets::keys::hash_key;
 pub(crate) use error::AdminError;
 
 pub(super) fn router(gateway: Arc<Gateway>) -> Router<Arc<Gateway>> {
-    Router::new().nest("/v1", v1(gateway))
+    // A router without a fallback of its own drops its nested routers' fallbacks when it is nested in turn
+    // (axum), so this one has one: unknown paths under `/admin/api` get the admin error shape too.
+    Router::new().nest("/v1", v1(gateway)).fallback(v1_not_found)
 }
 
 type Handler = MethodRouter<Arc<Gateway>>;
@@ -65,7 +67,8 @@ fn v1_table() -> Vec<(&'static str, &'static [&'static str], Handler)> {
 
 /// The routes of version 1 as `(METHOD, path)` pairs, paths relative to `/admin/api/v1`.
 pub fn v1_routes() -> Vec<(&'static str, &'static str)> {
-    v1_table().into_iter().flat_map(|(path, methods, _)| methods.iter().map(move |m| (*m, path))).collect()
+    let table = v1_table().into_iter().flat_map(|(path, methods, _)| methods.iter().map(move |m| (*m, path)));
+    table.chain(session::ROUTES).collect()
 }
 
 /// The routes of version 1 (`/admin/api/v1/…`): the admin token or the UI session cookie ([`require_admin`]);

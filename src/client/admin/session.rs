@@ -34,6 +34,9 @@ pub(super) fn routes() -> Router<Arc<Gateway>> {
     Router::new().route("/session", post(sign_in).delete(sign_out))
 }
 
+/// The routes [`routes`] adds, as `(METHOD, path)` (for the route list the OpenAPI conformance test reads).
+pub(super) const ROUTES: [(&str, &str); 2] = [("POST", "/session"), ("DELETE", "/session")];
+
 /// The `lgw_session` values a request's `Cookie` headers carry (HTTP/2 may split them over several headers).
 pub(super) fn session_cookies(headers: &HeaderMap) -> impl Iterator<Item = &str> {
     headers.get_all(COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).filter_map(|pair| {
