@@ -84,6 +84,11 @@ pub fn rfc3339_secs(secs: i64) -> Option<String> {
         .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
 }
 
+/// Now (the system clock), as RFC 3339 (UTC): the timestamps written into config entries and records.
+pub fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}
+
 /// Formats Unix milliseconds as RFC 3339 (UTC), for status output.
 pub fn rfc3339(ms: u64) -> String {
     let nanos = i128::from(ms) * 1_000_000;

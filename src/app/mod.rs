@@ -180,7 +180,7 @@ pub async fn start(options: StartOptions) -> Result<GatewayHandle, StartError> {
     let listen = config::parse_listen(&config.server.listen)
         .map_err(|m| ConfigError::Invalid { key: "server.listen".into(), message: m })?;
     // Only general-purpose keys count: a dedicated loopback-only key (Claude Code's) opens nothing to the network.
-    if !listen.ip().is_loopback() && !config.client_keys.iter().any(|k| k.is_general()) {
+    if ClientKeySet::from_config(&config.client_keys).exposed_without_key(listen.ip().is_loopback()) {
         return Err(StartError::InsecureListen(listen));
     }
 

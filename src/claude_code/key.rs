@@ -3,9 +3,6 @@
 //! command can print it and no key has to sit in Claude Code's settings file. Being dedicated, it does not close
 //! the gateway's "no client keys: open on loopback" mode for the user's other tools.
 
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
-
 use super::ClaudeCodeError;
 use crate::config::{ClientKey, Config, ConfigError, ConfigFile, KeyPurpose};
 use crate::secrets::keys::{hash_key, new_client_key};
@@ -59,7 +56,7 @@ pub fn ensure(config: &ConfigFile, secrets: &dyn SecretStore) -> Result<Dedicate
             name: name.clone(),
             sha256: entry_hash,
             prefix,
-            created_at: OffsetDateTime::now_utc().format(&Rfc3339).unwrap_or_default(),
+            created_at: crate::clock::now_rfc3339(),
             purpose: Some(KeyPurpose::ClaudeCode),
             loopback_only: true,
             ..Default::default()

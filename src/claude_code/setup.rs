@@ -41,9 +41,7 @@ pub struct SetupContext {
     pub helper_program: PathBuf,
 }
 
-pub(crate) fn now() -> String {
-    time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
-}
+pub(crate) use crate::clock::now_rfc3339 as now;
 
 /// The lock file beside a settings file.
 pub(crate) fn lock_path(settings: &Path) -> PathBuf {

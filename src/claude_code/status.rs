@@ -234,12 +234,7 @@ impl Snapshot {
 /// one.
 pub fn same_gateway(a: &str, b: &str) -> bool {
     let (Ok(a), Ok(b)) = (url::Url::parse(a.trim()), url::Url::parse(b.trim())) else { return false };
-    let loopback = |u: &url::Url| match u.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    };
+    let loopback = |u: &url::Url| crate::common::net::is_loopback_url(u.as_str(), &["http", "https"]);
     a.scheme() == b.scheme()
         && a.port_or_known_default() == b.port_or_known_default()
         && (a.host() == b.host() || (loopback(&a) && loopback(&b)))

@@ -39,7 +39,7 @@ fn peer_is_loopback(request: &Request, listen_is_loopback: bool) -> bool {
 /// Whether a request may use the API: open when no general-purpose client key exists and the gateway listens on
 /// loopback only; otherwise a valid gateway key is required (a loopback-only key from a loopback peer only).
 fn authorize(keys: &ClientKeySet, listen_is_loopback: bool, request: &Request) -> Result<(), ApiError> {
-    if keys.general() == 0 && listen_is_loopback {
+    if keys.open_without_key(listen_is_loopback) {
         return Ok(());
     }
     let Some(key) = presented_key(request) else {

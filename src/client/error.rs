@@ -1,10 +1,8 @@
 //! Renders the gateway's own errors in the client's format: Anthropic's
 //! `{"type":"error","error":{"type":…,"message":…},"request_id":…}`, or OpenAI's `{"error":{…}}` for OpenAI clients.
 
-use axum::Json;
 use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 use super::middleware::current_request_id;
 use crate::common::ApiError;
@@ -23,12 +21,9 @@ impl IntoResponse for ApiError {
             }
             return response;
         }
-        let body = json!({
-            "type": "error",
-            "error": {"type": self.kind.as_str(), "message": self.message},
-            "request_id": request_id,
-        });
-        let mut response = (self.status, Json(body)).into_response();
+        let body =
+            crate::transform::anthropic_error::error_body(self.kind.as_str(), &self.message, request_id.as_deref());
+        let mut response = (self.status, [(http::header::CONTENT_TYPE, "application/json")], body).into_response();
         if let Some(secs) = self.retry_after {
             response.headers_mut().insert("retry-after", HeaderValue::from(secs));
         }

@@ -51,7 +51,7 @@ fn new_request_id() -> String {
 
 /// The one layer around every route (one layer, not several: each costs allocations on every request): assigns
 /// the request id, refuses a foreign `Host`/`Origin`, and logs one line when the response head is ready.
-pub async fn front(State(gateway): State<Arc<Gateway>>, request: Request, next: Next) -> Response {
+pub async fn request_layer(State(gateway): State<Arc<Gateway>>, request: Request, next: Next) -> Response {
     let id = new_request_id();
     let started = Instant::now();
     let method = request.method().clone();
@@ -142,24 +142,10 @@ fn host_name(host: &str) -> &str {
         .map_or(host, |(name, port)| if port.bytes().all(|b| b.is_ascii_digit()) { name } else { host })
 }
 
-fn is_loopback_name(name: &str) -> bool {
-    let name = name.trim_end_matches('.');
-    name.eq_ignore_ascii_case("localhost")
-        || name.to_ascii_lowercase().ends_with(".localhost")
-        || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
-}
+use crate::common::net::is_loopback_name;
 
 fn origin_is_loopback(origin: &str) -> bool {
-    let Ok(url) = reqwest::Url::parse(origin) else {
-        return false;
-    };
-    matches!(url.scheme(), "http" | "https")
-        && match url.host() {
-            Some(url::Host::Domain(d)) => is_loopback_name(d),
-            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-            None => false,
-        }
+    crate::common::net::is_loopback_url(origin, &["http", "https"])
 }
 
 #[cfg(test)]

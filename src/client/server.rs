@@ -36,7 +36,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .merge(ui::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(axum::middleware::from_fn_with_state(gateway.clone(), middleware::front))
+        .layer(axum::middleware::from_fn_with_state(gateway.clone(), middleware::request_layer))
         .with_state(gateway)
 }
 

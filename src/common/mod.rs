@@ -2,6 +2,7 @@
 //! request gets from the gateway itself, and the marker of the account that served a response.
 
 mod api_error;
+pub mod net;
 
 pub use api_error::{ApiError, ErrorKind};
 

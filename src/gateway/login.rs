@@ -146,9 +146,7 @@ impl Gateway {
                 let Some(account) = config.accounts.iter_mut().find(|a| a.id == id) else { return Ok(None) };
                 account.email = email;
                 account.organization = organization;
-                account.updated_at = time::OffsetDateTime::now_utc()
-                    .format(&time::format_description::well_known::Rfc3339)
-                    .unwrap_or_default();
+                account.updated_at = crate::clock::now_rfc3339();
                 Ok(Some(account.clone()))
             })
         })

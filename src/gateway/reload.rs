@@ -92,7 +92,7 @@ impl Gateway {
             UpstreamClient::new(&config.upstream)?
         };
         let client_keys = ClientKeySet::from_config(&config.client_keys);
-        if !self.listen.ip().is_loopback() && client_keys.general() == 0 {
+        if client_keys.exposed_without_key(self.listen.ip().is_loopback()) {
             tracing::warn!("all client keys were removed: every API request is refused until one is added");
         }
         tracing::info!(accounts = accounts.len(), client_keys = client_keys.len(), "configuration applied");

@@ -21,9 +21,6 @@ mod status;
 use std::path::Path;
 use std::sync::Arc;
 
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
-
 pub use accounts::{AccountPatch, NewApiKeyAccount, NewOAuthAccount};
 pub use config_ops::ConfigDocument;
 pub use error::{Error, ErrorKind};
@@ -170,10 +167,7 @@ where
     tokio::task::spawn_blocking(work).await.map_err(Error::task)?
 }
 
-/// Now, as RFC 3339 (UTC).
-pub(crate) fn now_rfc3339() -> String {
-    OffsetDateTime::now_utc().format(&Rfc3339).unwrap_or_default()
-}
+pub(crate) use crate::clock::now_rfc3339;
 
 /// Trims a name and refuses an empty one.
 pub(crate) fn required_name(field: &str, name: &str) -> Result<String> {

@@ -73,6 +73,18 @@ impl ClientKeySet {
         self.general
     }
 
+    /// The one rule for requests without a key: a gateway listening on loopback is open to them while it has no
+    /// general-purpose key (dedicated keys, such as Claude Code's, do not close it).
+    pub fn open_without_key(&self, listen_is_loopback: bool) -> bool {
+        listen_is_loopback && self.general == 0
+    }
+
+    /// The other half of the rule: a gateway on a non-loopback address without a general-purpose key would be
+    /// open to the network, so it refuses to start (and, should its last key go while it runs, every request).
+    pub fn exposed_without_key(&self, listen_is_loopback: bool) -> bool {
+        !listen_is_loopback && self.general == 0
+    }
+
     /// The scope of `key` if it is one of the set, in time independent of which (if any) matches.
     pub fn check(&self, key: &str) -> Option<KeyScope> {
         let presented = hash_key(key);

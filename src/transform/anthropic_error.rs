@@ -14,6 +14,14 @@ pub fn error_event(kind: &str, message: &str) -> Bytes {
     Bytes::from(format!("event: error\ndata: {data}\n\n"))
 }
 
+/// An Anthropic error body: `{"type":"error","error":{"type":kind,"message":message},"request_id":…}` (the one
+/// place this shape is written, for the gateway's own errors and for replaced upstream bodies).
+pub fn error_body(kind: &str, message: &str, request_id: Option<&str>) -> Vec<u8> {
+    json!({"type": "error", "error": {"type": kind, "message": message}, "request_id": request_id})
+        .to_string()
+        .into_bytes()
+}
+
 /// Anthropic's error type for an HTTP status (protocol.md §3).
 pub fn error_type_for_status(status: u16) -> &'static str {
     match status {
@@ -41,8 +49,7 @@ pub fn cut_error_body(status: u16, start: Option<&[u8]>, why: &str, request_id: 
         None if start.is_none() => format!("{why} (it was compressed, so nothing of it can be quoted)"),
         None => format!("{why} (its start is not an Anthropic error)"),
     };
-    let body = json!({"type": "error", "error": {"type": kind, "message": message}, "request_id": request_id});
-    body.to_string().into_bytes()
+    error_body(&kind, &message, request_id)
 }
 
 fn is_type_name(kind: &str) -> bool {

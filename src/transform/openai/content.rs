@@ -6,11 +6,11 @@ use base64::Engine as _;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
+use super::anthropic_wire::{Block, Source, ToolResultContent};
 use super::detect;
 use super::error::OpenAiError;
 use super::fields::take_raw_str;
 use super::lazy::{self, Obj, ObjList, RawObject, Text};
-use super::wire::{Block, Source, ToolResultContent};
 
 /// Which part types a role may send; OpenAI allows images and files only from the user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

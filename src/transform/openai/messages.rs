@@ -3,12 +3,12 @@
 use serde_json::Value;
 use serde_json::value::RawValue;
 
+use super::anthropic_wire::{Block, Message, Role, ToolInput};
 use super::content::{self, Allowed};
 use super::error::OpenAiError;
 use super::fields::{describe, take_raw_str, take_str};
 use super::lazy::{self, Obj, Text};
 use super::tools::{check_tool_name, sanitize_tool_id};
-use super::wire::{Block, Message, Role, ToolInput};
 
 /// The converted conversation.
 #[derive(Debug, Default)]

@@ -77,6 +77,7 @@
 //! a silent conversion: the client's SDK expects a response in the format of the route it called, so converting
 //! would only move the failure. Rules in [`detect_wrong_format`].
 
+mod anthropic_wire;
 mod content;
 mod detect;
 mod error;
@@ -90,7 +91,6 @@ mod response;
 mod sse;
 mod stream;
 mod tools;
-mod wire;
 
 #[cfg(test)]
 mod golden;

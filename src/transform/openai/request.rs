@@ -3,13 +3,13 @@
 
 use serde_json::{Map, Value, json};
 
+use super::anthropic_wire::{Block, MessagesRequest, Metadata, ToolChoice, ToolChoiceKind};
 use super::detect;
 use super::error::OpenAiError;
 use super::fields::{describe, opt_bool, opt_f64, opt_positive_int, take_str};
 use super::lazy::{self, ObjList};
 use super::messages;
 use super::tools::{self, ClientChoice, ResponseFormat};
-use super::wire::{Block, MessagesRequest, Metadata, ToolChoice, ToolChoiceKind};
 use super::{ConvertOptions, ConvertedRequest};
 
 /// Budgets for `reasoning_effort` (LiteLLM's constants; Anthropic's minimum budget is 1024).

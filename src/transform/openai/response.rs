@@ -5,10 +5,10 @@ use std::borrow::Cow;
 use serde_json::value::RawValue;
 
 use super::ResponseContext;
+use super::anthropic_wire::AnthropicMessage;
 use super::error::OpenAiError;
 use super::lazy;
 use super::openai_wire::{AssistantMessage, ChatCompletion, Choice, FunctionCall, ToolCall, finish_reason};
-use super::wire::AnthropicMessage;
 
 /// Converts a successful (2xx) Anthropic Messages response body to a `chat.completion` body.
 ///

@@ -3,10 +3,10 @@
 use std::collections::HashMap;
 
 use super::ResponseContext;
+use super::anthropic_wire::{AnthropicUsage, StreamEvent};
 use super::error::{error_frame, status_of_anthropic_type};
 use super::lazy;
 use super::openai_wire::{Chunk, ChunkChoice, Delta, FunctionDelta, ToolCallDelta, finish_reason};
-use super::wire::{AnthropicUsage, StreamEvent};
 
 /// An open content block: what it turned into and whether any of its input went out yet.
 #[derive(Debug, Clone, Copy)]

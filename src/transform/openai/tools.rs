@@ -6,11 +6,11 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
+use super::anthropic_wire::{Schema, Tool};
 use super::detect;
 use super::error::OpenAiError;
 use super::fields::{describe, take_raw_str};
 use super::lazy::{self, Obj, ObjList};
-use super::wire::{Schema, Tool};
 
 /// Anthropic's tool-name rule, checked here so the client gets a 400 naming the parameter.
 pub(super) fn check_tool_name(name: &str, param: impl Fn() -> String) -> Result<(), OpenAiError> {

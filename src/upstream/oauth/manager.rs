@@ -193,7 +193,7 @@ impl TokenManager {
         let (this, account, settings) = (self.clone(), account_id.to_string(), settings.clone());
         let flight = tokio::spawn(async move {
             let _flight = slot.flight.lock().await;
-            let result = this.fly(&account, &settings, &slot, &trigger, seen).await;
+            let result = this.refresh_flight(&account, &settings, &slot, &trigger, seen).await;
             // The slow path may have left the account refreshed, in `needs_login` or in error.
             this.inner.signal.notify();
             result
@@ -202,7 +202,7 @@ impl TokenManager {
     }
 
     /// The slow path, run by one caller per account at a time.
-    async fn fly(
+    async fn refresh_flight(
         &self,
         account_id: &str,
         settings: &OAuthSettings,

@@ -115,14 +115,7 @@ pub fn pending_secret_id(account_id: &str) -> String {
 /// Whether `redirect_uri` is a loopback address (`http://localhost:PORT/…`, `http://127.0.0.1:PORT/…`,
 /// `http://[::1]:PORT/…`) that the running gateway's `GET /oauth/callback` can serve.
 pub fn is_loopback_redirect(redirect_uri: &str) -> bool {
-    let Ok(url) = url::Url::parse(redirect_uri) else { return false };
-    url.scheme() == "http"
-        && match url.host() {
-            Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-            None => false,
-        }
+    crate::common::net::is_loopback_url(redirect_uri, &["http"])
 }
 
 /// Seconds since the Unix epoch, now.
