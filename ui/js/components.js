@@ -169,6 +169,18 @@ export function ConfirmDialog({ title, message, confirmLabel, onConfirm, onClose
   <//>`;
 }
 
+/**
+ * The words for a failed usage or request-log query (`what`: "usage", "the request log", …): recording switched off
+ * (409 naming `usage.enabled`), a gateway without the endpoint (404), or the gateway's own message.
+ */
+export function usageErrorText(error, what) {
+  if (error.status === 409 && error.field === 'usage.enabled') {
+    return `Usage recording is off, so there is no ${what}: set usage.enabled to true in the configuration file and restart the gateway.`;
+  }
+  if (error.status === 404) return `This gateway does not record usage, so there is no ${what}.`;
+  return `Could not load ${what}: ${error.message}`;
+}
+
 export function ErrorText({ error }) {
   if (!error) return null;
   const text = typeof error === 'string' ? error : error.message || String(error);

@@ -1,10 +1,10 @@
 // The app: sign-in with the one-time code, the shell (navigation, connection banner), hash routing to the pages.
 
 import { html, render, useState, useEffect, useRef } from './lib.js';
-import { get, post, del, onUnauthorized, prime, ApiError } from './api.js';
+import { get, post, del, onUnauthorized, prefetch, prime, ApiError } from './api.js';
 import { connectEvents, subscribeState } from './events.js';
 import { ErrorText, Field } from './components.js';
-import { Overview } from './pages/overview.js';
+import { Overview, OVERVIEW_DATA } from './pages/overview.js';
 import { Accounts } from './pages/accounts.js';
 import { ClientKeys } from './pages/keys.js';
 import { Requests } from './pages/requests.js';
@@ -164,6 +164,8 @@ function App() {
       }
     }
     try {
+      // With a session cookie (most loads), the overview's other data comes in while the session is checked.
+      if (currentRoute() === 'overview') OVERVIEW_DATA.forEach(prefetch);
       prime('/status', await get('/status'));
       setPhase('app');
     } catch (e) {
