@@ -37,7 +37,10 @@ function freePort() {
 function spawnAndWaitFor(cmd, args, options, pattern, log) {
   const child = spawn(cmd, args, { ...options, stdio: ['ignore', 'pipe', fs.openSync(log, 'a')] });
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${cmd} printed no ${pattern} within ${STARTUP_MS} ms; see ${log}`)), STARTUP_MS);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${cmd} printed no ${pattern} within ${STARTUP_MS} ms; see ${log}`));
+    }, STARTUP_MS);
     const lines = readline.createInterface({ input: child.stdout });
     const found = {};
     lines.on('line', (line) => {
@@ -99,10 +102,25 @@ async function enqueueAt(mockUrl, script) {
 
 /** The real gateway + mock upstream. */
 async function startReal(workdir) {
-  const gatewayBin = need('LLM_GATEWAY_BIN');
+  need('LLM_GATEWAY_BIN');
   const mockBin = need('MOCK_UPSTREAM_BIN');
   const mockLog = path.join(workdir, 'mock-upstream.log');
   const mock = await spawnAndWaitFor(mockBin, ['--listen', '127.0.0.1:0'], {}, /^listening on (\S+)/, mockLog);
+  let server = null;
+  try {
+    return await startGateway(workdir, mock, (s) => { server = s; });
+  } catch (e) {
+    // Nothing may outlive a failed start: a running child would keep the test process (and CI) waiting.
+    await stopChild(server);
+    await stopChild(mock.child);
+    throw e;
+  }
+}
+
+/** The gateway in front of the started mock; `spawned` learns of each gateway process as it starts. */
+async function startGateway(workdir, mock, spawned) {
+  const gatewayBin = need('LLM_GATEWAY_BIN');
+  const mockLog = path.join(workdir, 'mock-upstream.log');
   const mockUrl = mock.match[1].replace(/\/$/, '');
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
@@ -133,6 +151,7 @@ async function startReal(workdir) {
   let server = null;
   const start = async () => {
     server = spawn(gatewayBin, ['--config', config, 'server'], { env, cwd: workdir, stdio: ['ignore', fs.openSync(log, 'a'), fs.openSync(log, 'a')] });
+    spawned(server);
     await waitHealthy(url, server, log);
   };
   await start();

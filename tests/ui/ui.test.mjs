@@ -30,6 +30,7 @@ const pageErrors = [];
 /** A browser context that records CSP violations, page errors and every request that leaves the gateway's origin. */
 async function newContext(options = {}) {
   const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 }, ...options });
+  ctx.setDefaultTimeout(WAIT);
   await ctx.addInitScript(() => {
     document.addEventListener('securitypolicyviolation', (e) => console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI}`));
   });
