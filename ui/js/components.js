@@ -1,6 +1,6 @@
 // Shared components: icons, copy button, dialogs, form fields, errors, state badges, plan-window bars, hooks.
 
-import { html, useState, useEffect, useRef, useCallback } from './lib.js';
+import { html, useState, useEffect, useLayoutEffect, useRef, useCallback } from './lib.js';
 import { subscribe } from './events.js';
 import { fmtDuration, fmtPercent, fmtDateTime } from './format.js';
 
@@ -120,7 +120,9 @@ let dialogCount = 0;
 export function Dialog({ title, onClose, children, wide }) {
   const ref = useRef(null);
   const [id] = useState(() => `dialog-title-${++dialogCount}`);
-  useEffect(() => {
+  // A layout effect: the opener is whatever had the focus when the dialog was rendered, and the dialog is modal
+  // before anything else can happen.
+  useLayoutEffect(() => {
     const dialog = ref.current;
     const opener = document.activeElement;
     if (dialog && !dialog.open) dialog.showModal();

@@ -1,6 +1,6 @@
 // The app: sign-in with the one-time code, the shell (navigation, connection banner), hash routing to the pages.
 
-import { html, render, useState, useEffect, useRef } from './lib.js';
+import { html, render, useState, useEffect, useLayoutEffect, useRef } from './lib.js';
 import { get, post, del, onUnauthorized, prefetch, prime, ApiError } from './api.js';
 import { connectEvents, subscribeState } from './events.js';
 import { ErrorText, Field } from './components.js';
@@ -103,7 +103,9 @@ function Shell({ onSignOut }) {
   const [signOutError, setSignOutError] = useState(null);
   const first = useRef(true);
   useEffect(() => connectEvents(), []);
-  useEffect(() => {
+  // A layout effect: the new page's heading takes the focus in the same task that shows it, so nothing the user
+  // (or a test) does after seeing the page can be undone by a late focus move.
+  useLayoutEffect(() => {
     document.title = `${page.title} · LLM Gateway`;
     if (first.current) {
       first.current = false;

@@ -169,6 +169,19 @@ function EditAccount({ account, onClose, onSaved }) {
   <//>`;
 }
 
+/**
+ * Whether the authorize page sends the browser back to this gateway's own loopback `/callback` (the gateway's
+ * default when it listens on loopback), which completes the login by itself; otherwise the page shows a code.
+ */
+function returnsHere(redirectUri) {
+  try {
+    const u = new URL(redirectUri);
+    return ['localhost', '127.0.0.1', '[::1]'].includes(u.hostname) && u.port === location.port && u.pathname === '/callback';
+  } catch {
+    return false;
+  }
+}
+
 /** The login in progress for one account: the authorize page opened, a paste-the-code fallback. */
 function LoginPanel({ account, login, onDone, onCancel }) {
   const [code, setCode] = useState('');
@@ -191,7 +204,9 @@ function LoginPanel({ account, login, onDone, onCancel }) {
     <p role="status">
       ${login.failed
         ? html`<span class="error-text">The login failed: ${login.failed}</span>`
-        : html`A Claude sign-in page opened in a new window. Approve there and this account turns active by itself.`}
+        : returnsHere(login.redirect_uri)
+          ? html`A Claude sign-in page opened in a new window. Approve there and this account turns active by itself.`
+          : html`A Claude sign-in page opened in a new window. Approve there, then paste the code it shows below.`}
     </p>
     <p class="small">If no window opened, <a href=${login.url} target="_blank" rel="noopener noreferrer">open the sign-in page</a>.</p>
     <form onSubmit=${complete} class="inline-form">
@@ -295,7 +310,7 @@ export function Accounts() {
     setLoginError(null);
     try {
       const r = await post(`/accounts/${enc(account.id)}/login`, {});
-      setLogins((l) => ({ ...l, [account.id]: { url: r.url, expires_at: r.expires_at } }));
+      setLogins((l) => ({ ...l, [account.id]: { url: r.url, expires_at: r.expires_at, redirect_uri: r.redirect_uri } }));
       // The desktop app intercepts this and opens the system browser.
       window.open(r.url, '_blank', 'noopener');
     } catch (e) {
