@@ -4,8 +4,9 @@
 # On a fresh Debian 12 machine (root, CI=true, no stdin) it installs everything the tests need, then runs
 #   cargo fmt --check, cargo clippy -D warnings, cargo build,
 #   cargo test --workspace (with the keychain tests on) and the real-client suites in tests/clients
-# inside one D-Bus session with an unlocked gnome-keyring. Every install step is skipped when its result is
-# already in place, so a warm run spends its time on cargo and the tests only.
+# inside one D-Bus session with an unlocked gnome-keyring, then the web UI's browser tests (tests/ui: chromium
+# driven by playwright-core against the built gateway; they print where their screenshots go). Every install step
+# is skipped when its result is already in place, so a warm run spends its time on cargo and the tests only.
 #
 #   bash scripts/test.sh            install (if needed), lint, build, test
 #   bash scripts/test.sh --setup    install (if needed) only
@@ -14,6 +15,7 @@
 #   LLM_GATEWAY_VENV        Python venv with the pinned SDKs      (default /var/tmp/llm-gateway-venv)
 #   LLM_GATEWAY_NPM_PREFIX  npm prefix with the pinned Claude Code (default /var/tmp/llm-gateway-npm)
 #   LLM_GATEWAY_NPM_CACHE   npm cache for the UI tests' packages    (default /var/tmp/llm-gateway-npm-cache)
+#   UI_TEST_ARTIFACTS       the UI tests' screenshots and logs      (default a new /tmp/llm-gateway-ui-artifacts.*)
 #   CARGO_TARGET_DIR        cargo's target dir                     (default /var/tmp/llm-gateway-target)
 set -euo pipefail
 
@@ -211,18 +213,32 @@ XDG_DATA_HOME="$LOG_DIR/xdg-data" dbus-run-session -- bash -c '
     printf -- "---- pytest took %ss\n" "$((SECONDS - t))"
     exit "$rc"
 ' || rc=$?
+
+# The web UI in a real browser (tests/ui/README.md). It needs no keyring: the gateway it starts keeps its secrets in
+# an encrypted file. Bounded: a hung browser cannot hold CI (the whole run takes well under a minute when healthy).
+section "web UI browser tests (tests/ui)"
+t=$SECONDS
+UI_ARTIFACTS=${UI_TEST_ARTIFACTS:-$(mktemp -d /tmp/llm-gateway-ui-artifacts.XXXXXX)}
+echo "artifacts (screenshots, logs): $UI_ARTIFACTS"
+UI_TEST_ARTIFACTS="$UI_ARTIFACTS" UI_TEST_JUNIT="$LOG_DIR/ui.xml" LLM_GATEWAY_VENV="$VENV_DIR" \
+    LLM_GATEWAY_NPM_CACHE="$NPM_CACHE" timeout --kill-after=30 1800 bash tests/ui/run.sh \
+    || { echo "scripts/test.sh: error: the web UI browser tests failed" >&2; rc=1; }
+step_time "UI tests" "$t"
+echo "UI test artifacts (screenshots, logs): $UI_ARTIFACTS"
+
 bash bench/run.sh --smoke || { echo "scripts/test.sh: error: bench smoke run (bash bench/run.sh --smoke) failed" >&2; rc=1; }
 
 # ---------------------------------------------------------------------------------------------------------------
-# 7. Summary: one plain line over both runners, printed only when both reported their counts
+# 7. Summary: one plain line over the three runners, printed only when each reported its counts
 # ---------------------------------------------------------------------------------------------------------------
 section "summary"
-summary=$("$CLIENTS_PYTHON" - "$LOG_DIR/cargo-test.log" "$LOG_DIR/pytest.xml" <<'EOF' || true
+summary=$("$CLIENTS_PYTHON" - "$LOG_DIR/cargo-test.log" "$LOG_DIR/pytest.xml" "$LOG_DIR/ui.xml" <<'EOF' || true
 import re, sys, xml.etree.ElementTree as ET
-cargo_log, junit = sys.argv[1], sys.argv[2]
+cargo_log, junit, ui_junit = sys.argv[1], sys.argv[2], sys.argv[3]
 try:
     text = open(cargo_log, encoding="utf-8", errors="replace").read()
     root = ET.parse(junit).getroot()
+    ui_root = ET.parse(ui_junit).getroot()
 except (OSError, ET.ParseError):
     sys.exit(1)
 # "test result: ok. 12 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; finished in 0.01s"
@@ -241,6 +257,17 @@ for s in suites:
     passed += tests - fails - errs - skips
     failed += fails + errs
     skipped += skips
+# node --test's JUnit report: one <testcase> per test, with a <failure>/<error> or <skipped> child when so.
+ui_cases = list(ui_root.iter("testcase"))
+if not ui_cases:
+    sys.exit(1)
+for case in ui_cases:
+    if case.find("failure") is not None or case.find("error") is not None:
+        failed += 1
+    elif case.find("skipped") is not None:
+        skipped += 1
+    else:
+        passed += 1
 print(f"{passed} passed, {failed} failed, {skipped} skipped")
 EOF
 )
@@ -248,7 +275,7 @@ echo "total time $((SECONDS - SCRIPT_START))s"
 if [[ -n $summary ]]; then
     echo "$summary"
 else
-    echo "(no combined count: see the cargo test and pytest summaries above)"
+    echo "(no combined count: see the cargo test, pytest and UI test summaries above)"
 fi
 if ((rc != 0)); then
     echo "scripts/test.sh: FAILED (exit $rc)" >&2

@@ -162,7 +162,9 @@ async fn loopback_callback_completes_the_login_in_the_running_gateway() {
     let page = h.http.get(format!("{}/oauth/callback?code={code}&state={state}", h.url)).send().await.unwrap();
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
-    assert!(html.contains("Login complete") && html.contains("llm-gateway://oauth/done"), "{html}");
+    assert!(html.contains("Login complete") && html.contains("You can close this tab"), "{html}");
+    // The desktop app's link names the account, so the app can bring its window forward on it.
+    assert!(html.contains(&format!("href=\"llm-gateway://oauth/done?account={id}\"")), "{html}");
     h.eventually("logged in through the callback", || async { post(&h, None).await.status() == 200 }).await;
 
     let page = h.http.get(format!("{}/callback?code=x&state=forged", h.url)).send().await.unwrap();

@@ -3,6 +3,7 @@
 
 mod admin;
 mod auth;
+mod callback;
 mod conn;
 mod error;
 mod middleware;

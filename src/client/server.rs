@@ -12,7 +12,7 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 use serde_json::json;
 
-use super::{ApiError, admin, auth, middleware, ui};
+use super::{ApiError, admin, auth, callback, middleware, ui};
 use crate::gateway::Gateway;
 use crate::proxy::{self, Endpoint};
 
@@ -28,10 +28,10 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .merge(api)
         .route("/health", get(health))
         .route("/ready", get(ready))
-        .route("/oauth/callback", get(oauth_callback))
+        .route("/oauth/callback", get(callback::oauth_callback))
         // Claude Code's own loopback redirect path, so `oauth.redirect_uri: http://localhost:PORT/callback` with the
         // gateway's port works too.
-        .route("/callback", get(oauth_callback))
+        .route("/callback", get(callback::oauth_callback))
         .nest("/admin/api", admin::router(gateway.clone()))
         .merge(ui::router())
         .fallback(not_found)
@@ -112,34 +112,6 @@ async fn ready(State(gateway): State<Arc<Gateway>>) -> Response {
 
 /// Loopback OAuth login: the browser lands here with `?code=…&state=…` when `oauth.redirect_uri` points at the
 /// gateway. Answers with a small page saying what happened; on success it links to the desktop app.
-async fn oauth_callback(State(gateway): State<Arc<Gateway>>, uri: Uri) -> Response {
-    let url = format!("http://localhost{}", uri.path_and_query().map_or("/", |p| p.as_str()));
-    let (status, title, detail) = match gateway.complete_oauth_login(&url, None).await {
-        Ok(outcome) => (
-            StatusCode::OK,
-            "Login complete",
-            format!(
-                "The account is logged in{}. You can close this window.",
-                outcome.email.map(|e| format!(" as {}", html_escape(&e))).unwrap_or_default()
-            ),
-        ),
-        Err(e) => (StatusCode::BAD_REQUEST, "Login failed", html_escape(&e.to_string())),
-    };
-    let done = crate::upstream::oauth::DEEP_LINK_DONE;
-    let page = format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>LLM Gateway: {title}</title></head>\
-         <body style=\"font-family:sans-serif;max-width:40em;margin:4em auto\"><h1>{title}</h1><p>{detail}</p>\
-         <p><a href=\"{done}\">Back to LLM Gateway</a></p></body></html>"
-    );
-    let mut response = (status, axum::response::Html(page)).into_response();
-    response.headers_mut().insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
-    response
-}
-
-fn html_escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
-
 async fn not_found(method: Method, uri: Uri) -> Response {
     ApiError::not_found(format!("no route for {method} {}", uri.path())).into_response()
 }

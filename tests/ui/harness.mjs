@@ -1,5 +1,5 @@
 // The environment the browser tests run against: the real gateway binary in front of the project's mock upstream
-// (as tests/clients/conftest.py starts them), or, with UI_TEST_STUB_SCRIPT, a stand-in serving the same contract.
+// (as tests/clients/conftest.py starts them), in a throwaway HOME and config directory.
 
 import { spawn, execFile } from 'node:child_process';
 import fs from 'node:fs';
@@ -13,7 +13,7 @@ const HERE = path.dirname(fileURLToPath(import.meta.url));
 export const REPO = path.resolve(HERE, '..', '..');
 export const ACCOUNT_KEY = 'sk-ant-api03-good-ui-tests';
 const MASTER_KEY = 'ui-test-master-key';
-const STARTUP_MS = 15000;
+const STARTUP_MS = 30000; // generous: a busy 2-core CI machine
 
 function need(name) {
   const value = process.env[name];
@@ -37,7 +37,10 @@ function freePort() {
 function spawnAndWaitFor(cmd, args, options, pattern, log) {
   const child = spawn(cmd, args, { ...options, stdio: ['ignore', 'pipe', fs.openSync(log, 'a')] });
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${cmd} printed no ${pattern} within ${STARTUP_MS} ms; see ${log}`)), STARTUP_MS);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${cmd} printed no ${pattern} within ${STARTUP_MS} ms; see ${log}`));
+    }, STARTUP_MS);
     const lines = readline.createInterface({ input: child.stdout });
     const found = {};
     lines.on('line', (line) => {
@@ -99,10 +102,25 @@ async function enqueueAt(mockUrl, script) {
 
 /** The real gateway + mock upstream. */
 async function startReal(workdir) {
-  const gatewayBin = need('LLM_GATEWAY_BIN');
+  need('LLM_GATEWAY_BIN');
   const mockBin = need('MOCK_UPSTREAM_BIN');
   const mockLog = path.join(workdir, 'mock-upstream.log');
   const mock = await spawnAndWaitFor(mockBin, ['--listen', '127.0.0.1:0'], {}, /^listening on (\S+)/, mockLog);
+  let server = null;
+  try {
+    return await startGateway(workdir, mock, (s) => { server = s; });
+  } catch (e) {
+    // Nothing may outlive a failed start: a running child would keep the test process (and CI) waiting.
+    await stopChild(server);
+    await stopChild(mock.child);
+    throw e;
+  }
+}
+
+/** The gateway in front of the started mock; `spawned` learns of each gateway process as it starts. */
+async function startGateway(workdir, mock, spawned) {
+  const gatewayBin = need('LLM_GATEWAY_BIN');
+  const mockLog = path.join(workdir, 'mock-upstream.log');
   const mockUrl = mock.match[1].replace(/\/$/, '');
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
@@ -133,11 +151,27 @@ async function startReal(workdir) {
   let server = null;
   const start = async () => {
     server = spawn(gatewayBin, ['--config', config, 'server'], { env, cwd: workdir, stdio: ['ignore', fs.openSync(log, 'a'), fs.openSync(log, 'a')] });
+    spawned(server);
     await waitHealthy(url, server, log);
   };
   await start();
+  /** The admin API with the admin token the running gateway wrote to runtime.json (a new one at each start). */
+  const admin = async (method, apiPath, body) => {
+    const { admin_token: token } = JSON.parse(fs.readFileSync(path.join(workdir, 'runtime.json'), 'utf8'));
+    const init = { method, headers: { authorization: `Bearer ${token}` } };
+    if (body !== undefined) {
+      init.headers['content-type'] = 'application/json';
+      init.body = JSON.stringify(body);
+    }
+    const r = await fetch(`${url}/admin/api/v1${apiPath}`, init);
+    const text = await r.text();
+    if (!r.ok) throw new Error(`${method} ${apiPath}: ${r.status} ${text}`);
+    return text ? JSON.parse(text) : null;
+  };
   return {
-    kind: 'gateway', url, mockUrl, sdkKey, enforcesClientKeys: true, logs: [log, mockLog],
+    url, mockUrl, sdkKey, logs: [log, mockLog], admin,
+    /** Claude Code's user settings file as the gateway sees it (HOME is the workdir). */
+    claudeSettingsPath: path.join(workdir, '.claude', 'settings.json'),
     async mintCode() {
       // `llm-gateway ui --no-browser` prints the address with the one-time code.
       const { out } = await cli('ui', '--no-browser');
@@ -156,37 +190,9 @@ async function startReal(workdir) {
   };
 }
 
-/** The contract stub (development only): one Node process plays gateway and mock upstream. */
-async function startStub(workdir, script) {
-  const port = await freePort();
-  const log = path.join(workdir, 'stub.log');
-  let stub = null;
-  let configPath = null;
-  const start = async () => {
-    const started = await spawnAndWaitFor(process.execPath, [script, '--ui', path.join(REPO, 'ui'), '--port', String(port), '--dir', workdir], {}, /^listening on (\S+)/, log);
-    stub = started.child;
-    configPath = path.join(workdir, 'config.json');
-  };
-  await start();
-  const url = `http://127.0.0.1:${port}`;
-  return {
-    kind: 'stub', url, mockUrl: url, sdkKey: 'lgw-stub-key', enforcesClientKeys: false, logs: [log],
-    async mintCode() {
-      const r = await fetch(`${url}/_stub/code`);
-      return (await r.json()).code;
-    },
-    readConfig: () => fs.readFileSync(configPath, 'utf8'),
-    enqueue: (s) => enqueueAt(url, s),
-    stopGateway: () => stopChild(stub),
-    startGateway: start,
-    close: () => stopChild(stub),
-  };
-}
-
 export async function startEnvironment() {
   const workdir = fs.mkdtempSync(path.join(os.tmpdir(), 'llm-gateway-ui-env-'));
-  const stub = process.env.UI_TEST_STUB_SCRIPT;
-  const env = stub ? await startStub(workdir, stub) : await startReal(workdir);
+  const env = await startReal(workdir);
   env.workdir = workdir;
   return env;
 }

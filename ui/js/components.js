@@ -1,6 +1,6 @@
 // Shared components: icons, copy button, dialogs, form fields, errors, state badges, plan-window bars, hooks.
 
-import { html, useState, useEffect, useRef, useCallback } from './lib.js';
+import { html, useState, useEffect, useLayoutEffect, useRef, useCallback } from './lib.js';
 import { subscribe } from './events.js';
 import { fmtDuration, fmtPercent, fmtDateTime } from './format.js';
 
@@ -120,7 +120,9 @@ let dialogCount = 0;
 export function Dialog({ title, onClose, children, wide }) {
   const ref = useRef(null);
   const [id] = useState(() => `dialog-title-${++dialogCount}`);
-  useEffect(() => {
+  // A layout effect: the opener is whatever had the focus when the dialog was rendered, and the dialog is modal
+  // before anything else can happen.
+  useLayoutEffect(() => {
     const dialog = ref.current;
     const opener = document.activeElement;
     if (dialog && !dialog.open) dialog.showModal();
@@ -167,6 +169,18 @@ export function ConfirmDialog({ title, message, confirmLabel, onConfirm, onClose
       <button type="button" class="btn danger" onClick=${confirm} disabled=${busy}>${busy ? 'Working…' : confirmLabel}</button>
     </div>
   <//>`;
+}
+
+/**
+ * The words for a failed usage or request-log query (`what`: "usage", "the request log", …): recording switched off
+ * (409 naming `usage.enabled`), a gateway without the endpoint (404), or the gateway's own message.
+ */
+export function usageErrorText(error, what) {
+  if (error.status === 409 && error.field === 'usage.enabled') {
+    return `Usage recording is off, so there is no ${what}: set usage.enabled to true in the configuration file and restart the gateway.`;
+  }
+  if (error.status === 404) return `This gateway does not record usage, so there is no ${what}.`;
+  return `Could not load ${what}: ${error.message}`;
 }
 
 export function ErrorText({ error }) {

@@ -47,9 +47,9 @@ export function fmtRelative(iso, now = Date.now()) {
   return t >= now ? `in ${fmtDuration(t - now)}` : `${fmtDuration(now - t)} ago`;
 }
 
-/** Local midnight today as RFC 3339 (the usage API's `since`). */
+/** 00:00 UTC today as RFC 3339 (the usage API's `since`): the gateway's "today" (status, client keys) is the UTC day. */
 export function startOfToday(now = new Date()) {
-  return new Date(now.getFullYear(), now.getMonth(), now.getDate()).toISOString();
+  return new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate())).toISOString();
 }
 
 export const sumTokens = (t) =>

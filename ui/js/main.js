@@ -1,10 +1,10 @@
 // The app: sign-in with the one-time code, the shell (navigation, connection banner), hash routing to the pages.
 
-import { html, render, useState, useEffect, useRef } from './lib.js';
-import { get, post, del, onUnauthorized, prime, ApiError } from './api.js';
+import { html, render, useState, useEffect, useLayoutEffect, useRef } from './lib.js';
+import { get, post, del, onUnauthorized, prefetch, prime, ApiError } from './api.js';
 import { connectEvents, subscribeState } from './events.js';
 import { ErrorText, Field } from './components.js';
-import { Overview } from './pages/overview.js';
+import { Overview, OVERVIEW_DATA } from './pages/overview.js';
 import { Accounts } from './pages/accounts.js';
 import { ClientKeys } from './pages/keys.js';
 import { Requests } from './pages/requests.js';
@@ -103,7 +103,9 @@ function Shell({ onSignOut }) {
   const [signOutError, setSignOutError] = useState(null);
   const first = useRef(true);
   useEffect(() => connectEvents(), []);
-  useEffect(() => {
+  // A layout effect: the new page's heading takes the focus in the same task that shows it, so nothing the user
+  // (or a test) does after seeing the page can be undone by a late focus move.
+  useLayoutEffect(() => {
     document.title = `${page.title} · LLM Gateway`;
     if (first.current) {
       first.current = false;
@@ -164,6 +166,8 @@ function App() {
       }
     }
     try {
+      // With a session cookie (most loads), the overview's other data comes in while the session is checked.
+      if (currentRoute() === 'overview') OVERVIEW_DATA.forEach(prefetch);
       prime('/status', await get('/status'));
       setPhase('app');
     } catch (e) {

@@ -3,9 +3,16 @@
 import { html, useState } from '../lib.js';
 import { get, post, patch, del, enc, query } from '../api.js';
 import {
-  ConfirmDialog, Dialog, ErrorText, Field, Icon, Loading, StateBadge, WindowBars, useDebounced, useEvents, useLoad, useNow,
+  ConfirmDialog, Dialog, ErrorText, usageErrorText, Field, Icon, Loading, StateBadge, WindowBars, useDebounced, useEvents, useLoad, useNow,
 } from '../components.js';
-import { fmtInt, fmtTokens, fmtUsd, fmtRelative, splitList, startOfToday, sumTokens } from '../format.js';
+import { fmtDateTime, fmtInt, fmtTokens, fmtUsd, fmtRelative, splitList, startOfToday, sumTokens } from '../format.js';
+
+/** Why an account is benched (the status report's `cooldown_reason`). */
+const BENCH_REASONS = {
+  rate_limited: 'Rate limited by Anthropic; other accounts take its requests',
+  overloaded: 'Anthropic answered \u201coverloaded\u201d (529); resting',
+  circuit_open: 'Paused after repeated failures (server errors or network)',
+};
 
 const TERMS = 'Anthropic\u2019s terms reserve Claude subscription logins for Claude Code and Anthropic\u2019s own apps: an account that serves other tools may be billed as extra usage or suspended.';
 
@@ -162,6 +169,19 @@ function EditAccount({ account, onClose, onSaved }) {
   <//>`;
 }
 
+/**
+ * Whether the authorize page sends the browser back to this gateway's own loopback `/callback` (the gateway's
+ * default when it listens on loopback), which completes the login by itself; otherwise the page shows a code.
+ */
+function returnsHere(redirectUri) {
+  try {
+    const u = new URL(redirectUri);
+    return ['localhost', '127.0.0.1', '[::1]'].includes(u.hostname) && u.port === location.port && u.pathname === '/callback';
+  } catch {
+    return false;
+  }
+}
+
 /** The login in progress for one account: the authorize page opened, a paste-the-code fallback. */
 function LoginPanel({ account, login, onDone, onCancel }) {
   const [code, setCode] = useState('');
@@ -184,11 +204,13 @@ function LoginPanel({ account, login, onDone, onCancel }) {
     <p role="status">
       ${login.failed
         ? html`<span class="error-text">The login failed: ${login.failed}</span>`
-        : html`A Claude sign-in page opened in a new window. Approve there and this account turns active by itself.`}
+        : returnsHere(login.redirect_uri)
+          ? html`A Claude sign-in page opened in a new window. Approve there and this account turns active by itself.`
+          : html`A Claude sign-in page opened in a new window. Approve there, then paste the code it shows below.`}
     </p>
     <p class="small">If no window opened, <a href=${login.url} target="_blank" rel="noopener noreferrer">open the sign-in page</a>.</p>
     <form onSubmit=${complete} class="inline-form">
-      <${Field} id=${id} label="Or paste the code the page shows" error=${error ? error.message : null}>
+      <${Field} id=${id} label="Or paste the code the page shows" hint="If the sign-in page ends on an address this browser cannot open (a gateway on another machine), paste that whole address." error=${error ? error.message : null}>
         ${(a) => html`<input ...${a} type="text" autocomplete="off" spellcheck=${false} value=${code} onInput=${(e) => setCode(e.target.value)} placeholder="code#state" />`}
       <//>
       <div class="actions left">
@@ -199,7 +221,7 @@ function LoginPanel({ account, login, onDone, onCancel }) {
   </div>`;
 }
 
-function AccountCard({ account, usage, now, login, onLogin, onLoginDone, onLoginCancel, onEdit, onRemove, reload }) {
+function AccountCard({ account, usage, usageKnown, now, login, onLogin, onLoginDone, onLoginCancel, onEdit, onRemove, reload }) {
   const [busy, setBusy] = useState(null);
   const [error, setError] = useState(null);
   const [probe, setProbe] = useState(null);
@@ -223,21 +245,27 @@ function AccountCard({ account, usage, now, login, onLogin, onLoginDone, onLogin
       <h2 id=${titleId}>${account.name}</h2>
       <${StateBadge} account=${account} now=${now} />
     </div>
-    <p class="small muted">
-      ${account.kind === 'oauth' ? 'Claude Pro/Max login' : 'API key'}${account.email ? ` · ${account.email}` : ''}
-      · weight ${account.weight} · priority ${account.priority}
-      ${account.models && account.models.length ? ` · models ${account.models.join(', ')}` : ''}
-      ${account.kind === 'oauth' ? ` · serves ${account.clients === 'any' ? 'any client' : 'Claude Code only'}` : ''}
-      ${account.last_used ? ` · last used ${fmtRelative(account.last_used, now)}` : ''}
-    </p>
-    ${account.error && ['error', 'needs_login', 'missing_credential'].includes(account.state)
-      ? html`<p class="error-text">${account.state === 'error' ? 'The upstream said: ' : ''}${account.error}</p>`
+    <p class="small muted">${[
+      account.kind === 'oauth' ? 'Claude Pro/Max login' : 'API key',
+      account.email,
+      `weight ${account.weight}`,
+      `priority ${account.priority}`,
+      account.models && account.models.length ? `models ${account.models.join(', ')}` : null,
+      account.kind === 'oauth' ? `serves ${account.clients === 'any' ? 'any client' : 'Claude Code only'}` : null,
+      account.last_used ? `last used ${fmtRelative(account.last_used, now)}` : null,
+    ].filter(Boolean).join(' · ')}</p>
+    ${needsLogin
+      ? html`<p class="warn-text">${/^not logged in/.test(account.error || '') || !account.error ? 'Not logged in yet: use \u201cLog in with Claude\u201d.' : `${account.error} Log in with Claude again.`}</p>`
+      : account.error && ['error', 'needs_login', 'missing_credential'].includes(account.state)
+        ? html`<p class="error-text">${account.state === 'error' ? 'The upstream said: ' : ''}${account.error}</p>`
+        : null}
+    ${['cooling_down', 'circuit_open'].includes(account.state) && account.cooldown_reason
+      ? html`<p class="small warn-text">${BENCH_REASONS[account.cooldown_reason] || account.cooldown_reason}${account.cooldown_until ? ` until ${fmtDateTime(account.cooldown_until)}` : ''}.</p>`
       : null}
-    ${account.state === 'cooling_down' && account.cooldown_reason ? html`<p class="small warn-text">${account.cooldown_reason}</p>` : null}
     <${WindowBars} windows=${account.windows} now=${now} />
-    <p class="small">
-      Today: ${usage ? html`${fmtInt(usage.requests)} requests · ${fmtTokens(sumTokens(usage))} tokens · ${fmtInt(usage.errors)} errors${usage.cost_usd ? ` · ${fmtUsd(usage.cost_usd)} spent` : ''}${usage.value_usd ? ` · ${fmtUsd(usage.value_usd)} API-equivalent value (not spend)` : ''}` : 'no requests'}
-    </p>
+    ${usageKnown ? html`<p class="small">
+      Today: ${usage ? `${fmtInt(usage.requests)} requests · ${fmtTokens(sumTokens(usage))} tokens · ${fmtInt(usage.errors)} errors${usage.cost_usd ? ` · ${fmtUsd(usage.cost_usd)} spent` : ''}${usage.value_usd ? ` · ${fmtUsd(usage.value_usd)} API-equivalent value (not spend)` : ''}` : 'no requests'}
+    </p>` : null}
     ${login ? html`<${LoginPanel} account=${account} login=${login} onDone=${onLoginDone} onCancel=${onLoginCancel} />` : null}
     ${probe ? html`<p class="small" role="status">Test: ${probe.usable ? 'usable' : 'not usable'}${probe.status ? ` (HTTP ${probe.status})` : ''}, ${probe.latency_ms} ms — ${probe.detail}</p>` : null}
     <${ErrorText} error=${error} />
@@ -282,7 +310,7 @@ export function Accounts() {
     setLoginError(null);
     try {
       const r = await post(`/accounts/${enc(account.id)}/login`, {});
-      setLogins((l) => ({ ...l, [account.id]: { url: r.url, expires_at: r.expires_at } }));
+      setLogins((l) => ({ ...l, [account.id]: { url: r.url, expires_at: r.expires_at, redirect_uri: r.redirect_uri } }));
       // The desktop app intercepts this and opens the system browser.
       window.open(r.url, '_blank', 'noopener');
     } catch (e) {
@@ -301,7 +329,7 @@ export function Accounts() {
     <p class="sr-only" role="status">${notice}</p>
     ${notice ? html`<p class="notice">${notice}</p>` : null}
     ${accounts.error ? html`<${ErrorText} error=${`Could not load the accounts: ${accounts.error.message}`} />` : null}
-    ${usage.error ? html`<${ErrorText} error=${`Could not load today's usage: ${usage.error.message}`} />` : null}
+    ${usage.error ? html`<${ErrorText} error=${usageErrorText(usage.error, 'usage today')} />` : null}
     <${ErrorText} error=${loginError} />
     ${list === null && !accounts.error ? html`<${Loading} what="accounts" />` : null}
     ${list && list.length === 0 ? html`<p>No accounts yet. Add an Anthropic API key or log in with a Claude Pro/Max plan.</p>` : null}
@@ -310,6 +338,7 @@ export function Accounts() {
         key=${a.id}
         account=${a}
         usage=${usageBy[a.id] || usageBy[a.name]}
+        usageKnown=${!!usage.data}
         now=${now}
         login=${logins[a.id]}
         onLogin=${startLogin}

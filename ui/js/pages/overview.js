@@ -3,12 +3,57 @@
 
 import { html, useState } from '../lib.js';
 import { get, post } from '../api.js';
-import { CopyButton, ErrorText, Loading, StateBadge, WindowBars, useDebounced, useEvents, useLoad, useNow } from '../components.js';
+import { CopyButton, ErrorText, usageErrorText, Loading, StateBadge, WindowBars, useDebounced, useEvents, useLoad, useNow } from '../components.js';
 import { TimeChart, bucketize } from '../chart.js';
 import { fmtInt, fmtTokens, fmtDuration, sumTokens } from '../format.js';
 
+const SCOPES = {
+  managed: 'managed settings', project_local: 'project local settings', project: 'project settings',
+  user: 'user settings', environment: 'shell environment', login: 'claude.ai login',
+};
+const CREDENTIALS = {
+  auth_token: 'an auth token', api_key: 'an API key', api_key_helper: 'an API key helper',
+  oauth_token: 'a subscription token', claude_ai_login: 'its claude.ai login',
+};
+const MODES = {
+  api_key_helper: 'a dedicated gateway key through apiKeyHelper',
+  own_login: 'its own claude.ai login',
+  own_login_with_key: 'its own claude.ai login plus a dedicated gateway key',
+};
+const ACTIONS = { set: 'set', removed: 'removed', restored: 'put back', unset: 'removed again' };
+
+/** "user settings (/home/me/.claude/settings.json)". */
+const sourceText = (src) => (src ? `${SCOPES[src.scope] || src.scope}${src.path ? ` (${src.path})` : ''}` : '');
+
+function Changes({ report }) {
+  return html`${(report.changes || []).length
+      ? html`<ul>${report.changes.map((c) => html`<li><code>${c.key}</code> ${ACTIONS[c.action] || c.action}${c.shown ? html`: <code>${c.shown}</code>` : null}</li>`)}</ul>`
+      : null}
+    ${(report.left_alone || []).map((l) => html`<p class="warn-text">Left <code>${l.key}</code> alone: ${l.reason}</p>`)}
+    ${report.backup ? html`<p class="small muted">The file as it was is kept in <code>${report.backup}</code>.</p>` : null}`;
+}
+
+function Report({ report }) {
+  if (report.what === 'setup') {
+    return html`<div class="report small" role="status">
+      <p>${report.changes.length ? html`Claude Code now uses this gateway, with ${MODES[report.mode] || report.mode}. Changed <code>${report.settings_path}</code>:` : html`Claude Code was already set up; <code>${report.settings_path}</code> is unchanged.`}</p>
+      <${Changes} report=${report} />
+      ${report.dedicated_key && report.dedicated_key.created ? html`<p class="small">Created the client key <strong>${report.dedicated_key.name}</strong> for Claude Code (see Client keys).</p>` : null}
+    </div>`;
+  }
+  return html`<div class="report small" role="status">
+    <p>${!report.had_setup
+      ? html`Nothing to restore: the gateway had not changed <code>${report.settings_path}</code>.`
+      : report.exact
+        ? html`Restored <code>${report.settings_path}</code> exactly as it was before the setup.`
+        : html`Restored the keys the setup changed in <code>${report.settings_path}</code>:`}</p>
+    <${Changes} report=${report} />
+  </div>`;
+}
+
+/** Whether Claude Code uses this gateway (base URL and credential, where each comes from), with Set up / Restore. */
 function ClaudeCode() {
-  const cc = useLoad(() => get('/claude-code'));
+  const cc = useLoad(() => get(OVERVIEW_DATA[0]));
   const [busy, setBusy] = useState(null);
   const [report, setReport] = useState(null);
   const [error, setError] = useState(null);
@@ -21,7 +66,7 @@ function ClaudeCode() {
       setReport({ what, ...r });
       await cc.reload();
     } catch (e) {
-      setError(e);
+      setError(new Error(`${what === 'setup' ? 'Setting up' : 'Restoring'} Claude Code failed: ${e.message}`));
     }
     setBusy(null);
   };
@@ -30,32 +75,35 @@ function ClaudeCode() {
     <h2 id="cc-title">Claude Code</h2>
     ${cc.error ? html`<${ErrorText} error=${`Could not read Claude Code's settings: ${cc.error.message}`} />` : null}
     ${!s && !cc.error ? html`<${Loading} what="Claude Code's settings" />` : null}
-    ${s ? html`<p>
-        ${s.uses_this_gateway
+    ${s ? html`<p data-claude-code=${s.uses_gateway ? 'uses-gateway' : 'elsewhere'}>
+        ${s.uses_gateway
           ? html`<span class="badge ok">Uses this gateway</span>`
           : html`<span class="badge warn">Does not use this gateway</span>`}
-        ${s.base_url ? html` <span class="muted small">Base URL <code>${s.base_url}</code>${s.base_url_source ? ` from ${s.base_url_source}` : ''}</span>` : null}
       </p>
-      ${s.credential_source ? html`<p class="small muted">Credential: ${s.credential_source}${s.signed_in_with_claude_ai ? ' · signed in with claude.ai' : ''}</p>` : null}
-      ${(s.findings || []).length
-        ? html`<ul class="findings">${s.findings.map((f) => html`<li class=${f.level}>${f.level === 'warning' ? html`<strong>Warning: </strong>` : null}${f.message}</li>`)}</ul>`
+      <dl class="details small">
+        <div><dt>Base URL</dt><dd>${s.base_url
+          ? html`<code>${s.base_url.shown}</code> from ${sourceText(s.base_url.source)}`
+          : html`Claude Code's default, <code>https://api.anthropic.com</code>`}</dd></div>
+        <div><dt>Credential</dt><dd>${s.credential
+          ? `${CREDENTIALS[s.credential.kind] || s.credential.kind} (${s.credential.name}) from ${sourceText(s.credential.source)}`
+          : 'none yet: Claude Code will ask you to sign in'}</dd></div>
+        ${s.setup ? html`<div><dt>Set up</dt><dd>by this gateway, with ${MODES[s.setup.mode] || s.setup.mode}</dd></div>` : null}
+      </dl>
+      ${(s.findings || []).filter((f) => f.code !== 'uses_gateway').length
+        ? html`<ul class="findings">${s.findings.filter((f) => f.code !== 'uses_gateway').map((f) => html`<li class=${f.level}>${f.level === 'warning' ? html`<strong>Warning: </strong>` : null}${f.message}</li>`)}</ul>`
         : null}
       <div class="actions left">
-        <button type="button" class="btn primary" disabled=${!!busy} onClick=${() => run('setup')}>${busy === 'setup' ? 'Setting up…' : 'Set up Claude Code'}</button>
-        <button type="button" class="btn" disabled=${!!busy || !s.set_up_by_gateway} onClick=${() => run('restore')}>${busy === 'restore' ? 'Restoring…' : 'Restore its settings'}</button>
+        <button type="button" class="btn primary" disabled=${!!busy} onClick=${() => run('setup')}>${busy === 'setup' ? 'Setting up…' : s.uses_gateway ? 'Set up again' : 'Set up Claude Code'}</button>
+        <button type="button" class="btn" disabled=${!!busy || !s.setup} onClick=${() => run('restore')}>${busy === 'restore' ? 'Restoring…' : 'Restore its settings'}</button>
       </div>` : null}
     <${ErrorText} error=${error} />
-    ${report ? html`<div class="report" role="status">
-      <p>${report.what === 'setup' ? 'Set up' : 'Restored'} <code>${report.settings_path}</code>${report.backup_path ? html` (backup: <code>${report.backup_path}</code>)` : ''}.</p>
-      <ul>${(report.changes || []).map((c) => html`<li><code>${c.key}</code>: ${c.action.replaceAll('_', ' ')}${c.detail ? ` (${c.detail})` : ''}</li>`)}</ul>
-      ${(report.warnings || []).map((w) => html`<p class="warn-text">${w}</p>`)}
-    </div>` : null}
+    ${report ? html`<${Report} report=${report} />` : null}
   </section>`;
 }
 
 function Health({ status, now }) {
   const accounts = status.accounts || [];
-  const usable = accounts.filter((a) => a.enabled !== false && a.state === 'active').length;
+  const usable = status.usable_accounts ?? accounts.filter((a) => a.enabled !== false && a.state === 'active').length;
   const counts = {};
   for (const a of accounts) {
     const s = a.enabled === false ? 'disabled' : a.state;
@@ -78,20 +126,25 @@ function Health({ status, now }) {
   </section>`;
 }
 
+/** Today's totals (UTC day), from the status report and then each `usage` event; dashes when usage is not recorded. */
 function Today({ today }) {
-  const t = today || {};
+  const t = today;
   return html`<section class="card" aria-labelledby="today-title">
     <h2 id="today-title">Today</h2>
     <dl class="stats">
-      <div><dt>Requests</dt><dd data-stat="requests">${fmtInt(t.requests || 0)}</dd></div>
-      <div><dt>Tokens</dt><dd data-stat="tokens">${fmtTokens(sumTokens(t))}</dd></div>
-      <div><dt>Errors</dt><dd data-stat="errors">${fmtInt(t.errors || 0)}</dd></div>
+      <div><dt>Requests</dt><dd data-stat="requests">${t ? fmtInt(t.requests || 0) : '–'}</dd></div>
+      <div><dt>Tokens</dt><dd data-stat="tokens">${t ? fmtTokens(sumTokens(t)) : '–'}</dd></div>
+      <div><dt>Errors</dt><dd data-stat="errors">${t ? fmtInt(t.errors || 0) : '–'}</dd></div>
     </dl>
+    ${t ? null : html`<p class="small muted">No usage recorded by this gateway.</p>`}
   </section>`;
 }
 
+/** What the overview fetches besides the status: the app starts these while it checks the session. */
+export const OVERVIEW_DATA = ['/claude-code', '/usage?since=24h&by=hour'];
+
 function Last24h() {
-  const usage = useLoad(() => get('/usage?since=24h&by=hour'));
+  const usage = useLoad(() => get(OVERVIEW_DATA[1]));
   const refetch = useDebounced(() => usage.reload(), 1500);
   useEvents((e) => {
     if (e.type === 'request_finished' || e.type === 'resync') refetch();
@@ -113,7 +166,7 @@ function Last24h() {
   }
   return html`<section class="card wide" aria-labelledby="h24-title">
     <h2 id="h24-title">Last 24 hours</h2>
-    ${usage.error ? html`<${ErrorText} error=${`Could not load usage: ${usage.error.message}`} />` : null}
+    ${usage.error ? html`<${ErrorText} error=${usageErrorText(usage.error, 'usage chart')} />` : null}
     ${chart || (usage.error ? null : html`<${Loading} what="usage" />`)}
   </section>`;
 }

@@ -50,10 +50,13 @@ export function Settings() {
   if (!doc.data || !values) return html`<h1 tabindex="-1">Settings</h1><${Loading} what="the configuration" />`;
 
   const original = valuesOf(doc.data.config);
+  // The configuration document lists every key with its default, so a setting missing from it is one this gateway
+  // does not have (e.g. the subscription policy before it lands): not offered, rather than refused on save.
+  const offered = SETTINGS.filter((s) => original[s.key] !== undefined);
   const change = {};
-  for (const s of SETTINGS) if (values[s.key] !== original[s.key] && values[s.key] !== undefined) setPath(change, s.key, values[s.key]);
+  for (const s of offered) if (values[s.key] !== original[s.key] && values[s.key] !== undefined) setPath(change, s.key, values[s.key]);
   const dirty = Object.keys(change).length > 0;
-  const known = SETTINGS.map((s) => s.key);
+  const known = offered.map((s) => s.key);
 
   const save = async (e) => {
     e.preventDefault();
@@ -81,7 +84,7 @@ export function Settings() {
     <p class="small muted">Stored in <code>${doc.data.path}</code>. Accounts and client keys have their own pages.</p>
     ${reloadNote ? html`<p class="notice" role="status">${reloadNote}</p>` : null}
     <form class="card settings" onSubmit=${save}>
-      ${SETTINGS.map((s) => {
+      ${offered.map((s) => {
         const id = `set-${s.key.replace('.', '-')}`;
         const err = error && error.field === s.key ? error.message : null;
         if (s.type === 'checkbox') {
@@ -95,7 +98,6 @@ export function Settings() {
         return html`<${Field} id=${id} label=${s.label} hint=${s.hint} error=${err}>
           ${(a) => (s.type === 'select'
             ? html`<select ...${a} value=${values[s.key] ?? ''} onChange=${(e) => set(s.key, e.target.value)}>
-                ${values[s.key] === undefined ? html`<option value="">(default)</option>` : null}
                 ${Object.entries(s.choices).map(([k, v]) => html`<option value=${k}>${v}</option>`)}
               </select>`
             : html`<input ...${a} type=${s.type} min=${s.min} value=${values[s.key] ?? ''}

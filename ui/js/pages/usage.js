@@ -4,7 +4,7 @@
 
 import { html, useState } from '../lib.js';
 import { get, query } from '../api.js';
-import { ErrorText, Icon, Loading, useDebounced, useEvents, useLoad } from '../components.js';
+import { ErrorText, usageErrorText, Icon, Loading, useDebounced, useEvents, useLoad } from '../components.js';
 import { TimeChart, bucketize } from '../chart.js';
 import { fmtInt, fmtTokens, fmtUsd, fmtDateTime, kindLabel, sumTokens } from '../format.js';
 
@@ -102,7 +102,7 @@ export function Usage() {
         <button type="button" class="btn" disabled=${!r} onClick=${() => downloadCsv(r, by)}><${Icon} name="download" /> Export CSV</button>
       </div>
     </form>
-    ${report.error ? html`<${ErrorText} error=${`Could not load usage: ${report.error.message}`} />` : null}
+    ${report.error ? html`<${ErrorText} error=${usageErrorText(report.error, 'usage report')} />` : null}
     ${totals ? html`<dl class="stats card">
       <div><dt>Requests</dt><dd data-stat="requests">${fmtInt(totals.requests)}</dd></div>
       <div><dt>Errors</dt><dd>${fmtInt(totals.errors)}</dd></div>
@@ -115,7 +115,7 @@ export function Usage() {
     </dl>` : null}
     <section class="card" aria-labelledby="tokens-title">
       <h2 id="tokens-title">Tokens by kind</h2>
-      ${series.error ? html`<${ErrorText} error=${`Could not load the usage over time: ${series.error.message}`} />` : null}
+      ${series.error && !report.error ? html`<${ErrorText} error=${usageErrorText(series.error, 'usage over time')} />` : null}
       ${chart || (series.error ? null : html`<${Loading} what="usage over time" />`)}
     </section>
     ${!r && !report.error ? html`<${Loading} what="usage" />` : null}
