@@ -73,7 +73,7 @@ fn setup(app: &AppHandle, launched: Instant) -> Result<(), Box<dyn std::error::E
     });
 
     let initial = view::tray_view(&Phase::Starting, None, monitor::now_ms());
-    let extras = tray::Extras { autostart: false, claude_code: gateway::CLAUDE_CODE_SETUP_AVAILABLE };
+    let extras = tray::Extras { autostart: false };
     tray::create(app, &initial, extras, feat::menu_item)?;
     tauri::async_runtime::spawn(monitor::run(app.clone(), wakes));
     watch_signals(app);
@@ -98,7 +98,7 @@ fn setup(app: &AppHandle, launched: Instant) -> Result<(), Box<dyn std::error::E
         feat::deep_link(app, url.as_str());
     }
     if launch_links.is_empty() && !std::env::args().any(|a| a == HIDDEN_ARG) {
-        window::show(app, "launch");
+        window::show(app, "launch", None);
     }
     Ok(())
 }

@@ -8,11 +8,12 @@ use tauri::{AppHandle, Manager};
 use tauri_plugin_autostart::ManagerExt;
 
 use crate::core::deeplink::{self, DeepLink};
-use crate::core::gateway::{self, OpError};
+use crate::core::gateway;
 use crate::core::monitor::Wake;
-use crate::core::service::{Phase, ServiceEvent};
+use crate::core::service::Phase;
 use crate::core::window_protocol::FromWindow;
 use crate::core::{Desktop, notify, tray, window};
+use crate::view;
 
 /// Dispatches a tray menu item.
 pub fn menu_item(app: &AppHandle, id: &str) {
@@ -45,23 +46,24 @@ pub fn window_message(app: &AppHandle, message: FromWindow) {
 
 /// Opens (or re-creates) the window and brings it forward.
 pub fn open_dashboard(app: &AppHandle) {
-    window::show(app, "open dashboard");
+    window::show(app, "open dashboard", None);
 }
 
 /// Starts a Claude login: the library picks or creates the account and gives the authorize URL, which opens in
-/// the system browser. The login completes through the gateway's loopback callback or the
-/// `llm-gateway://oauth/callback` deep link.
+/// the system browser. The login completes through the gateway's loopback callback (whose page hands back with
+/// `llm-gateway://oauth/done?account=…`) or the `llm-gateway://oauth/callback` deep link; the gateway's
+/// `login_completed` event brings the notification.
 pub fn log_in(app: &AppHandle) {
     let desktop = app.state::<Desktop>();
-    let Some(ops) = desktop.service.ops() else {
-        notify::show(app, "LLM Gateway is not running", "Resume or restart it first, then log in.");
+    let (Some(ops), Phase::Running { .. }) = (desktop.service.ops(), desktop.service.phase()) else {
+        notify::show(app, "LLM Gateway is not serving", "Resume or restart it first, then log in.");
         return;
     };
     let app = app.clone();
     desktop.service.spawn(async move {
         match ops.start_login().await {
             Ok(url) => {
-                tracing::info!("login started; opening the browser on the authorize page");
+                tracing::info!("login started; opening the system browser on the authorize page");
                 let opened = tokio::task::spawn_blocking(move || open::that_detached(url)).await;
                 if !matches!(opened, Ok(Ok(()))) {
                     notify::show(&app, "Cannot open a browser", "Open the login page from the dashboard instead.");
@@ -90,7 +92,7 @@ pub fn copy_address(app: &AppHandle) {
     }
 }
 
-/// Pause (stop listening, keep config and accounts) or resume.
+/// Pause (stop listening; cooldowns, sessions and tokens kept) or resume.
 pub fn toggle_pause(app: &AppHandle) {
     let desktop = app.state::<Desktop>();
     match desktop.service.phase() {
@@ -135,20 +137,28 @@ fn toggle_autostart(app: &AppHandle) {
     app.state::<Desktop>().monitor.wake(Wake::Refresh);
 }
 
+/// Points Claude Code at the gateway (`setup`) or puts its settings back, with a notification of what changed
+/// or why nothing could.
 fn claude_code(app: &AppHandle, setup: bool) {
     let desktop = app.state::<Desktop>();
-    let Some(ops) = desktop.service.ops() else { return };
+    let Some(ops) = desktop.service.ops() else {
+        notify::show(app, "LLM Gateway is not running", "Start it first, then set up Claude Code.");
+        return;
+    };
     let app = app.clone();
     desktop.service.spawn(async move {
-        let result = if setup { ops.claude_code_setup().await } else { ops.claude_code_restore().await };
-        match result {
-            Ok(()) if setup => notify::show(&app, "Claude Code set up", "Claude Code now goes through LLM Gateway."),
-            Ok(()) => notify::show(&app, "Claude Code restored", "Claude Code's own settings are back."),
-            Err(OpError::Unavailable) => {
-                notify::show(&app, "Not available yet", "Claude Code setup comes in a later version.")
+        let (title, body) = if setup {
+            match ops.claude_code_setup().await {
+                Ok(done) => view::claude_code_setup_text(&done),
+                Err(e) => ("Claude Code was not set up".into(), e.to_string()),
             }
-            Err(e) => notify::show(&app, "Claude Code setup failed", &e.to_string()),
-        }
+        } else {
+            match ops.claude_code_restore().await {
+                Ok(done) => view::claude_code_restore_text(&done),
+                Err(e) => ("Claude Code settings were not restored".into(), e.to_string()),
+            }
+        };
+        notify::show(&app, &title, &body);
     });
 }
 
@@ -173,7 +183,7 @@ pub fn second_launch(app: &AppHandle, args: &[String]) {
     let links = deeplink::links_in(args);
     tracing::info!(links = links.len(), "another launch forwarded its arguments");
     if links.is_empty() {
-        window::show(app, "second launch");
+        window::show(app, "second launch", None);
     } else if args.len() != 2 {
         for link in links {
             deep_link(app, &link);
@@ -187,31 +197,28 @@ pub fn deep_link(app: &AppHandle, link: &str) {
         Some(DeepLink::LoginCallback(url)) => {
             tracing::info!("deep link: oauth/callback; completing the login");
             let desktop = app.state::<Desktop>();
+            let Some(ops) = desktop.service.ops() else {
+                notify::show(app, "Login failed", "LLM Gateway is not running: start it and log in again.");
+                return;
+            };
             let app = app.clone();
+            // The outcome's notification comes from the gateway's login_completed / login_failed event.
             desktop.service.spawn(async move {
-                let desktop = app.state::<Desktop>();
-                let event = match desktop.service.ops() {
-                    Some(ops) => match ops.complete_login(&url).await {
-                        Ok(done) => {
-                            tracing::info!(account = %done.account_id, "login completed");
-                            ServiceEvent::LoginCompleted(done)
-                        }
-                        Err(e) => {
-                            tracing::warn!("login failed: {e}");
-                            ServiceEvent::LoginFailed(e.to_string())
-                        }
-                    },
-                    None => ServiceEvent::LoginFailed("the gateway is not running; start it and log in again".into()),
-                };
-                desktop.service.report(event);
+                match ops.complete_login(&url).await {
+                    Ok(done) => {
+                        tracing::info!(account = %done.account_id, "login completed");
+                        window::show(&app, "login completed", Some(view::ACCOUNTS_PAGE));
+                    }
+                    Err(e) => tracing::warn!("login failed: {e}"),
+                }
             });
         }
         Some(DeepLink::LoginDone { account }) => {
             tracing::info!(account = account.as_deref().unwrap_or("-"), "deep link: oauth/done");
-            window::show(app, "login done");
+            window::show(app, "login done", Some(view::ACCOUNTS_PAGE));
             app.state::<Desktop>().monitor.wake(Wake::Refresh);
         }
-        Some(DeepLink::Open) => window::show(app, "deep link"),
+        Some(DeepLink::Open) => window::show(app, "deep link", None),
         None => tracing::warn!("ignoring a link the app does not handle"),
     }
 }

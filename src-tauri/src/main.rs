@@ -18,6 +18,12 @@ use std::time::Instant;
 
 fn main() -> ExitCode {
     let launched = Instant::now();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    // Claude Code's apiKeyHelper runs this binary for the gateway key: answer and exit, before the window system,
+    // the single-instance lock or anything else that prints.
+    if let Some(config) = core::gateway::api_key_helper_config(&args) {
+        return print_claude_code_key(&config);
+    }
     init_logging();
     if std::env::var_os("GDK_GL").is_none() {
         // Neither process draws with OpenGL itself (the tray has no window; in the window, WebKit composites on its
@@ -27,7 +33,7 @@ fn main() -> ExitCode {
         // SAFETY: no other thread exists yet.
         unsafe { std::env::set_var("GDK_GL", "disable") };
     }
-    let result = if std::env::args().nth(1).as_deref() == Some(core::window_protocol::WINDOW_ARG) {
+    let result = if args.first().map(String::as_str) == Some(core::window_protocol::WINDOW_ARG) {
         window_app::run()
     } else {
         app::run(launched)
@@ -36,6 +42,21 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("LLM Gateway could not start its window system: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `llm-gateway-desktop --config PATH claude-code api-key`: the dedicated key on stdout (what `apiKeyHelper`
+/// reads), or why not on stderr with exit status 1.
+fn print_claude_code_key(config: &std::path::Path) -> ExitCode {
+    match core::gateway::claude_code_api_key(config) {
+        Ok(key) => {
+            println!("{key}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("llm-gateway-desktop: {e}");
             ExitCode::FAILURE
         }
     }

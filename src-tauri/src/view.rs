@@ -1,8 +1,11 @@
 //! What the tray and the notifications say, computed from the gateway's phase and a status snapshot. Pure
 //! functions (the time is a parameter), so every wording and every state rule is unit-tested without a display.
 
-use crate::core::gateway::{AccountLine, Health, Snapshot};
+use crate::core::gateway::{AccountLine, ClaudeCodeRestore, ClaudeCodeSetup, Health, Snapshot};
 use crate::core::service::Phase;
+
+/// The UI page a finished login opens on.
+pub const ACCOUNTS_PAGE: &str = "accounts";
 
 /// The tray icon's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +43,13 @@ pub struct TrayView {
     pub can_retry: bool,
     /// Its address, to copy.
     pub address: Option<String>,
+}
+
+impl TrayView {
+    /// Whether `other` shows the same menu (everything but the icon and the tooltip).
+    pub fn same_menu(&self, other: &TrayView) -> bool {
+        TrayView { state: other.state, tooltip: other.tooltip.clone(), ..self.clone() } == *other
+    }
 }
 
 /// The tray's state for a phase and (while running) a snapshot.
@@ -93,7 +103,10 @@ pub fn tray_view(phase: &Phase, snapshot: Option<&Snapshot>, now_ms: u64) -> Tra
         _ => Vec::new(),
     };
     let tooltip = match (&address, snapshot) {
-        (Some(url), Some(s)) => format!("LLM Gateway · {url} · {} requests since start", s.requests),
+        (Some(url), Some(s)) => match s.today_requests {
+            Some(today) => format!("LLM Gateway · {url} · {} today", count(today, "request")),
+            None => format!("LLM Gateway · {url} · {} since start", count(s.requests, "request")),
+        },
         (Some(url), None) => format!("LLM Gateway · {url}"),
         _ => format!("LLM Gateway · {status}"),
     };
@@ -192,6 +205,32 @@ pub fn account_line(account: &AccountLine, now_ms: u64) -> String {
     parts.join(" · ")
 }
 
+fn count(n: u64, noun: &str) -> String {
+    if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
+}
+
+/// How long until an account line's countdown (`cooling down, 12 min left`, see [`duration`]) would read
+/// differently, in ms: at the next whole second in the last minute, else at the next minute boundary of the
+/// format in use. `None` when nothing counts down.
+pub fn next_change_in(snapshot: &Snapshot, now_ms: u64) -> Option<u64> {
+    snapshot
+        .accounts
+        .iter()
+        .filter(|a| a.health == Health::CoolingDown)
+        .filter_map(|a| a.cooldown_until_ms?.checked_sub(now_ms).filter(|left| *left > 0))
+        .map(|left| {
+            // `duration` rounds seconds up; minutes up below an hour ("13 min" until 12:00 is left), whole
+            // minutes down from an hour on ("1 h 5 min" until 1:04:59).
+            let (step, until_change) = match left {
+                0..=60_000 => (1_000, left % 1_000),
+                60_001..=3_599_000 => (60_000, left % 60_000),
+                _ => (60_000, (left - 59_000) % 60_000),
+            };
+            if until_change == 0 { step } else { until_change }
+        })
+        .min()
+}
+
 fn percent(fraction: f64) -> u32 {
     (fraction.clamp(0.0, 1.0) * 100.0).round() as u32
 }
@@ -214,6 +253,54 @@ fn shorten(text: &str, max_chars: usize) -> String {
     } else {
         format!("{}…", line.chars().take(max_chars).collect::<String>())
     }
+}
+
+/// The notification after "Set up Claude Code": what changed, or that nothing had to, and what still gets in the
+/// way (a managed or project setting that wins over the user settings).
+pub fn claude_code_setup_text(done: &ClaudeCodeSetup) -> (String, String) {
+    let file = &done.settings_path;
+    let mut body = if done.changed.is_empty() {
+        format!("{file} already pointed Claude Code at LLM Gateway; nothing changed.")
+    } else {
+        let backup = if done.backup { " (the previous file is backed up)" } else { "" };
+        format!("Changed {} in {file}{backup}.", done.changed.join(", "))
+    };
+    if !done.left_alone.is_empty() {
+        body.push_str(&format!(" Left alone, as you changed them: {}.", done.left_alone.join(", ")));
+    }
+    if done.uses_gateway {
+        if !done.changed.is_empty() {
+            body.push_str(" New `claude` sessions go through LLM Gateway.");
+        }
+        for warning in &done.warnings {
+            body.push_str(&format!(" Note: {warning}"));
+        }
+        let title = if done.changed.is_empty() { "Claude Code already set up" } else { "Claude Code set up" };
+        (title.into(), body)
+    } else {
+        let why = done.warnings.first().map_or("another setting wins over the user settings", String::as_str);
+        body.push_str(&format!(" But Claude Code still does not use the gateway: {why}"));
+        ("Claude Code not using LLM Gateway yet".into(), body)
+    }
+}
+
+/// The notification after "Restore Claude Code settings".
+pub fn claude_code_restore_text(done: &ClaudeCodeRestore) -> (String, String) {
+    let file = &done.settings_path;
+    if !done.had_setup {
+        return ("Nothing to restore".into(), format!("LLM Gateway has not changed {file}."));
+    }
+    let mut body = if done.exact {
+        format!("{file} is back as it was before setup.")
+    } else if done.put_back.is_empty() {
+        format!("Nothing of setup's was left to put back in {file}.")
+    } else {
+        format!("Put back {} in {file}; your other edits are kept.", done.put_back.join(", "))
+    };
+    if !done.left_alone.is_empty() {
+        body.push_str(&format!(" Left alone, as you changed them since: {}.", done.left_alone.join(", ")));
+    }
+    ("Claude Code settings restored".into(), body)
 }
 
 /// Something worth a desktop notification.

@@ -53,8 +53,6 @@ fn icon(state: TrayState) -> Image<'static> {
 pub struct Extras {
     /// Start at login is on.
     pub autostart: bool,
-    /// The library offers Claude Code setup.
-    pub claude_code: bool,
 }
 
 /// Creates the tray (at setup, on the main thread).
@@ -74,17 +72,34 @@ pub fn create(
     Ok(())
 }
 
-/// Shows `view` (from any thread).
-pub fn apply(app: &AppHandle, view: &TrayView, extras: Extras) {
+/// Shows `view` (from any thread), touching only what differs from `shown`: a new request count changes the
+/// tooltip alone, without rebuilding the menu.
+pub fn apply(app: &AppHandle, view: &TrayView, extras: Extras, shown: Option<&(TrayView, Extras)>) {
     let Some(tray) = app.tray_by_id(ID) else { return };
-    let result = menu(app, view, extras).and_then(|menu| {
-        tray.set_icon(Some(icon(view.state)))?;
-        tray.set_tooltip(Some(&view.tooltip))?;
-        tray.set_menu(Some(menu))
-    });
-    match result {
-        Ok(()) => tracing::debug!(state = ?view.state, status = %view.status, "tray updated"),
-        Err(e) => tracing::warn!("cannot update the tray: {e}"),
+    let tooltip_only =
+        shown.is_some_and(|(old, old_extras)| *old_extras == extras && old.same_menu(view) && old.state == view.state);
+    let result = if tooltip_only {
+        tray.set_tooltip(Some(&view.tooltip))
+    } else {
+        menu(app, view, extras).and_then(|menu| {
+            tray.set_icon(Some(icon(view.state)))?;
+            tray.set_tooltip(Some(&view.tooltip))?;
+            tray.set_menu(Some(menu))
+        })
+    };
+    if let Err(e) = result {
+        tracing::warn!("cannot update the tray: {e}");
+    } else if tooltip_only {
+        tracing::debug!(tooltip = %view.tooltip, "tray tooltip updated");
+    } else {
+        // The menu's model, one line (names and states only): what a user sees, and what the desktop tests read.
+        tracing::info!(
+            state = ?view.state,
+            status = %view.status,
+            accounts = ?view.accounts,
+            tooltip = %view.tooltip,
+            "tray menu updated"
+        );
     }
 }
 
@@ -116,14 +131,10 @@ fn menu(app: &AppHandle, view: &TrayView, extras: Extras) -> tauri::Result<Menu<
     items.push(Box::new(action(item::LOGIN, "Log in with Claude…", view.running)?));
     items.push(Box::new(action(item::COPY, "Copy gateway address", view.address.is_some())?));
     items.push(Box::new(PredefinedMenuItem::separator(app)?));
-    // Menu items have no tooltips on every platform; the label says why they are off.
-    let (setup, restore) = if extras.claude_code {
-        ("Set up Claude Code", "Restore Claude Code settings")
-    } else {
-        ("Set up Claude Code (coming soon)", "Restore Claude Code settings (coming soon)")
-    };
-    items.push(Box::new(action(item::CLAUDE_SETUP, setup, extras.claude_code && view.running)?));
-    items.push(Box::new(action(item::CLAUDE_RESTORE, restore, extras.claude_code)?));
+    // Both work on the settings file with the gateway's address; a paused gateway keeps its address.
+    let gateway = view.running || view.paused;
+    items.push(Box::new(action(item::CLAUDE_SETUP, "Set up Claude Code", gateway)?));
+    items.push(Box::new(action(item::CLAUDE_RESTORE, "Restore Claude Code settings", gateway)?));
     items.push(Box::new(PredefinedMenuItem::separator(app)?));
     let pause = if view.paused { "Resume" } else { "Pause" };
     items.push(Box::new(action(item::PAUSE, pause, view.running || view.paused)?));

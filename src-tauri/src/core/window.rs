@@ -1,6 +1,8 @@
 //! The window, seen from the app: a process of its own (this binary with [`WINDOW_ARG`], see `window_app.rs`)
 //! that shows the gateway-served UI (`http://127.0.0.1:PORT/ui/`) when the gateway serves one, else the bundled
-//! local page (starting, paused, busy port, failed start, no UI yet). Closing the window hides it; after
+//! local page (starting, paused, busy port, failed start, a build without the UI). The UI opens signed in: each
+//! time the app points a window process at it, it mints a one-time code in-process (`#code=…`), so every new
+//! window process starts with a session of its own and no code is ever reused. Closing the window hides it; after
 //! `LLM_GATEWAY_DESKTOP_WEBVIEW_TTL_SECS` (default 60) hidden, the window process exits, and with it every
 //! byte WebKit held (its GL state, the web and network processes, which WebKit keeps for the life of the
 //! process on Linux). Opening the window again starts a new one.
@@ -24,7 +26,7 @@ use crate::view::PageState;
 pub enum Target {
     /// The bundled local page (`fallback/index.html`).
     Local,
-    /// The gateway-served UI at this URL.
+    /// The gateway-served UI at this address (without a sign-in code).
     Ui(String),
 }
 
@@ -72,20 +74,26 @@ fn send(child: &mut Child, message: &ToWindow) -> std::io::Result<()> {
     child.stdin.flush()
 }
 
-/// Shows the window and brings it forward, starting a window process when there is none.
-pub fn show(app: &AppHandle, reason: &str) {
+/// Shows the window and brings it forward, starting a window process when there is none; with `page`, the UI
+/// opens on that page (`accounts`).
+pub fn show(app: &AppHandle, reason: &str, page: Option<&str>) {
     let desktop = app.state::<Desktop>();
     let mut inner = desktop.window.inner.lock().unwrap_or_else(PoisonError::into_inner);
     inner.generation += 1;
+    let target = inner.target.clone();
     if let Some(child) = inner.child.as_mut() {
-        if send(child, &ToWindow::Show { reason: reason.into() }).is_ok() {
-            tracing::info!(reason, "window shown");
+        let navigated = match (page, &target) {
+            (Some(_), Target::Ui(_)) => send(child, &target_message(app, &target, page)).is_ok(),
+            _ => true,
+        };
+        if navigated && send(child, &ToWindow::Show { reason: reason.into() }).is_ok() {
+            tracing::info!(reason, page = page.unwrap_or("-"), "window shown");
             return;
         }
         // It is exiting (hidden too long) or gone: start another.
         inner.child = None;
     }
-    match spawn(app, &inner, reason) {
+    match spawn(app, &inner, reason, page) {
         Ok(child) => {
             tracing::info!(pid = child.pid, reason, "window process started");
             inner.child = Some(child);
@@ -104,7 +112,7 @@ pub fn set_target(app: &AppHandle, target: Target) {
     inner.target = target.clone();
     if let Some(child) = inner.child.as_mut() {
         tracing::info!(target = ?target, "window navigates");
-        let _ = send(child, &target_message(&target));
+        let _ = send(child, &target_message(app, &target, None));
     }
 }
 
@@ -148,14 +156,18 @@ pub fn close(app: &AppHandle) {
     desktop.window.inner.lock().unwrap_or_else(PoisonError::into_inner).child = None;
 }
 
-fn target_message(target: &Target) -> ToWindow {
-    match target {
-        Target::Local => ToWindow::Target { url: None },
-        Target::Ui(url) => ToWindow::Target { url: Some(url.clone()) },
-    }
+/// Where the window should go: the UI with a fresh sign-in code (on `page`), or the local page. Never logged:
+/// the URL carries the code.
+fn target_message(app: &AppHandle, target: &Target, page: Option<&str>) -> ToWindow {
+    let url = match target {
+        Target::Local => None,
+        // No gateway to mint a code (it stopped meanwhile): the local page says why.
+        Target::Ui(_) => app.state::<Desktop>().service.ops().map(|ops| ops.ui_sign_in_url(page)),
+    };
+    ToWindow::Target { url }
 }
 
-fn spawn(app: &AppHandle, inner: &Inner, reason: &str) -> std::io::Result<Child> {
+fn spawn(app: &AppHandle, inner: &Inner, reason: &str, page: Option<&str>) -> std::io::Result<Child> {
     let mut process = Command::new(std::env::current_exe()?)
         .arg(WINDOW_ARG)
         .stdin(Stdio::piped())
@@ -167,7 +179,7 @@ fn spawn(app: &AppHandle, inner: &Inner, reason: &str) -> std::io::Result<Child>
         return Err(std::io::Error::other("the window process has no pipes"));
     };
     let mut child = Child { pid: process.id(), stdin };
-    send(&mut child, &target_message(&inner.target))?;
+    send(&mut child, &target_message(app, &inner.target, page))?;
     send(&mut child, &ToWindow::State { state: inner.page.clone() })?;
     send(&mut child, &ToWindow::Show { reason: reason.into() })?;
 
