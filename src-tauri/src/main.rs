@@ -34,7 +34,7 @@ fn main() -> ExitCode {
         unsafe { std::env::set_var("GDK_GL", "disable") };
     }
     let result = if args.first().map(String::as_str) == Some(core::window_protocol::WINDOW_ARG) {
-        window_app::run()
+        window_app::run(&args[1..])
     } else {
         app::run(launched)
     };
