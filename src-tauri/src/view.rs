@@ -3,6 +3,7 @@
 
 use crate::core::gateway::{AccountLine, ClaudeCodeRestore, ClaudeCodeSetup, Health, Snapshot};
 use crate::core::service::Phase;
+pub use crate::core::window_protocol::PageState;
 
 /// The UI page a finished login opens on.
 pub const ACCOUNTS_PAGE: &str = "accounts";
@@ -124,32 +125,6 @@ pub fn tray_view(phase: &Phase, snapshot: Option<&Snapshot>, now_ms: u64) -> Tra
         },
         can_retry: matches!(phase, Phase::PortBusy { .. } | Phase::Failed { .. }),
         address,
-    }
-}
-
-/// What the bundled local page shows (it asks through the `page_state` command).
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct PageState {
-    /// `starting`, `running`, `paused`, `port_busy`, `failed`, `stopping`, `stopped`.
-    pub phase: String,
-    /// The tray's status line.
-    pub status: String,
-    /// The gateway's address while running.
-    pub address: Option<String>,
-    /// The tray's account lines.
-    pub accounts: Vec<String>,
-    /// The tray's warnings.
-    pub notices: Vec<String>,
-    /// The busy port, when it is.
-    pub busy_port: Option<u16>,
-    /// A free port to offer instead.
-    pub suggested_port: Option<u16>,
-}
-
-impl Default for PageState {
-    /// Before the app has said anything.
-    fn default() -> Self {
-        page_state(&Phase::Starting, None, 0)
     }
 }
 

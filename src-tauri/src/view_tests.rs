@@ -284,3 +284,8 @@ fn keychain_fallback_is_announced_once() {
     assert_eq!(notices(None, &next, NOW), [Notice::KeychainFallback]);
     assert_eq!(notices(Some(&next), &next, NOW), []);
 }
+
+#[test]
+fn the_window_processs_first_page_state_is_the_apps_view_of_a_start() {
+    assert_eq!(PageState::default(), page_state(&Phase::Starting, None, 0));
+}

@@ -1,9 +1,9 @@
-//! The window process (`llm-gateway-desktop --window-process`, started by the app, never by users): one
-//! Tauri window and nothing else (no tray, no gateway, no plugins). It does what the app says on stdin
+//! The window process (`llm-gateway-desktop-window`, started by the app, never by users): one Tauri window and
+//! nothing else (no tray, no gateway, no plugins). It does what the app says on stdin
 //! ([`ToWindow`]) and reports the local page's buttons and the window's closing on stdout ([`FromWindow`]).
 //! When its stdin closes (the app ended it after the window stayed hidden, or quit), it exits.
 //!
-//! `--window-process --url URL` is the same window on its own: it opens `URL` at once, reads no instructions and
+//! `llm-gateway-desktop-window --url URL` is the same window on its own: it opens `URL` at once, reads no instructions and
 //! exits when the window is closed. WebDriver sessions (`tauri-driver`, which starts the application itself with
 //! no stdin) drive the real window this way, pointed at a running app's UI with a sign-in code.
 
@@ -13,8 +13,7 @@ use std::sync::{Mutex, PoisonError};
 use tauri::{AppHandle, Manager, RunEvent, WebviewUrl, WebviewWindowBuilder, WindowEvent};
 
 use crate::cmd;
-use crate::core::window_protocol::{FromWindow, ToWindow, decode, encode};
-use crate::view::PageState;
+use crate::window_protocol::{FromWindow, PageState, ToWindow, decode, encode};
 
 /// The window's label.
 pub const LABEL: &str = "main";

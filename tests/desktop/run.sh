@@ -35,6 +35,7 @@ fi
 
 cargo build -p llm-gateway -p mock-upstream -p llm-gateway-desktop
 export DESKTOP_BIN="$CARGO_TARGET_DIR/debug/llm-gateway-desktop"
+export DESKTOP_WINDOW_BIN="$CARGO_TARGET_DIR/debug/llm-gateway-desktop-window"
 export LLM_GATEWAY_BIN="$CARGO_TARGET_DIR/debug/llm-gateway"
 export MOCK_UPSTREAM_BIN="$CARGO_TARGET_DIR/debug/mock-upstream"
 mkdir -p "$ARTIFACTS_DIR"

@@ -92,6 +92,7 @@ def test_claude_code_is_set_up_and_restored_from_the_tray_in_the_users_home(tray
     settings.parent.mkdir()
     original = '{\n    "theme":   "dark",\n  "env": {"FOO": "bar"}\n}\n'
     settings.write_text(original)
+    tray.wait_label("the running gateway's menu", lambda labels: "No accounts yet" in labels)
 
     before = len(app.log())
     tray.click("Set up Claude Code")
@@ -190,3 +191,21 @@ def refused(url: str) -> bool:
         return isinstance(e.reason, ConnectionRefusedError)
     except OSError:
         return True
+
+
+def test_start_at_login_from_the_tray_writes_and_removes_the_autostart_entry(tray_app):
+    app, tray = tray_app, tray_app.tray
+    entry = app.home / ".config/autostart/LLM Gateway.desktop"
+    assert not entry.exists()
+    # Once the menu shows the running gateway (a click on a menu that is being replaced is lost, as on a panel).
+    tray.wait_label("the running gateway's menu", lambda labels: "No accounts yet" in labels)
+    tray.click("Start at login")
+    wait_until("the autostart entry", entry.exists)
+    text = entry.read_text()
+    assert "--hidden" in text and "llm-gateway-desktop" in text, text
+    tray.wait_label("the menu to show it on", lambda labels: "Start at login" in labels)
+    assert tray.checked("Start at login"), "the menu shows Start at login checked"
+
+    tray.click("Start at login")
+    wait_until("the autostart entry to go", lambda: not entry.exists())
+    wait_until("the menu to show it off", lambda: not tray.checked("Start at login"))

@@ -1,6 +1,7 @@
-"""The window driven through WebDriver (tauri-driver + WebKitWebDriver): the window process, launched by the
-driver with `--window-process --url …` pointed at a running app's UI with a one-time sign-in code, renders the
-dashboard signed in, and an account added through its form reaches the app's gateway, config and keychain."""
+"""The window driven through WebDriver (tauri-driver + WebKitWebDriver): the window program
+(`llm-gateway-desktop-window`), launched by the driver with `--url …` pointed at a running app's UI with a one-time
+sign-in code, renders the dashboard signed in, and an account added through its form reaches the app's gateway,
+config and keychain."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ def test_webdriver_drives_the_window_the_dashboard_renders_and_an_account_is_add
         assert sign_in.startswith(f"{app.url}/ui/#code="), sign_in
         driver = TauriDriver(app.env, artifacts / "tauri-driver.log")
         session = Session(driver.url, {"tauri:options": {
-            "application": binary("DESKTOP_BIN"), "args": ["--window-process", "--url", sign_in],
+            "application": binary("DESKTOP_WINDOW_BIN"), "args": ["--url", sign_in],
         }})
 
         # Signed in with the code: the dashboard, not the sign-in form.

@@ -27,6 +27,7 @@ class Item:
     label: str
     enabled: bool
     visible: bool
+    checked: bool
 
 
 class Tray:
@@ -72,6 +73,7 @@ class Tray:
                 label=props.get("label", ("s", ""))[1],
                 enabled=props.get("enabled", ("b", True))[1],
                 visible=props.get("visible", ("b", True))[1],
+                checked=props.get("toggle-state", ("i", 0))[1] == 1,
             ))
         return out
 
@@ -87,6 +89,10 @@ class Tray:
             return wait_until(what, holds, deadline_s=deadline_s, every_s=0.1)
         except AssertionError as e:
             raise AssertionError(f"{e}; the menu says {self.labels()}") from None
+
+    def checked(self, label: str) -> bool:
+        """Whether the check item `label` is on."""
+        return any(i.checked for i in self.items() if i.label == label)
 
     def click(self, label: str) -> None:
         """Clicks the enabled item whose label starts with `label`, as a panel does."""

@@ -1,4 +1,5 @@
-//! Keeps the tray, the notifications and the window's target true to the gateway's state. The gateway's events
+//! Keeps the tray, the notifications and the window's target true to the gateway's state (on the app's own
+//! runtime). The gateway's events
 //! drive it (an account changing state, a login, a reload, a lag: the menu is rebuilt at once; finished
 //! requests and usage totals: the tooltip's count, at most once a second); a countdown shown in the menu is
 //! redrawn when its text would change; and a slow timer ([`SAFETY_INTERVAL`]) refreshes anyway, as a safety net.
@@ -6,15 +7,14 @@
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tauri::{AppHandle, Manager};
-use tauri_plugin_autostart::ManagerExt;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::gateway::GatewayEvent;
 use super::service::ServiceEvent;
 use super::window::Target;
-use super::{Desktop, notify, tray, window};
+use super::{notify, tray, window};
+use crate::app::App;
 use crate::view::{self, Observed, TrayView};
 
 /// The longest the tray goes without a refresh when nothing happens.
@@ -70,7 +70,7 @@ enum Due {
 }
 
 /// The monitor loop (on Tauri's async runtime, never the gateway's).
-pub async fn run(app: AppHandle, mut wakes: mpsc::UnboundedReceiver<Wake>) {
+pub async fn run(app: App, mut wakes: mpsc::UnboundedReceiver<Wake>) {
     let mut memory = Memory::default();
     let mut next_refresh = Instant::now();
     let mut counts_due: Option<Instant> = None;
@@ -101,7 +101,7 @@ pub async fn run(app: AppHandle, mut wakes: mpsc::UnboundedReceiver<Wake>) {
     }
 }
 
-fn on_wake(app: &AppHandle, memory: &mut Memory, wake: Wake) -> Due {
+fn on_wake(app: &App, memory: &mut Memory, wake: Wake) -> Due {
     match wake {
         Wake::Refresh | Wake::Service(ServiceEvent::Phase(_)) => Due::Now,
         Wake::Service(ServiceEvent::Gateway(event)) => match event {
@@ -125,8 +125,8 @@ fn on_wake(app: &AppHandle, memory: &mut Memory, wake: Wake) -> Due {
 }
 
 /// Redraws what changed; returns when the menu's text would change next by itself (a countdown).
-async fn refresh(app: &AppHandle, memory: &mut Memory) -> Option<Duration> {
-    let desktop = app.state::<Desktop>();
+async fn refresh(app: &App, memory: &mut Memory) -> Option<Duration> {
+    let desktop = app.desktop();
     let ops = desktop.service.ops();
     let mut snapshot = ops.as_ref().map(|o| o.snapshot());
     if let Some(s) = snapshot.as_mut()
@@ -141,10 +141,10 @@ async fn refresh(app: &AppHandle, memory: &mut Memory) -> Option<Duration> {
         notify::show(app, &title, &body);
     }
     let tray_view = view::tray_view(&observed.phase, observed.snapshot.as_ref(), now);
-    let extras = tray::Extras { autostart: app.autolaunch().is_enabled().unwrap_or(false) };
+    let extras = tray::Extras { autostart: app.shell().autostart().unwrap_or(false) };
     let shown = Some((tray_view.clone(), extras));
     if memory.shown != shown {
-        tray::apply(app, &tray_view, extras, memory.shown.as_ref());
+        app.shell().set_tray(&tray_view, extras, memory.shown.as_ref());
         memory.shown = shown;
     }
     // A paused gateway does not answer: the local page says so.

@@ -1,4 +1,4 @@
-//! The window, seen from the app: a process of its own (this binary with [`WINDOW_ARG`], see `window_app.rs`)
+//! The window, seen from the app: a process of its own (the [`WINDOW_PROGRAM`] beside this one, see `window_app.rs`)
 //! that shows the gateway-served UI (`http://127.0.0.1:PORT/ui/`) when the gateway serves one, else the bundled
 //! local page (starting, paused, busy port, failed start, a build without the UI). The UI opens signed in: each
 //! time the app points a window process at it, it mints a one-time code in-process (`#code=…`), so every new
@@ -15,11 +15,8 @@ use std::process::{ChildStdin, Command, Stdio};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use tauri::{AppHandle, Manager};
-
-use super::Desktop;
-use super::window_protocol::{FromWindow, ToWindow, WINDOW_ARG, decode, encode};
-use crate::view::PageState;
+use super::window_protocol::{FromWindow, PageState, ToWindow, WINDOW_PROGRAM, decode, encode};
+use crate::app::App;
 
 /// What the window should show.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,8 +73,8 @@ fn send(child: &mut Child, message: &ToWindow) -> std::io::Result<()> {
 
 /// Shows the window and brings it forward, starting a window process when there is none; with `page`, the UI
 /// opens on that page (`accounts`).
-pub fn show(app: &AppHandle, reason: &str, page: Option<&str>) {
-    let desktop = app.state::<Desktop>();
+pub fn show(app: &App, reason: &str, page: Option<&str>) {
+    let desktop = app.desktop();
     let mut inner = desktop.window.inner.lock().unwrap_or_else(PoisonError::into_inner);
     inner.generation += 1;
     let target = inner.target.clone();
@@ -98,13 +95,16 @@ pub fn show(app: &AppHandle, reason: &str, page: Option<&str>) {
             tracing::info!(pid = child.pid, reason, "window process started");
             inner.child = Some(child);
         }
-        Err(e) => tracing::error!("cannot start the window process: {e}"),
+        Err(e) => {
+            tracing::error!("cannot start the window process: {e}");
+            super::notify::show(app, "Cannot open the window", &e.to_string());
+        }
     }
 }
 
 /// Points the window at `target`.
-pub fn set_target(app: &AppHandle, target: Target) {
-    let desktop = app.state::<Desktop>();
+pub fn set_target(app: &App, target: Target) {
+    let desktop = app.desktop();
     let mut inner = desktop.window.inner.lock().unwrap_or_else(PoisonError::into_inner);
     if inner.target == target {
         return;
@@ -117,8 +117,8 @@ pub fn set_target(app: &AppHandle, target: Target) {
 }
 
 /// Updates what the local page shows.
-pub fn set_page(app: &AppHandle, page: PageState) {
-    let desktop = app.state::<Desktop>();
+pub fn set_page(app: &App, page: PageState) {
+    let desktop = app.desktop();
     let mut inner = desktop.window.inner.lock().unwrap_or_else(PoisonError::into_inner);
     if inner.page == page {
         return;
@@ -130,8 +130,8 @@ pub fn set_page(app: &AppHandle, page: PageState) {
 }
 
 /// The user closed the window (the process hid it): end the process if it stays hidden for the TTL.
-pub fn hidden(app: &AppHandle) {
-    let desktop = app.state::<Desktop>();
+pub fn hidden(app: &App) {
+    let desktop = app.desktop();
     let (generation, ttl) = {
         let mut inner = desktop.window.inner.lock().unwrap_or_else(PoisonError::into_inner);
         inner.generation += 1;
@@ -139,9 +139,9 @@ pub fn hidden(app: &AppHandle) {
     };
     tracing::info!("window hidden; its webview goes in {} s unless reopened", ttl.as_secs());
     let app = app.clone();
-    tauri::async_runtime::spawn(async move {
+    app.clone().spawn(async move {
         tokio::time::sleep(ttl).await;
-        let desktop = app.state::<Desktop>();
+        let desktop = app.desktop();
         let mut inner = desktop.window.inner.lock().unwrap_or_else(PoisonError::into_inner);
         if inner.generation == generation && inner.child.take().is_some() {
             // Closing its stdin ends the window process.
@@ -151,25 +151,38 @@ pub fn hidden(app: &AppHandle) {
 }
 
 /// Ends the window process (Quit): closing its stdin makes it exit.
-pub fn close(app: &AppHandle) {
-    let desktop = app.state::<Desktop>();
+pub fn close(app: &App) {
+    let desktop = app.desktop();
     desktop.window.inner.lock().unwrap_or_else(PoisonError::into_inner).child = None;
 }
 
 /// Where the window should go: the UI with a fresh sign-in code (on `page`), or the local page. Never logged:
 /// the URL carries the code.
-fn target_message(app: &AppHandle, target: &Target, page: Option<&str>) -> ToWindow {
+fn target_message(app: &App, target: &Target, page: Option<&str>) -> ToWindow {
     let url = match target {
         Target::Local => None,
         // No gateway to mint a code (it stopped meanwhile): the local page says why.
-        Target::Ui(_) => app.state::<Desktop>().service.ops().map(|ops| ops.ui_sign_in_url(page)),
+        Target::Ui(_) => app.desktop().service.ops().map(|ops| ops.ui_sign_in_url(page)),
     };
     ToWindow::Target { url }
 }
 
-fn spawn(app: &AppHandle, inner: &Inner, reason: &str, page: Option<&str>) -> std::io::Result<Child> {
-    let mut process = Command::new(std::env::current_exe()?)
-        .arg(WINDOW_ARG)
+/// The window program, installed beside this one (the `.deb` and the app bundle hold both; `cargo build` builds
+/// both).
+fn window_program() -> std::io::Result<std::path::PathBuf> {
+    let program = std::env::current_exe()?.with_file_name(format!("{WINDOW_PROGRAM}{}", std::env::consts::EXE_SUFFIX));
+    if program.is_file() {
+        Ok(program)
+    } else {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("{} is missing (build it with `cargo build -p llm-gateway-desktop`)", program.display()),
+        ))
+    }
+}
+
+fn spawn(app: &App, inner: &Inner, reason: &str, page: Option<&str>) -> std::io::Result<Child> {
+    let mut process = Command::new(window_program()?)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -195,7 +208,7 @@ fn spawn(app: &AppHandle, inner: &Inner, reason: &str, page: Option<&str>) -> st
         }
         let status = process.wait();
         tracing::info!(pid, status = ?status.ok(), "window process exited; its memory is back");
-        let desktop = app.state::<Desktop>();
+        let desktop = app.desktop();
         let mut inner = desktop.window.inner.lock().unwrap_or_else(PoisonError::into_inner);
         if inner.child.as_ref().is_some_and(|c| c.pid == pid) {
             inner.child = None;
