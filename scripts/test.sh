@@ -184,6 +184,8 @@ step_time "fmt" "$t"
 section "cargo clippy --workspace --all-targets -- -D warnings"
 t=$SECONDS
 cargo clippy --workspace --all-targets -- -D warnings
+# The desktop tray's Tauri shell (macOS and Windows) is compiled on Linux only with this feature: check it too.
+cargo clippy -p llm-gateway-desktop --all-targets --features tauri-tray -- -D warnings
 step_time "clippy" "$t"
 
 section "cargo build --workspace"

@@ -347,10 +347,14 @@ pub fn notices(previous: Option<&Observed>, next: &Observed, now_ms: u64) -> Vec
     let Some(snapshot) = &next.snapshot else { return out };
     let before = previous.and_then(|p| p.snapshot.as_ref());
     for account in &snapshot.accounts {
-        let needed_before = before
-            .and_then(|b| b.accounts.iter().find(|a| a.id == account.id))
-            .is_some_and(|a| a.health == Health::NeedsLogin);
-        if account.health == Health::NeedsLogin && !needed_before {
+        let known = before.map(|b| b.accounts.iter().find(|a| a.id == account.id));
+        // An account added since (a login just started for it) waits for its first login: nothing to announce.
+        let new_or_needed_before = match known {
+            Some(None) => true,
+            Some(Some(a)) => a.health == Health::NeedsLogin,
+            None => false,
+        };
+        if account.health == Health::NeedsLogin && !new_or_needed_before {
             out.push(Notice::NeedsLogin { name: account.name.clone() });
         }
     }

@@ -245,6 +245,16 @@ fn needs_login_is_announced_once_when_it_begins() {
 }
 
 #[test]
+fn a_new_account_waiting_for_its_first_login_is_not_announced() {
+    let before = observed(running(), Some(snapshot(vec![account("max", Health::Usable)])));
+    let after = observed(
+        running(),
+        Some(snapshot(vec![account("max", Health::Usable), account("claude", Health::NeedsLogin)])),
+    );
+    assert_eq!(notices(Some(&before), &after, NOW), [], "the user is logging it in right now");
+}
+
+#[test]
 fn every_account_exhausted_is_announced_with_the_earliest_return() {
     let before = observed(running(), Some(snapshot(vec![cooling("a", 60_000), account("b", Health::Usable)])));
     let after = observed(

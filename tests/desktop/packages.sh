@@ -1,8 +1,9 @@
 # Debian/Ubuntu packages and tools for the desktop app (sourced by tests/desktop/run.sh, bench/desktop.sh,
 # scripts/desktop.sh and scripts/test.sh).
 
-# To build llm-gateway-desktop (WebKitGTK, the tray library; pkg-config and a C toolchain for the -sys crates).
-DESKTOP_BUILD_PACKAGES=(libwebkit2gtk-4.1-dev libayatana-appindicator3-dev pkg-config build-essential)
+# To build llm-gateway-desktop (WebKitGTK, the tray library, D-Bus for the keychain; pkg-config and a C toolchain
+# for the -sys crates).
+DESKTOP_BUILD_PACKAGES=(libwebkit2gtk-4.1-dev libayatana-appindicator3-dev libdbus-1-dev pkg-config build-essential)
 # To run it on a desktop: the keychain (Secret Service) and the link handler's tools.
 DESKTOP_RUN_PACKAGES=(gnome-keyring xdg-utils desktop-file-utils)
 # To run it headless and test it: display, window manager, D-Bus session, keyring, deep-link registration and

@@ -30,6 +30,7 @@ def tray_app(home, mock_upstream):
         tray = Tray(app.proc.pid)
         app.opened = opened
         app.tray = tray
+        app.mock = mock_upstream
         yield app
     finally:
         if tray:
@@ -52,8 +53,9 @@ def follow_authorize(url: str) -> str:
     raise AssertionError("the authorize page did not redirect")
 
 
-def test_login_from_the_tray_opens_the_browser_and_ends_with_the_account_ready_in_the_menu(tray_app):
-    app, tray = tray_app, tray_app.tray
+def log_in_from_the_tray(app) -> str:
+    """Log in with Claude from the tray menu, playing the browser; returns the callback page's hand-back link."""
+    tray = app.tray
     tray.wait_label("the menu to say there is no account", lambda labels: "No accounts yet" in labels)
 
     tray.click("Log in with Claude")
@@ -70,6 +72,12 @@ def test_login_from_the_tray_opens_the_browser_and_ends_with_the_account_ready_i
     assert status == 200, page
     done = re.search(r'href="(llm-gateway://oauth/done[^"]*)"', page.decode())
     assert done, page
+    return done.group(1).replace("&amp;", "&")
+
+
+def test_login_from_the_tray_opens_the_browser_and_ends_with_the_account_ready_in_the_menu(tray_app):
+    app, tray = tray_app, tray_app.tray
+    done = log_in_from_the_tray(app)
 
     labels = tray.wait_label("the account's line to say it is ready", lambda ls: "claude · ready" in ls)
     assert any(label.endswith("1 of 1 account usable") for label in labels), labels
@@ -78,12 +86,32 @@ def test_login_from_the_tray_opens_the_browser_and_ends_with_the_account_ready_i
     account = next(a for a in status["accounts"] if a["name"] == "claude")
     assert account["state"] == "active" and account.get("email"), account
     assert secret_tool_lookup(f"account:{account['id']}:oauth"), "the token record is in the keychain"
+    assert "Claude login needed" not in app.log(), "an account waiting for its first login is not announced"
 
     # The page's hand-back link brings the window forward on the accounts page.
     before = len(app.log())
-    subprocess.run(["gio", "open", done.group(1).replace("&amp;", "&")], env=app.env, check=True, timeout=60)
+    subprocess.run(["gio", "open", done], env=app.env, check=True, timeout=60)
     app.wait_log(r"deep link: oauth/done", after=before)
     app.wait_log(r"window process started.*reason=\"?login done", after=before)
+
+
+def test_an_account_whose_login_is_refused_shows_needs_login_at_once_with_a_notification(tray_app):
+    app, tray = tray_app, tray_app.tray
+    log_in_from_the_tray(app)
+    tray.wait_label("the account to be ready", lambda labels: "claude · ready" in labels)
+    # The upstream expires the access token and refuses the refresh (invalid_grant): the next request finds out.
+    assert http("POST", f"{app.mock}/_mock/oauth/expire")[0] == 204
+    config = json.dumps({"fail_next_with_status": 400}).encode()
+    assert http("POST", f"{app.mock}/_mock/oauth/config", body=config, headers={"content-type": "application/json"})[0] < 300
+    before = len(app.log())
+    http(
+        "POST", f"{app.url}/v1/messages",
+        body=json.dumps({"model": "claude-sonnet-4-5", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}).encode(),
+        headers={"content-type": "application/json", "anthropic-version": "2023-06-01", "x-app": "cli",
+                 "user-agent": "claude-cli/2.1.0 (external, cli)"},
+    )
+    tray.wait_label("the menu to say the account needs a login", lambda labels: "claude · needs login" in labels)
+    app.wait_log(r"notification title=\"?Claude login needed\"? body=\"?The account `claude` needs a new login", after=before)
 
 
 def test_claude_code_is_set_up_and_restored_from_the_tray_in_the_users_home(tray_app):
