@@ -26,8 +26,10 @@ pub enum TrayState {
 pub struct TrayView {
     /// Icon.
     pub state: TrayState,
-    /// Hover text.
+    /// Hover text (macOS, Windows; Linux's AppIndicator has none, so the counts are a menu line too).
     pub tooltip: String,
+    /// `12 requests today` (or `since start`) while serving: in the tooltip and as a menu line.
+    pub counts: Option<String>,
     /// First menu line.
     pub status: String,
     /// Warnings under it (secrets in the file fallback…).
@@ -47,9 +49,17 @@ pub struct TrayView {
 }
 
 impl TrayView {
-    /// Whether `other` shows the same menu (everything but the icon and the tooltip).
+    /// Whether `other` shows the same menu but for the counts (which are updated in place, without rebuilding
+    /// the menu), the icon and the tooltip.
     pub fn same_menu(&self, other: &TrayView) -> bool {
-        TrayView { state: other.state, tooltip: other.tooltip.clone(), ..self.clone() } == *other
+        let counts_line = |v: &TrayView| v.counts.is_some();
+        counts_line(self) == counts_line(other)
+            && TrayView {
+                state: other.state,
+                tooltip: other.tooltip.clone(),
+                counts: other.counts.clone(),
+                ..self.clone()
+            } == *other
     }
 }
 
@@ -103,17 +113,19 @@ pub fn tray_view(phase: &Phase, snapshot: Option<&Snapshot>, now_ms: u64) -> Tra
         Some(s) if running => s.accounts.iter().map(|a| account_line(a, now_ms)).collect(),
         _ => Vec::new(),
     };
-    let tooltip = match (&address, snapshot) {
-        (Some(url), Some(s)) => match s.today_requests {
-            Some(today) => format!("LLM Gateway · {url} · {} today", count(today, "request")),
-            None => format!("LLM Gateway · {url} · {} since start", count(s.requests, "request")),
-        },
+    let counts = snapshot.filter(|_| running).map(|s| match s.today_requests {
+        Some(today) => format!("{} today", count(today, "request")),
+        None => format!("{} since start", count(s.requests, "request")),
+    });
+    let tooltip = match (&address, &counts) {
+        (Some(url), Some(counts)) => format!("LLM Gateway · {url} · {counts}"),
         (Some(url), None) => format!("LLM Gateway · {url}"),
         _ => format!("LLM Gateway · {status}"),
     };
     TrayView {
         state,
         tooltip,
+        counts,
         status,
         notices,
         accounts,

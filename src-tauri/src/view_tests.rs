@@ -119,7 +119,8 @@ fn a_new_request_count_changes_the_tooltip_but_not_the_menu() {
     let s = Snapshot { requests: 8, ..snapshot(vec![account("a", Health::Usable)]) };
     let after = tray_view(&running(), Some(&s), NOW);
     assert_ne!(before, after);
-    assert!(before.same_menu(&after), "only the tooltip differs");
+    assert_eq!(after.counts.as_deref(), Some("8 requests since start"), "the counts line says it");
+    assert!(before.same_menu(&after), "only the counts differ: updated in place");
     let cooling = tray_view(&running(), Some(&snapshot(vec![cooling("a", 90_000)])), NOW);
     assert!(!before.same_menu(&cooling), "an account line changed");
 }

@@ -182,6 +182,13 @@ def test_quit_from_the_tray_drains_a_running_stream_then_exits_0(tray_app):
     app, tray = tray_app, tray_app.tray
     app.cli("add-api-key", "--name", "k", env={"LLM_GATEWAY_API_KEY": "sk-ant-api03-desktop-drain"})
     tray.wait_label("the account to load", lambda labels: "k · ready" in labels)
+    status, _ = http(
+        "POST", f"{app.url}/v1/messages",
+        body=json.dumps({"model": "claude-sonnet-4-5", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}).encode(),
+        headers={"content-type": "application/json", "anthropic-version": "2023-06-01"},
+    )
+    assert status == 200
+    tray.wait_label("the counts line to count it", lambda labels: "1 request since start" in labels)
 
     events: list[bytes] = []
     done = threading.Event()

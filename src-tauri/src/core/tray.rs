@@ -5,6 +5,8 @@ use crate::view::{TrayState, TrayView};
 
 /// Menu item ids.
 pub mod item {
+    /// The request counts line (updated in place).
+    pub const COUNTS: &str = "counts";
     /// Open the window.
     pub const OPEN: &str = "open";
     /// Start a Claude login in the browser.
@@ -97,6 +99,9 @@ pub fn menu(view: &TrayView, extras: Extras) -> Vec<Entry> {
     let line = |id: String, text: &str| Entry::Line { id, text: text.to_string() };
     let action = |id: &'static str, text: &str, enabled: bool| Entry::Action { id, text: text.to_string(), enabled };
     let mut items = vec![line("status".into(), &view.status)];
+    if let Some(counts) = &view.counts {
+        items.push(line(item::COUNTS.into(), counts));
+    }
     for (n, notice) in view.notices.iter().enumerate() {
         items.push(line(format!("notice-{n}"), &format!("⚠ {notice}")));
     }
@@ -132,16 +137,16 @@ pub fn menu(view: &TrayView, extras: Extras) -> Vec<Entry> {
     items
 }
 
-/// Whether going from `shown` to `view` changes only the tooltip (a new request count): then the menu is not
-/// rebuilt.
-pub fn tooltip_only(shown: Option<&(TrayView, Extras)>, view: &TrayView, extras: Extras) -> bool {
+/// Whether going from `shown` to `view` changes only the counts (tooltip and counts line): then the menu is not
+/// rebuilt, the counts line is given its new text.
+pub fn counts_only(shown: Option<&(TrayView, Extras)>, view: &TrayView, extras: Extras) -> bool {
     shown.is_some_and(|(old, old_extras)| *old_extras == extras && old.same_menu(view) && old.state == view.state)
 }
 
 /// The log line for a shown menu (names and states only): what a user sees, and what a reader of the log needs.
-pub fn log_shown(view: &TrayView, tooltip_only: bool) {
-    if tooltip_only {
-        tracing::debug!(tooltip = %view.tooltip, "tray tooltip updated");
+pub fn log_shown(view: &TrayView, counts_only: bool) {
+    if counts_only {
+        tracing::debug!(tooltip = %view.tooltip, "tray counts updated");
     } else {
         tracing::info!(
             state = ?view.state,
@@ -190,7 +195,8 @@ mod tests {
         let entries = menu(&view, Extras { autostart: true });
         let labels = labels(&entries);
         assert_eq!(labels[0], ("Serving on 127.0.0.1:8787 · no accounts yet".to_string(), false));
-        assert_eq!(labels[1], ("No accounts yet".to_string(), false));
+        assert_eq!(labels[1], ("0 requests since start".to_string(), false));
+        assert_eq!(labels[2], ("No accounts yet".to_string(), false));
         for action in ["Open dashboard", "Log in with Claude…", "Set up Claude Code", "Pause", "Quit"] {
             assert!(shows(&labels, action, true), "{action} enabled: {labels:?}");
         }

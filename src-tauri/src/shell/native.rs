@@ -27,7 +27,7 @@ use crate::view::{self, TrayView};
 #[derive(Debug)]
 enum UserEvent {
     /// Show this tray view.
-    Tray { view: Box<TrayView>, extras: Extras, tooltip_only: bool },
+    Tray { view: Box<TrayView>, extras: Extras, counts_only: bool },
     /// A menu item was chosen.
     Menu(String),
     /// Another launch handed its arguments over.
@@ -59,8 +59,8 @@ impl Shell {
 
     /// Shows `view` (from any thread); `shown` is what is on screen now.
     pub fn set_tray(&self, view: &TrayView, extras: Extras, shown: Option<&(TrayView, Extras)>) {
-        let tooltip_only = tray::tooltip_only(shown, view, extras);
-        self.send(UserEvent::Tray { view: Box::new(view.clone()), extras, tooltip_only });
+        let counts_only = tray::counts_only(shown, view, extras);
+        self.send(UserEvent::Tray { view: Box::new(view.clone()), extras, counts_only });
     }
 
     /// A desktop notification (the notification server is called on a thread of its own).
@@ -126,7 +126,7 @@ pub fn run(launched: Instant) -> Result<(), String> {
         tracing::warn!("cannot register the llm-gateway:// link handler: {e}");
     }
 
-    let mut icon: Option<TrayIcon> = None;
+    let mut indicator: Option<Tray> = None;
     event_loop.run(move |event, _, control_flow| {
         // The D-Bus name stays ours for the life of the loop.
         let _ = &connection;
@@ -135,16 +135,16 @@ pub fn run(launched: Instant) -> Result<(), String> {
             Event::NewEvents(StartCause::Init) => {
                 let view = view::tray_view(&Phase::Starting, None, monitor::now_ms());
                 let extras = Extras { autostart: shell.autostart().unwrap_or(false) };
-                show(&mut icon, &view, extras, false);
+                show(&mut indicator, &view, extras, false);
                 app::after_tray(&app, &args);
             }
-            Event::UserEvent(UserEvent::Tray { view, extras, tooltip_only }) => {
-                show(&mut icon, &view, extras, tooltip_only)
+            Event::UserEvent(UserEvent::Tray { view, extras, counts_only }) => {
+                show(&mut indicator, &view, extras, counts_only)
             }
             Event::UserEvent(UserEvent::Menu(id)) => feat::menu_item(&app, &id),
             Event::UserEvent(UserEvent::SecondLaunch(argv)) => feat::second_launch(&app, &argv, false),
             Event::UserEvent(UserEvent::Exit(code)) => {
-                icon = None;
+                indicator = None;
                 *control_flow = ControlFlow::ExitWithCode(code);
             }
             _ => {}
@@ -152,31 +152,47 @@ pub fn run(launched: Instant) -> Result<(), String> {
     })
 }
 
+/// The tray icon and the menu line that changes with every request (updated in place: rebuilding the menu would
+/// close it under the user's pointer).
+struct Tray {
+    icon: TrayIcon,
+    counts: Option<MenuItem>,
+}
+
 /// Creates the tray icon or updates it (on the UI thread).
-fn show(icon: &mut Option<TrayIcon>, view: &TrayView, extras: Extras, tooltip_only: bool) {
-    let result = match icon.as_ref() {
-        Some(tray) if tooltip_only => tray.set_tooltip(Some(&view.tooltip)).map_err(|e| e.to_string()),
+fn show(tray: &mut Option<Tray>, view: &TrayView, extras: Extras, counts_only: bool) {
+    let result = match tray.as_mut() {
+        Some(tray) if counts_only => {
+            if let (Some(item), Some(counts)) = (&tray.counts, &view.counts) {
+                item.set_text(counts);
+            }
+            tray.icon.set_tooltip(Some(&view.tooltip)).map_err(|e| e.to_string())
+        }
         Some(tray) => {
-            tray.set_menu(Some(Box::new(menu(&tray::menu(view, extras)))));
-            tray.set_icon(state_icon(view))
-                .and_then(|()| tray.set_tooltip(Some(&view.tooltip)))
+            let (menu, counts) = menu(&tray::menu(view, extras));
+            tray.icon.set_menu(Some(Box::new(menu)));
+            tray.counts = counts;
+            tray.icon
+                .set_icon(state_icon(view))
+                .and_then(|()| tray.icon.set_tooltip(Some(&view.tooltip)))
                 .map_err(|e| e.to_string())
         }
         None => {
+            let (menu, counts) = menu(&tray::menu(view, extras));
             let mut builder = TrayIconBuilder::new()
                 .with_id("main")
                 .with_title(APP_NAME)
                 .with_tooltip(&view.tooltip)
-                .with_menu(Box::new(menu(&tray::menu(view, extras))))
+                .with_menu(Box::new(menu))
                 .with_menu_on_left_click(true);
             if let Some(image) = state_icon(view) {
                 builder = builder.with_icon(image);
             }
-            builder.build().map(|tray| *icon = Some(tray)).map_err(|e| e.to_string())
+            builder.build().map(|icon| *tray = Some(Tray { icon, counts })).map_err(|e| e.to_string())
         }
     };
     match result {
-        Ok(()) => tray::log_shown(view, tooltip_only),
+        Ok(()) => tray::log_shown(view, counts_only),
         Err(e) => tracing::warn!("cannot update the tray: {e}"),
     }
 }
@@ -188,11 +204,19 @@ fn state_icon(view: &TrayView) -> Option<Icon> {
         .ok()
 }
 
-fn menu(entries: &[Entry]) -> Menu {
+/// The menu, and its counts line.
+fn menu(entries: &[Entry]) -> (Menu, Option<MenuItem>) {
     let menu = Menu::new();
+    let mut counts = None;
     for entry in entries {
         let appended = match entry {
-            Entry::Line { id, text } => menu.append(&MenuItem::with_id(id.as_str(), text, false, None)),
+            Entry::Line { id, text } => {
+                let line = MenuItem::with_id(id.as_str(), text, false, None);
+                if id == tray::item::COUNTS {
+                    counts = Some(line.clone());
+                }
+                menu.append(&line)
+            }
             Entry::Action { id, text, enabled } => menu.append(&MenuItem::with_id(*id, text, *enabled, None)),
             Entry::Check { id, text, checked } => menu.append(&CheckMenuItem::with_id(*id, text, true, *checked, None)),
             Entry::Separator => menu.append(&PredefinedMenuItem::separator()),
@@ -201,7 +225,7 @@ fn menu(entries: &[Entry]) -> Menu {
             tracing::warn!("cannot build the tray menu: {e}");
         }
     }
-    menu
+    (menu, counts)
 }
 
 /// The program a launcher should start: the AppImage when running from one, else this binary.

@@ -2,6 +2,7 @@
 //! makes a second launch harmless (single instance first, so a second process hands its arguments over and exits
 //! 0 before anything binds a port; deep links next), then, in `setup`, the app ([`crate::app::start`]) and the tray.
 
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use tauri::image::Image;
@@ -22,26 +23,33 @@ use crate::view::{self, TrayView};
 /// The tray's id.
 const TRAY_ID: &str = "main";
 
-/// The handle the app keeps: Tauri's app handle (usable from any thread).
+/// The handle the app keeps: Tauri's app handle (usable from any thread) and the menu line that changes with
+/// every request (updated in place).
 #[derive(Clone)]
-pub struct Shell(AppHandle);
+pub struct Shell(AppHandle, Arc<Mutex<Option<MenuItem<Wry>>>>);
 
 impl Shell {
     /// Shows `view` (from any thread); `shown` is what is on screen now.
     pub fn set_tray(&self, view: &TrayView, extras: Extras, shown: Option<&(TrayView, Extras)>) {
         let Some(icon) = self.0.tray_by_id(TRAY_ID) else { return };
-        let tooltip_only = tray::tooltip_only(shown, view, extras);
-        let result = if tooltip_only {
-            icon.set_tooltip(Some(&view.tooltip))
+        let counts_only = tray::counts_only(shown, view, extras);
+        let mut counts_item = self.1.lock().unwrap_or_else(PoisonError::into_inner);
+        let result = if counts_only {
+            match (counts_item.as_ref(), &view.counts) {
+                (Some(item), Some(counts)) => item.set_text(counts),
+                _ => Ok(()),
+            }
+            .and_then(|()| icon.set_tooltip(Some(&view.tooltip)))
         } else {
-            menu(&self.0, &tray::menu(view, extras)).and_then(|menu| {
+            menu(&self.0, &tray::menu(view, extras)).and_then(|(menu, counts)| {
+                *counts_item = counts;
                 icon.set_icon(Some(state_icon(view)))?;
                 icon.set_tooltip(Some(&view.tooltip))?;
                 icon.set_menu(Some(menu))
             })
         };
         match result {
-            Ok(()) => tray::log_shown(view, tooltip_only),
+            Ok(()) => tray::log_shown(view, counts_only),
             Err(e) => tracing::warn!("cannot update the tray: {e}"),
         }
     }
@@ -75,11 +83,19 @@ fn state_icon(view: &TrayView) -> Image<'static> {
     Image::new(image.rgba, image.width, image.height)
 }
 
-fn menu(handle: &AppHandle, entries: &[Entry]) -> tauri::Result<Menu<Wry>> {
+/// The menu, and its counts line.
+fn menu(handle: &AppHandle, entries: &[Entry]) -> tauri::Result<(Menu<Wry>, Option<MenuItem<Wry>>)> {
     let mut items: Vec<Box<dyn IsMenuItem<Wry>>> = Vec::new();
+    let mut counts = None;
     for entry in entries {
         items.push(match entry {
-            Entry::Line { id, text } => Box::new(MenuItem::with_id(handle, id, text, false, None::<&str>)?),
+            Entry::Line { id, text } => {
+                let line = MenuItem::with_id(handle, id, text, false, None::<&str>)?;
+                if id == tray::item::COUNTS {
+                    counts = Some(line.clone());
+                }
+                Box::new(line)
+            }
             Entry::Action { id, text, enabled } => {
                 Box::new(MenuItem::with_id(handle, *id, text, *enabled, None::<&str>)?)
             }
@@ -90,7 +106,7 @@ fn menu(handle: &AppHandle, entries: &[Entry]) -> tauri::Result<Menu<Wry>> {
         });
     }
     let refs: Vec<&dyn IsMenuItem<Wry>> = items.iter().map(|i| i.as_ref()).collect();
-    Menu::with_items(handle, &refs)
+    Ok((Menu::with_items(handle, &refs)?, counts))
 }
 
 /// Builds and runs the app; returns only if Tauri could not start (a second launch exits inside the
@@ -134,7 +150,7 @@ pub fn run(launched: Instant) -> Result<(), String> {
 
 fn setup(handle: &AppHandle, launched: Instant) -> Result<(), Box<dyn std::error::Error>> {
     let tasks = app::task_runtime()?;
-    let app = app::start(Shell(handle.clone()), tasks, launched)?;
+    let app = app::start(Shell(handle.clone(), Arc::default()), tasks, launched)?;
     handle.manage(app.clone());
 
     let initial = view::tray_view(&Phase::Starting, None, monitor::now_ms());
@@ -142,7 +158,7 @@ fn setup(handle: &AppHandle, launched: Instant) -> Result<(), Box<dyn std::error
     TrayIconBuilder::with_id(TRAY_ID)
         .icon(state_icon(&initial))
         .tooltip(&initial.tooltip)
-        .menu(&menu(handle, &tray::menu(&initial, extras))?)
+        .menu(&menu(handle, &tray::menu(&initial, extras))?.0)
         .show_menu_on_left_click(true)
         .on_menu_event(|handle, event| {
             if let Some(app) = handle.try_state::<App>() {
