@@ -5,8 +5,9 @@
 #   cargo fmt --check, cargo clippy -D warnings, cargo build,
 #   cargo test --workspace (with the keychain tests on) and the real-client suites in tests/clients
 # inside one D-Bus session with an unlocked gnome-keyring, then the web UI's browser tests (tests/ui: chromium
-# driven by playwright-core against the built gateway; they print where their screenshots go). Every install step
-# is skipped when its result is already in place, so a warm run spends its time on cargo and the tests only.
+# driven by playwright-core against the built gateway; they print where their screenshots go), then the desktop
+# app's tests (tests/desktop/run.sh: Xvfb, its own D-Bus session and keyring, WebDriver). Every install step is
+# skipped when its result is already in place, so a warm run spends its time on cargo and the tests only.
 #
 #   bash scripts/test.sh            install (if needed), lint, build, test
 #   bash scripts/test.sh --setup    install (if needed) only
@@ -17,6 +18,7 @@
 #   LLM_GATEWAY_NPM_CACHE   npm cache for the UI tests' packages    (default /var/tmp/llm-gateway-npm-cache)
 #   UI_TEST_ARTIFACTS       the UI tests' screenshots and logs      (default a new /tmp/llm-gateway-ui-artifacts.*)
 #   CARGO_TARGET_DIR        cargo's target dir                     (default /var/tmp/llm-gateway-target)
+#   LLM_GATEWAY_DESKTOP_TOOLS  tauri-driver for the desktop tests  (default /var/tmp/llm-gateway-desktop-tools)
 set -euo pipefail
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -36,6 +38,10 @@ CLAUDE_CODE_VERSION=2.1.332
 # and a C toolchain.
 APT_PACKAGES=(dbus dbus-x11 gnome-keyring libsecret-tools libdbus-1-dev pkg-config chromium
     libwebkit2gtk-4.1-dev libayatana-appindicator3-dev build-essential)
+# The desktop tests' display, window manager, screenshots and WebDriver (one list, in tests/desktop/packages.sh).
+# shellcheck source=tests/desktop/packages.sh
+source "$REPO_ROOT/tests/desktop/packages.sh"
+APT_PACKAGES+=("${DESKTOP_TEST_PACKAGES[@]}")
 VENV_DIR=${LLM_GATEWAY_VENV:-/var/tmp/llm-gateway-venv}
 NPM_PREFIX=${LLM_GATEWAY_NPM_PREFIX:-/var/tmp/llm-gateway-npm}
 NPM_CACHE=${LLM_GATEWAY_NPM_CACHE:-/var/tmp/llm-gateway-npm-cache}
@@ -152,14 +158,25 @@ install_ui_test_packages() {
     step_time "UI test packages" "$t"
 }
 
+# ---------------------------------------------------------------------------------------------------------------
+# 5. tauri-driver (WebDriver for the desktop app's window), from crates.io
+# ---------------------------------------------------------------------------------------------------------------
+install_desktop_tools() {
+    section "tauri-driver $TAURI_DRIVER_VERSION ($DESKTOP_TOOLS_DIR)"
+    local t=$SECONDS
+    install_tauri_driver
+    step_time "tauri-driver" "$t"
+}
+
 install_apt_packages
 install_python_venv
 install_claude_code
 install_ui_test_packages
+install_desktop_tools
 [[ $MODE == setup ]] && { echo; echo "setup done in $((SECONDS - SCRIPT_START))s"; exit 0; }
 
 # ---------------------------------------------------------------------------------------------------------------
-# 5. Lint and build
+# 6. Lint and build
 # ---------------------------------------------------------------------------------------------------------------
 section "cargo fmt --all --check"
 t=$SECONDS
@@ -169,6 +186,8 @@ step_time "fmt" "$t"
 section "cargo clippy --workspace --all-targets -- -D warnings"
 t=$SECONDS
 cargo clippy --workspace --all-targets -- -D warnings
+# The desktop tray's Tauri shell (macOS and Windows) is compiled on Linux only with this feature: check it too.
+cargo clippy -p llm-gateway-desktop --all-targets --features tauri-tray -- -D warnings
 step_time "clippy" "$t"
 
 section "cargo build --workspace"
@@ -185,7 +204,7 @@ for bin in "$LLM_GATEWAY_BIN" "$MOCK_UPSTREAM_BIN" "$CLAUDE_BIN" "$CLIENTS_PYTHO
 done
 
 # ---------------------------------------------------------------------------------------------------------------
-# 6. Tests, inside one D-Bus session with an unlocked keyring
+# 7. Tests, inside one D-Bus session with an unlocked keyring; then the desktop app's
 # ---------------------------------------------------------------------------------------------------------------
 LOG_DIR=$(mktemp -d /tmp/llm-gateway-test.XXXXXX)
 export LOG_DIR
@@ -226,18 +245,23 @@ UI_TEST_ARTIFACTS="$UI_ARTIFACTS" UI_TEST_JUNIT="$LOG_DIR/ui.xml" LLM_GATEWAY_VE
 step_time "UI tests" "$t"
 echo "UI test artifacts (screenshots, logs): $UI_ARTIFACTS"
 
+section "desktop app tests (tests/desktop/run.sh)"
+t=$SECONDS
+bash tests/desktop/run.sh --junitxml="$LOG_DIR/desktop.xml" || rc=1
+step_time "desktop tests" "$t"
+
 bash bench/run.sh --smoke || { echo "scripts/test.sh: error: bench smoke run (bash bench/run.sh --smoke) failed" >&2; rc=1; }
 
 # ---------------------------------------------------------------------------------------------------------------
-# 7. Summary: one plain line over the three runners, printed only when each reported its counts
+# 8. Summary: one plain line over every runner, printed only when each reported its counts
 # ---------------------------------------------------------------------------------------------------------------
 section "summary"
-summary=$("$CLIENTS_PYTHON" - "$LOG_DIR/cargo-test.log" "$LOG_DIR/pytest.xml" "$LOG_DIR/ui.xml" <<'EOF' || true
+summary=$("$CLIENTS_PYTHON" - "$LOG_DIR/cargo-test.log" "$LOG_DIR/ui.xml" "$LOG_DIR/pytest.xml" "$LOG_DIR/desktop.xml" <<'EOF' || true
 import re, sys, xml.etree.ElementTree as ET
-cargo_log, junit, ui_junit = sys.argv[1], sys.argv[2], sys.argv[3]
+cargo_log, ui_junit, junits = sys.argv[1], sys.argv[2], sys.argv[3:]
 try:
     text = open(cargo_log, encoding="utf-8", errors="replace").read()
-    root = ET.parse(junit).getroot()
+    roots = [ET.parse(junit).getroot() for junit in junits]
     ui_root = ET.parse(ui_junit).getroot()
 except (OSError, ET.ParseError):
     sys.exit(1)
@@ -251,7 +275,7 @@ if not results or len(results) != len(started):
 passed = sum(int(p) for p, _, _ in results)
 failed = sum(int(f) for _, f, _ in results)
 skipped = sum(int(i) for _, _, i in results)
-suites = [root] if root.tag == "testsuite" else list(root.iter("testsuite"))
+suites = [s for root in roots for s in ([root] if root.tag == "testsuite" else root.iter("testsuite"))]
 for s in suites:
     tests, fails, errs, skips = (int(s.get(k, 0)) for k in ("tests", "failures", "errors", "skipped"))
     passed += tests - fails - errs - skips

@@ -1,52 +1,65 @@
-//! Start-up and the event loop: plugins in the order that makes a second launch harmless (single instance first,
-//! so a second process hands its arguments over and exits 0 before anything binds a port; deep links next),
-//! then, in `setup`, the gateway service on its own thread, the tray, the monitor and the window.
+//! The app: its state and the start-up both shells share. `shell::run` claims the single instance (a second
+//! launch hands its arguments over and exits 0 before anything binds a port), starts the toolkit's event loop and
+//! calls [`start`]: the gateway service on its own thread, the monitor, signal handling; then, once the tray exists,
+//! [`after_tray`] acts on the launch's deep links or shows the window.
 
-use std::sync::Mutex;
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
-
-use tauri::{AppHandle, Manager, RunEvent};
-use tauri_plugin_deep_link::DeepLinkExt;
 
 use crate::core::gateway;
 use crate::core::monitor::{self, Trigger, Wake};
 use crate::core::service::{GatewayService, Phase, ServiceEvent};
 use crate::core::window::{self, WindowState};
-use crate::core::{Desktop, tray};
-use crate::{feat, view};
+use crate::core::{Desktop, deeplink};
+use crate::feat;
+use crate::shell::Shell;
 
 /// Launched by "Start at login": stay in the tray.
 pub const HIDDEN_ARG: &str = "--hidden";
 
-/// Builds and runs the app; returns only if Tauri could not start.
-pub fn run(launched: Instant) -> Result<(), tauri::Error> {
-    let app = tauri::Builder::default()
-        .plugin(tauri_plugin_single_instance::init(|app, args, _cwd| feat::second_launch(app, &args)))
-        .plugin(tauri_plugin_deep_link::init())
-        .plugin(tauri_plugin_notification::init())
-        .plugin(tauri_plugin_autostart::Builder::new().arg(HIDDEN_ARG).build())
-        .setup(move |app| {
-            setup(app.handle(), launched)?;
-            Ok(())
-        })
-        .build(crate::context())?;
-    app.run(|app, event| {
-        if let RunEvent::ExitRequested { code, api, .. } = event {
-            match code {
-                // A tray app has no window of its own (the window is another process) and keeps running.
-                None => api.prevent_exit(),
-                Some(_) if !app.state::<Desktop>().quitting.load(Ordering::SeqCst) => {
-                    tracing::warn!("exit requested without Quit; the gateway is not drained");
-                }
-                Some(_) => {}
-            }
-        }
-    });
-    Ok(())
+/// The app: its state, its shell (tray, notifications, autostart, exit) and the runtime its own tasks run on
+/// (the monitor, timers). Cheap to clone; passed to every action.
+#[derive(Clone)]
+pub struct App(Arc<Inner>);
+
+struct Inner {
+    desktop: Desktop,
+    shell: Shell,
+    tasks: tokio::runtime::Handle,
 }
 
-fn setup(app: &AppHandle, launched: Instant) -> Result<(), Box<dyn std::error::Error>> {
+impl App {
+    /// The app's state.
+    pub fn desktop(&self) -> &Desktop {
+        &self.0.desktop
+    }
+
+    /// The toolkit side.
+    pub fn shell(&self) -> &Shell {
+        &self.0.shell
+    }
+
+    /// Runs `task` on the app's own runtime (never the gateway's, never the UI thread).
+    pub fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
+        self.0.tasks.spawn(task);
+    }
+}
+
+/// A runtime for the app's own tasks, on a thread of its own.
+pub fn task_runtime() -> std::io::Result<tokio::runtime::Handle> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let handle = runtime.handle().clone();
+    std::thread::Builder::new()
+        .name("app-tasks".into())
+        .spawn(move || runtime.block_on(std::future::pending::<()>()))?;
+    Ok(handle)
+}
+
+/// Starts the gateway service and the monitor; returns the app. Called by the shell on its UI thread, before the
+/// tray exists.
+pub fn start(shell: Shell, tasks: tokio::runtime::Handle, launched: Instant) -> std::io::Result<App> {
     let (trigger, wakes) = Trigger::new();
     let service = {
         let trigger = trigger.clone();
@@ -64,49 +77,34 @@ fn setup(app: &AppHandle, launched: Instant) -> Result<(), Box<dyn std::error::E
             trigger.wake(Wake::Service(event));
         })?
     };
-    app.manage(Desktop {
+    let desktop = Desktop {
         service,
         window: WindowState::from_env(),
         monitor: trigger,
         clipboard: Mutex::new(None),
         quitting: AtomicBool::new(false),
-    });
+    };
+    let app = App(Arc::new(Inner { desktop, shell, tasks }));
+    app.spawn(monitor::run(app.clone(), wakes));
+    watch_signals(&app);
+    Ok(app)
+}
 
-    let initial = view::tray_view(&Phase::Starting, None, monitor::now_ms());
-    let extras = tray::Extras { autostart: false, claude_code: gateway::CLAUDE_CODE_SETUP_AVAILABLE };
-    tray::create(app, &initial, extras, feat::menu_item)?;
-    tauri::async_runtime::spawn(monitor::run(app.clone(), wakes));
-    watch_signals(app);
-
-    // Registering the scheme runs xdg-mime and update-desktop-database: not on the UI thread.
-    #[cfg(any(target_os = "linux", all(debug_assertions, windows)))]
-    {
-        let app = app.clone();
-        std::thread::spawn(move || match app.deep_link().register_all() {
-            Ok(()) => tracing::info!("registered the llm-gateway:// link handler"),
-            Err(e) => tracing::warn!("cannot register the llm-gateway:// link handler: {e}"),
-        });
+/// Once the tray exists: the launch's deep links, else the window (unless started hidden).
+pub fn after_tray(app: &App, args: &[String]) {
+    let links = deeplink::links_in(args);
+    for link in &links {
+        feat::deep_link(app, link);
     }
-    let links_app = app.clone();
-    app.deep_link().on_open_url(move |event| {
-        for url in event.urls() {
-            feat::deep_link(&links_app, url.as_str());
-        }
-    });
-    let launch_links = app.deep_link().get_current().ok().flatten().unwrap_or_default();
-    for url in &launch_links {
-        feat::deep_link(app, url.as_str());
+    if links.is_empty() && !args.iter().any(|a| a == HIDDEN_ARG) {
+        window::show(app, "launch", None);
     }
-    if launch_links.is_empty() && !std::env::args().any(|a| a == HIDDEN_ARG) {
-        window::show(app, "launch");
-    }
-    Ok(())
 }
 
 /// SIGTERM and SIGINT (logout, `kill`, Ctrl-C in a terminal) quit the way the Quit item does: drain, then exit.
-fn watch_signals(app: &AppHandle) {
+fn watch_signals(app: &App) {
     let handle = app.clone();
-    app.state::<Desktop>().service.spawn(async move {
+    app.desktop().service.spawn(async move {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{SignalKind, signal};

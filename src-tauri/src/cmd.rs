@@ -3,9 +3,8 @@
 
 use tauri::State;
 
-use crate::core::window_protocol::FromWindow;
-use crate::view::PageState;
 use crate::window_app::WindowProcess;
+use crate::window_protocol::{FromWindow, PageState};
 
 /// The gateway's state, for the page.
 #[tauri::command]

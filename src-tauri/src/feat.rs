@@ -4,18 +4,17 @@
 use std::sync::PoisonError;
 use std::sync::atomic::Ordering;
 
-use tauri::{AppHandle, Manager};
-use tauri_plugin_autostart::ManagerExt;
-
+use crate::app::App;
 use crate::core::deeplink::{self, DeepLink};
-use crate::core::gateway::{self, OpError};
+use crate::core::gateway;
 use crate::core::monitor::Wake;
-use crate::core::service::{Phase, ServiceEvent};
+use crate::core::service::Phase;
 use crate::core::window_protocol::FromWindow;
-use crate::core::{Desktop, notify, tray, window};
+use crate::core::{notify, tray, window};
+use crate::view;
 
 /// Dispatches a tray menu item.
-pub fn menu_item(app: &AppHandle, id: &str) {
+pub fn menu_item(app: &App, id: &str) {
     match id {
         tray::item::OPEN => open_dashboard(app),
         tray::item::LOGIN => log_in(app),
@@ -32,7 +31,7 @@ pub fn menu_item(app: &AppHandle, id: &str) {
 }
 
 /// Dispatches what the window process reports (its local page's buttons, its closing).
-pub fn window_message(app: &AppHandle, message: FromWindow) {
+pub fn window_message(app: &App, message: FromWindow) {
     match message {
         FromWindow::UsePort { port } => use_port(app, port),
         FromWindow::Resume => resume(app),
@@ -44,24 +43,25 @@ pub fn window_message(app: &AppHandle, message: FromWindow) {
 }
 
 /// Opens (or re-creates) the window and brings it forward.
-pub fn open_dashboard(app: &AppHandle) {
-    window::show(app, "open dashboard");
+pub fn open_dashboard(app: &App) {
+    window::show(app, "open dashboard", None);
 }
 
 /// Starts a Claude login: the library picks or creates the account and gives the authorize URL, which opens in
-/// the system browser. The login completes through the gateway's loopback callback or the
-/// `llm-gateway://oauth/callback` deep link.
-pub fn log_in(app: &AppHandle) {
-    let desktop = app.state::<Desktop>();
-    let Some(ops) = desktop.service.ops() else {
-        notify::show(app, "LLM Gateway is not running", "Resume or restart it first, then log in.");
+/// the system browser. The login completes through the gateway's loopback callback (whose page hands back with
+/// `llm-gateway://oauth/done?account=…`) or the `llm-gateway://oauth/callback` deep link; the gateway's
+/// `login_completed` event brings the notification.
+pub fn log_in(app: &App) {
+    let desktop = app.desktop();
+    let (Some(ops), Phase::Running { .. }) = (desktop.service.ops(), desktop.service.phase()) else {
+        notify::show(app, "LLM Gateway is not serving", "Resume or restart it first, then log in.");
         return;
     };
     let app = app.clone();
     desktop.service.spawn(async move {
         match ops.start_login().await {
             Ok(url) => {
-                tracing::info!("login started; opening the browser on the authorize page");
+                tracing::info!("login started; opening the system browser on the authorize page");
                 let opened = tokio::task::spawn_blocking(move || open::that_detached(url)).await;
                 if !matches!(opened, Ok(Ok(()))) {
                     notify::show(&app, "Cannot open a browser", "Open the login page from the dashboard instead.");
@@ -69,13 +69,13 @@ pub fn log_in(app: &AppHandle) {
             }
             Err(e) => notify::show(&app, "Cannot start the login", &e.to_string()),
         }
-        app.state::<Desktop>().monitor.wake(Wake::Refresh);
+        app.desktop().monitor.wake(Wake::Refresh);
     });
 }
 
 /// Copies `http://127.0.0.1:PORT` to the clipboard.
-pub fn copy_address(app: &AppHandle) {
-    let desktop = app.state::<Desktop>();
+pub fn copy_address(app: &App) {
+    let desktop = app.desktop();
     let Some(addr) = desktop.service.phase().running_addr() else { return };
     let url = gateway::base_url(addr);
     let mut clipboard = desktop.clipboard.lock().unwrap_or_else(PoisonError::into_inner);
@@ -90,9 +90,9 @@ pub fn copy_address(app: &AppHandle) {
     }
 }
 
-/// Pause (stop listening, keep config and accounts) or resume.
-pub fn toggle_pause(app: &AppHandle) {
-    let desktop = app.state::<Desktop>();
+/// Pause (stop listening; cooldowns, sessions and tokens kept) or resume.
+pub fn toggle_pause(app: &App) {
+    let desktop = app.desktop();
     match desktop.service.phase() {
         Phase::Running { .. } => desktop.service.pause(),
         Phase::Paused { .. } => desktop.service.resume(),
@@ -101,60 +101,63 @@ pub fn toggle_pause(app: &AppHandle) {
 }
 
 /// Resumes a paused gateway.
-pub fn resume(app: &AppHandle) {
-    app.state::<Desktop>().service.resume();
+pub fn resume(app: &App) {
+    app.desktop().service.resume();
 }
 
 /// Starts again after a failed start or a busy port.
-pub fn retry(app: &AppHandle) {
-    app.state::<Desktop>().service.retry();
+pub fn retry(app: &App) {
+    app.desktop().service.retry();
 }
 
 /// Saves `server.listen` with `port` and restarts the gateway there.
-pub fn use_port(app: &AppHandle, port: u16) {
+pub fn use_port(app: &App, port: u16) {
     tracing::info!(port, "switching the gateway to another port");
-    app.state::<Desktop>().service.use_port(port);
+    app.desktop().service.use_port(port);
 }
 
-fn use_suggested_port(app: &AppHandle) {
-    if let Phase::PortBusy { suggested: Some(port), .. } = app.state::<Desktop>().service.phase() {
+fn use_suggested_port(app: &App) {
+    if let Phase::PortBusy { suggested: Some(port), .. } = app.desktop().service.phase() {
         use_port(app, port);
     }
 }
 
-fn toggle_autostart(app: &AppHandle) {
-    let autostart = app.autolaunch();
-    let result = match autostart.is_enabled() {
-        Ok(true) => autostart.disable(),
-        Ok(false) => autostart.enable(),
-        Err(e) => Err(e),
-    };
-    if let Err(e) = result {
-        notify::show(app, "Cannot change Start at login", &e.to_string());
+fn toggle_autostart(app: &App) {
+    let shell = app.shell();
+    if let Err(e) = shell.autostart().and_then(|on| shell.set_autostart(!on)) {
+        notify::show(app, "Cannot change Start at login", &e);
     }
-    app.state::<Desktop>().monitor.wake(Wake::Refresh);
+    app.desktop().monitor.wake(Wake::Refresh);
 }
 
-fn claude_code(app: &AppHandle, setup: bool) {
-    let desktop = app.state::<Desktop>();
-    let Some(ops) = desktop.service.ops() else { return };
+/// Points Claude Code at the gateway (`setup`) or puts its settings back, with a notification of what changed
+/// or why nothing could.
+fn claude_code(app: &App, setup: bool) {
+    let desktop = app.desktop();
+    let Some(ops) = desktop.service.ops() else {
+        notify::show(app, "LLM Gateway is not running", "Start it first, then set up Claude Code.");
+        return;
+    };
     let app = app.clone();
     desktop.service.spawn(async move {
-        let result = if setup { ops.claude_code_setup().await } else { ops.claude_code_restore().await };
-        match result {
-            Ok(()) if setup => notify::show(&app, "Claude Code set up", "Claude Code now goes through LLM Gateway."),
-            Ok(()) => notify::show(&app, "Claude Code restored", "Claude Code's own settings are back."),
-            Err(OpError::Unavailable) => {
-                notify::show(&app, "Not available yet", "Claude Code setup comes in a later version.")
+        let (title, body) = if setup {
+            match ops.claude_code_setup().await {
+                Ok(done) => view::claude_code_setup_text(&done),
+                Err(e) => ("Claude Code was not set up".into(), e.to_string()),
             }
-            Err(e) => notify::show(&app, "Claude Code setup failed", &e.to_string()),
-        }
+        } else {
+            match ops.claude_code_restore().await {
+                Ok(done) => view::claude_code_restore_text(&done),
+                Err(e) => ("Claude Code settings were not restored".into(), e.to_string()),
+            }
+        };
+        notify::show(&app, &title, &body);
     });
 }
 
 /// Quit: stop listening, let running requests (streams included) finish, then exit 0.
-pub fn quit(app: &AppHandle) {
-    let desktop = app.state::<Desktop>();
+pub fn quit(app: &App) {
+    let desktop = app.desktop();
     if desktop.quitting.swap(true, Ordering::SeqCst) {
         return;
     }
@@ -163,18 +166,18 @@ pub fn quit(app: &AppHandle) {
     let app = app.clone();
     desktop.service.shutdown(move || {
         tracing::info!("gateway stopped; exiting");
-        app.exit(0);
+        app.shell().exit(0);
     });
 }
 
-/// A launch of the app while it runs: its deep links go through the deep-link plugin (when the link is the only
-/// argument, as the OS passes it) or here; a plain launch brings the window forward.
-pub fn second_launch(app: &AppHandle, args: &[String]) {
+/// A launch of the app while it runs: its deep links are followed (unless the shell delivers them itself:
+/// `links_delivered`), and a plain launch brings the window forward.
+pub fn second_launch(app: &App, args: &[String], links_delivered: bool) {
     let links = deeplink::links_in(args);
     tracing::info!(links = links.len(), "another launch forwarded its arguments");
     if links.is_empty() {
-        window::show(app, "second launch");
-    } else if args.len() != 2 {
+        window::show(app, "second launch", None);
+    } else if !links_delivered {
         for link in links {
             deep_link(app, &link);
         }
@@ -182,36 +185,33 @@ pub fn second_launch(app: &AppHandle, args: &[String]) {
 }
 
 /// Acts on an `llm-gateway://` link.
-pub fn deep_link(app: &AppHandle, link: &str) {
+pub fn deep_link(app: &App, link: &str) {
     match deeplink::parse(link) {
         Some(DeepLink::LoginCallback(url)) => {
             tracing::info!("deep link: oauth/callback; completing the login");
-            let desktop = app.state::<Desktop>();
+            let desktop = app.desktop();
+            let Some(ops) = desktop.service.ops() else {
+                notify::show(app, "Login failed", "LLM Gateway is not running: start it and log in again.");
+                return;
+            };
             let app = app.clone();
+            // The outcome's notification comes from the gateway's login_completed / login_failed event.
             desktop.service.spawn(async move {
-                let desktop = app.state::<Desktop>();
-                let event = match desktop.service.ops() {
-                    Some(ops) => match ops.complete_login(&url).await {
-                        Ok(done) => {
-                            tracing::info!(account = %done.account_id, "login completed");
-                            ServiceEvent::LoginCompleted(done)
-                        }
-                        Err(e) => {
-                            tracing::warn!("login failed: {e}");
-                            ServiceEvent::LoginFailed(e.to_string())
-                        }
-                    },
-                    None => ServiceEvent::LoginFailed("the gateway is not running; start it and log in again".into()),
-                };
-                desktop.service.report(event);
+                match ops.complete_login(&url).await {
+                    Ok(done) => {
+                        tracing::info!(account = %done.account_id, "login completed");
+                        window::show(&app, "login completed", Some(view::ACCOUNTS_PAGE));
+                    }
+                    Err(e) => tracing::warn!("login failed: {e}"),
+                }
             });
         }
         Some(DeepLink::LoginDone { account }) => {
             tracing::info!(account = account.as_deref().unwrap_or("-"), "deep link: oauth/done");
-            window::show(app, "login done");
-            app.state::<Desktop>().monitor.wake(Wake::Refresh);
+            window::show(app, "login done", Some(view::ACCOUNTS_PAGE));
+            app.desktop().monitor.wake(Wake::Refresh);
         }
-        Some(DeepLink::Open) => window::show(app, "deep link"),
+        Some(DeepLink::Open) => window::show(app, "deep link", None),
         None => tracing::warn!("ignoring a link the app does not handle"),
     }
 }

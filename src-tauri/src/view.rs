@@ -1,8 +1,12 @@
 //! What the tray and the notifications say, computed from the gateway's phase and a status snapshot. Pure
 //! functions (the time is a parameter), so every wording and every state rule is unit-tested without a display.
 
-use crate::core::gateway::{AccountLine, Health, Snapshot};
+use crate::core::gateway::{AccountLine, ClaudeCodeRestore, ClaudeCodeSetup, Health, Snapshot};
 use crate::core::service::Phase;
+pub use crate::core::window_protocol::PageState;
+
+/// The UI page a finished login opens on.
+pub const ACCOUNTS_PAGE: &str = "accounts";
 
 /// The tray icon's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,8 +26,10 @@ pub enum TrayState {
 pub struct TrayView {
     /// Icon.
     pub state: TrayState,
-    /// Hover text.
+    /// Hover text (macOS, Windows; Linux's AppIndicator has none, so the counts are a menu line too).
     pub tooltip: String,
+    /// `12 requests today` (or `since start`) while serving: in the tooltip and as a menu line.
+    pub counts: Option<String>,
     /// First menu line.
     pub status: String,
     /// Warnings under it (secrets in the file fallback…).
@@ -40,6 +46,21 @@ pub struct TrayView {
     pub can_retry: bool,
     /// Its address, to copy.
     pub address: Option<String>,
+}
+
+impl TrayView {
+    /// Whether `other` shows the same menu but for the counts (which are updated in place, without rebuilding
+    /// the menu), the icon and the tooltip.
+    pub fn same_menu(&self, other: &TrayView) -> bool {
+        let counts_line = |v: &TrayView| v.counts.is_some();
+        counts_line(self) == counts_line(other)
+            && TrayView {
+                state: other.state,
+                tooltip: other.tooltip.clone(),
+                counts: other.counts.clone(),
+                ..self.clone()
+            } == *other
+    }
 }
 
 /// The tray's state for a phase and (while running) a snapshot.
@@ -92,14 +113,19 @@ pub fn tray_view(phase: &Phase, snapshot: Option<&Snapshot>, now_ms: u64) -> Tra
         Some(s) if running => s.accounts.iter().map(|a| account_line(a, now_ms)).collect(),
         _ => Vec::new(),
     };
-    let tooltip = match (&address, snapshot) {
-        (Some(url), Some(s)) => format!("LLM Gateway · {url} · {} requests since start", s.requests),
+    let counts = snapshot.filter(|_| running).map(|s| match s.today_requests {
+        Some(today) => format!("{} today", count(today, "request")),
+        None => format!("{} since start", count(s.requests, "request")),
+    });
+    let tooltip = match (&address, &counts) {
+        (Some(url), Some(counts)) => format!("LLM Gateway · {url} · {counts}"),
         (Some(url), None) => format!("LLM Gateway · {url}"),
         _ => format!("LLM Gateway · {status}"),
     };
     TrayView {
         state,
         tooltip,
+        counts,
         status,
         notices,
         accounts,
@@ -111,32 +137,6 @@ pub fn tray_view(phase: &Phase, snapshot: Option<&Snapshot>, now_ms: u64) -> Tra
         },
         can_retry: matches!(phase, Phase::PortBusy { .. } | Phase::Failed { .. }),
         address,
-    }
-}
-
-/// What the bundled local page shows (it asks through the `page_state` command).
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct PageState {
-    /// `starting`, `running`, `paused`, `port_busy`, `failed`, `stopping`, `stopped`.
-    pub phase: String,
-    /// The tray's status line.
-    pub status: String,
-    /// The gateway's address while running.
-    pub address: Option<String>,
-    /// The tray's account lines.
-    pub accounts: Vec<String>,
-    /// The tray's warnings.
-    pub notices: Vec<String>,
-    /// The busy port, when it is.
-    pub busy_port: Option<u16>,
-    /// A free port to offer instead.
-    pub suggested_port: Option<u16>,
-}
-
-impl Default for PageState {
-    /// Before the app has said anything.
-    fn default() -> Self {
-        page_state(&Phase::Starting, None, 0)
     }
 }
 
@@ -192,6 +192,32 @@ pub fn account_line(account: &AccountLine, now_ms: u64) -> String {
     parts.join(" · ")
 }
 
+fn count(n: u64, noun: &str) -> String {
+    if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
+}
+
+/// How long until an account line's countdown (`cooling down, 12 min left`, see [`duration`]) would read
+/// differently, in ms: at the next whole second in the last minute, else at the next minute boundary of the
+/// format in use. `None` when nothing counts down.
+pub fn next_change_in(snapshot: &Snapshot, now_ms: u64) -> Option<u64> {
+    snapshot
+        .accounts
+        .iter()
+        .filter(|a| a.health == Health::CoolingDown)
+        .filter_map(|a| a.cooldown_until_ms?.checked_sub(now_ms).filter(|left| *left > 0))
+        .map(|left| {
+            // `duration` rounds seconds up; minutes up below an hour ("13 min" until 12:00 is left), whole
+            // minutes down from an hour on ("1 h 5 min" until 1:04:59).
+            let (step, until_change) = match left {
+                0..=60_000 => (1_000, left % 1_000),
+                60_001..=3_599_000 => (60_000, left % 60_000),
+                _ => (60_000, (left - 59_000) % 60_000),
+            };
+            if until_change == 0 { step } else { until_change }
+        })
+        .min()
+}
+
 fn percent(fraction: f64) -> u32 {
     (fraction.clamp(0.0, 1.0) * 100.0).round() as u32
 }
@@ -214,6 +240,54 @@ fn shorten(text: &str, max_chars: usize) -> String {
     } else {
         format!("{}…", line.chars().take(max_chars).collect::<String>())
     }
+}
+
+/// The notification after "Set up Claude Code": what changed, or that nothing had to, and what still gets in the
+/// way (a managed or project setting that wins over the user settings).
+pub fn claude_code_setup_text(done: &ClaudeCodeSetup) -> (String, String) {
+    let file = &done.settings_path;
+    let mut body = if done.changed.is_empty() {
+        format!("{file} already pointed Claude Code at LLM Gateway; nothing changed.")
+    } else {
+        let backup = if done.backup { " (the previous file is backed up)" } else { "" };
+        format!("Changed {} in {file}{backup}.", done.changed.join(", "))
+    };
+    if !done.left_alone.is_empty() {
+        body.push_str(&format!(" Left alone, as you changed them: {}.", done.left_alone.join(", ")));
+    }
+    if done.uses_gateway {
+        if !done.changed.is_empty() {
+            body.push_str(" New `claude` sessions go through LLM Gateway.");
+        }
+        for warning in &done.warnings {
+            body.push_str(&format!(" Note: {warning}"));
+        }
+        let title = if done.changed.is_empty() { "Claude Code already set up" } else { "Claude Code set up" };
+        (title.into(), body)
+    } else {
+        let why = done.warnings.first().map_or("another setting wins over the user settings", String::as_str);
+        body.push_str(&format!(" But Claude Code still does not use the gateway: {why}"));
+        ("Claude Code not using LLM Gateway yet".into(), body)
+    }
+}
+
+/// The notification after "Restore Claude Code settings".
+pub fn claude_code_restore_text(done: &ClaudeCodeRestore) -> (String, String) {
+    let file = &done.settings_path;
+    if !done.had_setup {
+        return ("Nothing to restore".into(), format!("LLM Gateway has not changed {file}."));
+    }
+    let mut body = if done.exact {
+        format!("{file} is back as it was before setup.")
+    } else if done.put_back.is_empty() {
+        format!("Nothing of setup's was left to put back in {file}.")
+    } else {
+        format!("Put back {} in {file}; your other edits are kept.", done.put_back.join(", "))
+    };
+    if !done.left_alone.is_empty() {
+        body.push_str(&format!(" Left alone, as you changed them since: {}.", done.left_alone.join(", ")));
+    }
+    ("Claude Code settings restored".into(), body)
 }
 
 /// Something worth a desktop notification.
@@ -285,10 +359,14 @@ pub fn notices(previous: Option<&Observed>, next: &Observed, now_ms: u64) -> Vec
     let Some(snapshot) = &next.snapshot else { return out };
     let before = previous.and_then(|p| p.snapshot.as_ref());
     for account in &snapshot.accounts {
-        let needed_before = before
-            .and_then(|b| b.accounts.iter().find(|a| a.id == account.id))
-            .is_some_and(|a| a.health == Health::NeedsLogin);
-        if account.health == Health::NeedsLogin && !needed_before {
+        let known = before.map(|b| b.accounts.iter().find(|a| a.id == account.id));
+        // An account added since (a login just started for it) waits for its first login: nothing to announce.
+        let new_or_needed_before = match known {
+            Some(None) => true,
+            Some(Some(a)) => a.health == Health::NeedsLogin,
+            None => false,
+        };
+        if account.health == Health::NeedsLogin && !new_or_needed_before {
             out.push(Notice::NeedsLogin { name: account.name.clone() });
         }
     }

@@ -25,7 +25,7 @@ fn cooling(id: &str, left_ms: u64) -> AccountLine {
 }
 
 fn snapshot(accounts: Vec<AccountLine>) -> Snapshot {
-    Snapshot { addr: addr(), secrets_in_file_fallback: false, requests: 7, accounts }
+    Snapshot { addr: addr(), secrets_in_file_fallback: false, requests: 7, today_requests: None, accounts }
 }
 
 fn running() -> Phase {
@@ -106,6 +106,112 @@ fn running_view_has_status_address_tooltip_and_account_lines() {
 }
 
 #[test]
+fn tooltip_counts_todays_requests_once_the_gateway_records_usage() {
+    let s = Snapshot { today_requests: Some(1), ..snapshot(vec![account("a", Health::Usable)]) };
+    assert_eq!(tray_view(&running(), Some(&s), NOW).tooltip, "LLM Gateway · http://127.0.0.1:8787 · 1 request today");
+    let s = Snapshot { today_requests: Some(42), ..s };
+    assert_eq!(tray_view(&running(), Some(&s), NOW).tooltip, "LLM Gateway · http://127.0.0.1:8787 · 42 requests today");
+}
+
+#[test]
+fn a_new_request_count_changes_the_tooltip_but_not_the_menu() {
+    let before = tray_view(&running(), Some(&snapshot(vec![account("a", Health::Usable)])), NOW);
+    let s = Snapshot { requests: 8, ..snapshot(vec![account("a", Health::Usable)]) };
+    let after = tray_view(&running(), Some(&s), NOW);
+    assert_ne!(before, after);
+    assert_eq!(after.counts.as_deref(), Some("8 requests since start"), "the counts line says it");
+    assert!(before.same_menu(&after), "only the counts differ: updated in place");
+    let cooling = tray_view(&running(), Some(&snapshot(vec![cooling("a", 90_000)])), NOW);
+    assert!(!before.same_menu(&cooling), "an account line changed");
+}
+
+#[test]
+fn countdowns_are_redrawn_when_their_text_would_change() {
+    assert_eq!(next_change_in(&snapshot(vec![account("a", Health::Usable)]), NOW), None, "nothing counts down");
+    // 45.3 s left: "46 s" becomes "45 s" in 300 ms.
+    assert_eq!(next_change_in(&snapshot(vec![cooling("a", 45_300)]), NOW), Some(300));
+    // 12 min 30 s left: "13 min" becomes "12 min" in 30 s.
+    assert_eq!(next_change_in(&snapshot(vec![cooling("a", 750_000)]), NOW), Some(30_000));
+    // The soonest of several; a cooldown already over waits for the gateway's own event.
+    let s = snapshot(vec![
+        cooling("a", 750_000),
+        cooling("b", 2_000),
+        AccountLine { cooldown_until_ms: Some(NOW - 5), ..account("c", Health::CoolingDown) },
+    ]);
+    assert_eq!(next_change_in(&s, NOW), Some(1_000));
+    // Every format and every boundary between them: the text holds until the redraw and changes at it.
+    for left in [1, 999, 1_000, 1_001, 59_999, 60_000, 60_001, 119_999, 3_599_000, 3_599_001, 3_600_000, 3_659_000]
+        .into_iter()
+        .chain([86_399_000, 86_400_000, 90_000_000])
+    {
+        let wait = next_change_in(&snapshot(vec![cooling("a", left)]), NOW).unwrap();
+        assert!(wait > 0 && wait <= 60_000, "{left} ms left → redraw in {wait} ms");
+        let at = |t| account_line(&cooling("a", left), t);
+        assert_eq!(at(NOW), at(NOW + wait - 1), "{left} ms left: the text holds until the redraw in {wait} ms");
+        if left > wait && left <= 86_400_000 {
+            assert_ne!(at(NOW), at(NOW + wait), "{left} ms left: the text changes {wait} ms later");
+        }
+    }
+}
+
+fn setup_done(changed: &[&str], uses_gateway: bool, warnings: &[&str]) -> ClaudeCodeSetup {
+    ClaudeCodeSetup {
+        settings_path: "/home/u/.claude/settings.json".into(),
+        changed: changed.iter().map(|s| s.to_string()).collect(),
+        left_alone: vec![],
+        backup: true,
+        uses_gateway,
+        warnings: warnings.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+#[test]
+fn claude_code_setup_says_what_changed_or_that_nothing_had_to() {
+    let (title, body) = claude_code_setup_text(&setup_done(&["env.ANTHROPIC_BASE_URL", "apiKeyHelper"], true, &[]));
+    assert_eq!(title, "Claude Code set up");
+    assert_eq!(
+        body,
+        "Changed env.ANTHROPIC_BASE_URL, apiKeyHelper in /home/u/.claude/settings.json (the previous file is backed \
+         up). New `claude` sessions go through LLM Gateway."
+    );
+    let (title, body) = claude_code_setup_text(&setup_done(&[], true, &[]));
+    assert_eq!(title, "Claude Code already set up");
+    assert!(body.contains("already pointed Claude Code at LLM Gateway; nothing changed"), "{body}");
+}
+
+#[test]
+fn claude_code_setup_that_another_setting_overrides_says_why() {
+    let why = "ANTHROPIC_BASE_URL in managed settings (/etc/claude-code/managed-settings.json) wins";
+    let (title, body) = claude_code_setup_text(&setup_done(&["env.ANTHROPIC_BASE_URL"], false, &[why]));
+    assert_eq!(title, "Claude Code not using LLM Gateway yet");
+    assert!(body.ends_with(&format!("But Claude Code still does not use the gateway: {why}")), "{body}");
+}
+
+#[test]
+fn claude_code_restore_says_what_was_put_back() {
+    let restore = |had_setup, exact, put_back: &[&str], left_alone: &[&str]| ClaudeCodeRestore {
+        settings_path: "/h/.claude/settings.json".into(),
+        had_setup,
+        exact,
+        put_back: put_back.iter().map(|s| s.to_string()).collect(),
+        left_alone: left_alone.iter().map(|s| s.to_string()).collect(),
+    };
+    assert_eq!(
+        claude_code_restore_text(&restore(false, false, &[], &[])),
+        ("Nothing to restore".into(), "LLM Gateway has not changed /h/.claude/settings.json.".into())
+    );
+    assert_eq!(
+        claude_code_restore_text(&restore(true, true, &[], &[])).1,
+        "/h/.claude/settings.json is back as it was before setup."
+    );
+    assert_eq!(
+        claude_code_restore_text(&restore(true, false, &["apiKeyHelper"], &["env.ANTHROPIC_BASE_URL"])).1,
+        "Put back apiKeyHelper in /h/.claude/settings.json; your other edits are kept. Left alone, as you changed \
+         them since: env.ANTHROPIC_BASE_URL."
+    );
+}
+
+#[test]
 fn busy_port_view_offers_the_suggested_port_and_a_retry() {
     let view = tray_view(&Phase::PortBusy { addr: addr(), suggested: Some(8790) }, None, NOW);
     assert_eq!(view.status, "Port 8787 is in use by another program");
@@ -137,6 +243,16 @@ fn needs_login_is_announced_once_when_it_begins() {
     assert_eq!(notices(Some(&before), &after, NOW), [Notice::NeedsLogin { name: "max".into() }]);
     assert_eq!(notices(Some(&after), &after, NOW), []);
     assert_eq!(notices(None, &after, NOW), [Notice::NeedsLogin { name: "max".into() }], "announced at launch too");
+}
+
+#[test]
+fn a_new_account_waiting_for_its_first_login_is_not_announced() {
+    let before = observed(running(), Some(snapshot(vec![account("max", Health::Usable)])));
+    let after = observed(
+        running(),
+        Some(snapshot(vec![account("max", Health::Usable), account("claude", Health::NeedsLogin)])),
+    );
+    assert_eq!(notices(Some(&before), &after, NOW), [], "the user is logging it in right now");
 }
 
 #[test]
@@ -178,4 +294,9 @@ fn keychain_fallback_is_announced_once() {
     let next = observed(running(), Some(s));
     assert_eq!(notices(None, &next, NOW), [Notice::KeychainFallback]);
     assert_eq!(notices(Some(&next), &next, NOW), []);
+}
+
+#[test]
+fn the_window_processs_first_page_state_is_the_apps_view_of_a_start() {
+    assert_eq!(PageState::default(), page_state(&Phase::Starting, None, 0));
 }

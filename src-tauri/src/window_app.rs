@@ -1,7 +1,11 @@
-//! The window process (`llm-gateway-desktop --window-process`, started by the app, never by users): one
-//! Tauri window and nothing else (no tray, no gateway, no plugins). It does what the app says on stdin
+//! The window process (`llm-gateway-desktop-window`, started by the app, never by users): one Tauri window and
+//! nothing else (no tray, no gateway, no plugins). It does what the app says on stdin
 //! ([`ToWindow`]) and reports the local page's buttons and the window's closing on stdout ([`FromWindow`]).
 //! When its stdin closes (the app ended it after the window stayed hidden, or quit), it exits.
+//!
+//! `llm-gateway-desktop-window --url URL` is the same window on its own: it opens `URL` at once, reads no instructions and
+//! exits when the window is closed. WebDriver sessions (`tauri-driver`, which starts the application itself with
+//! no stdin) drive the real window this way, pointed at a running app's UI with a sign-in code.
 
 use std::io::{BufRead, Write};
 use std::sync::{Mutex, PoisonError};
@@ -9,8 +13,7 @@ use std::sync::{Mutex, PoisonError};
 use tauri::{AppHandle, Manager, RunEvent, WebviewUrl, WebviewWindowBuilder, WindowEvent};
 
 use crate::cmd;
-use crate::core::window_protocol::{FromWindow, ToWindow, decode, encode};
-use crate::view::PageState;
+use crate::window_protocol::{FromWindow, PageState, ToWindow, decode, encode};
 
 /// The window's label.
 pub const LABEL: &str = "main";
@@ -40,8 +43,13 @@ impl WindowProcess {
     }
 }
 
-/// Runs the window process until its stdin closes.
-pub fn run() -> Result<(), tauri::Error> {
+/// `--url URL` among the window process's arguments.
+pub const URL_ARG: &str = "--url";
+
+/// Runs the window process until its stdin closes, or (with `--url`) until its window is closed.
+pub fn run(args: &[String]) -> Result<(), tauri::Error> {
+    let standalone = args.iter().position(|a| a == URL_ARG).and_then(|at| args.get(at + 1)).cloned();
+    let on_its_own = standalone.is_some();
     let app = tauri::Builder::default()
         .invoke_handler(tauri::generate_handler![
             cmd::page_state,
@@ -51,22 +59,35 @@ pub fn run() -> Result<(), tauri::Error> {
             cmd::log_in,
             cmd::copy_address
         ])
-        .on_window_event(|window, event| {
-            if let WindowEvent::CloseRequested { api, .. } = event {
+        .on_window_event(move |window, event| {
+            if let WindowEvent::CloseRequested { api, .. } = event
+                && !on_its_own
+            {
                 api.prevent_close();
                 let _ = window.hide();
                 window.app_handle().state::<WindowProcess>().tell(FromWindow::Hidden);
             }
         })
-        .setup(|app| {
+        .setup(move |app| {
             app.manage(WindowProcess::default());
             let handle = app.handle().clone();
-            std::thread::Builder::new().name("app-commands".into()).spawn(move || listen(&handle))?;
+            match standalone {
+                Some(url) => {
+                    let state = handle.state::<WindowProcess>();
+                    *state.target.lock().unwrap_or_else(PoisonError::into_inner) = Some(url);
+                    show(&handle, &state, "--url");
+                }
+                None => {
+                    std::thread::Builder::new().name("app-commands".into()).spawn(move || listen(&handle))?;
+                }
+            }
             Ok(())
         })
         .build(crate::context())?;
-    app.run(|_, event| {
-        if let RunEvent::ExitRequested { code: None, api, .. } = event {
+    app.run(move |_, event| {
+        if let RunEvent::ExitRequested { code: None, api, .. } = event
+            && !on_its_own
+        {
             // The window is only hidden or not created yet; the app decides when this process ends.
             api.prevent_exit();
         }

@@ -2,6 +2,7 @@
 //! refresh OAuth tokens; [`GatewayHandle::shutdown`] drains and ends every task. The top of the library: the
 //! front doors (CLI, desktop) call this, and nothing in the library calls into it.
 
+mod pause;
 mod thread;
 
 use std::net::SocketAddr;
@@ -14,7 +15,6 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::accounts::StateSignal;
-use crate::client;
 use crate::clock::{Clock, SystemClock};
 use crate::config::watch::ConfigSync;
 use crate::config::{self, ConfigError, ConfigFile, RuntimeInfo, runtime_info_path};
@@ -101,6 +101,8 @@ pub struct GatewayHandle {
     runtime_path: PathBuf,
     grace: Duration,
     stopped: bool,
+    /// The accept loop while listening; `None` while paused (`pause.rs`).
+    listening: Option<pause::Listening>,
 }
 
 impl GatewayHandle {
@@ -236,10 +238,7 @@ pub async fn start(options: StartOptions) -> Result<GatewayHandle, StartError> {
     let (stop, stop_rx) = watch::channel(false);
     let tasks = Tasks::new();
     let drain = CancellationToken::new();
-    let settings = client::ServeSettings::from_config(&gateway.live().config.server);
-    client::warn_if_few_descriptors(settings.max_connections);
-    let app = client::router(gateway.clone());
-    tasks.spawn(client::serve(listener, app, settings, tasks.clone(), drain.clone()));
+    let listening = Some(pause::Listening::spawn(&gateway, listener, &tasks, &drain));
     let refresher = gateway.clone();
     let mut refresher_stop = stop_rx.clone();
     tasks.spawn(async move {
@@ -259,5 +258,5 @@ pub async fn start(options: StartOptions) -> Result<GatewayHandle, StartError> {
         async move { gateway.reload(config).await }
     });
     tracing::info!(%addr, "gateway listening on http://{addr}");
-    Ok(GatewayHandle { addr, gateway, stop, drain, tasks, watcher, runtime_path, grace, stopped: false })
+    Ok(GatewayHandle { addr, gateway, stop, drain, tasks, watcher, runtime_path, grace, stopped: false, listening })
 }

@@ -1,7 +1,8 @@
 """Fixtures for the desktop app tests. Run them through tests/desktop/run.sh, which provides the display (Xvfb with
 a window manager), the D-Bus session with an unlocked gnome-keyring, and these variables:
 
-  DESKTOP_BIN        the llm-gateway-desktop binary
+  DESKTOP_BIN        the llm-gateway-desktop binary (the tray app)
+  DESKTOP_WINDOW_BIN its window program, llm-gateway-desktop-window (WebDriver starts it directly)
   LLM_GATEWAY_BIN    the llm-gateway CLI (manages the same config and keychain as the app)
   MOCK_UPSTREAM_BIN  the mock of Anthropic's API
   ARTIFACTS_DIR      where screenshots go

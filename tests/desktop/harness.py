@@ -132,9 +132,9 @@ oauth:
     )
 
 
-def start_app(home: Path, mock: str, *args: str, port: int | None = None) -> App:
+def start_app(home: Path, mock: str, *args: str, port: int | None = None, env: dict | None = None) -> App:
     port = port or free_port()
-    env = app_env(home)
+    env = {**app_env(home), **(env or {})}
     config = home / ".config/llm-gateway/config.yaml"
     if not config.exists():
         write_config(config, port, mock)
@@ -167,3 +167,14 @@ def secret_tool_lookup(username: str) -> str | None:
         capture_output=True, text=True, timeout=30,
     )
     return result.stdout if result.returncode == 0 and result.stdout else None
+
+
+def recording_browser(home: Path) -> tuple[dict, Path]:
+    """An `xdg-open` (the first launcher the app tries) that records the URL it is asked to open instead of opening
+    it: returns the environment to start the app with and the file the URLs land in, one per line."""
+    bin_dir, record = home / "fake-bin", home / "opened-urls.txt"
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    script = bin_dir / "xdg-open"
+    script.write_text(f'#!/bin/sh\nprintf "%s\\n" "$1" >> "{record}"\n')
+    script.chmod(0o755)
+    return {"PATH": f"{bin_dir}:{os.environ.get('PATH', '/usr/bin:/bin')}"}, record

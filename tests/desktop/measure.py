@@ -99,6 +99,24 @@ def memory(pid: int) -> dict:
     }
 
 
+def by_mapping(pid: int, top: int = 12) -> list[dict]:
+    """Where a process's resident memory is: RSS summed per mapped file (anonymous memory as `[anon]`, the heap as
+    `[heap]`), largest first; `private_dirty` is what no other process could share."""
+    sizes: dict[str, list[int]] = {}
+    name = "[anon]"
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        head = line.split()
+        if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", line):
+            name = head[5] if len(head) > 5 else "[anon]"
+            name = Path(name).name if name.startswith("/") else name
+        elif head[0] in ("Rss:", "Private_Dirty:"):
+            entry = sizes.setdefault(name, [0, 0])
+            entry[0 if head[0] == "Rss:" else 1] += int(head[1])
+    ranked = sorted(sizes.items(), key=lambda kv: -kv[1][0])[:top]
+    return [{"mapping": k, "rss_mb": round(v[0] / 1024, 1), "private_dirty_mb": round(v[1] / 1024, 1)}
+            for k, v in ranked]
+
+
 def window_memory(mock: str) -> dict:
     with tempfile.TemporaryDirectory(prefix="llm-gateway-desktop-bench-", ignore_cleanup_errors=True) as d:
         app = start_app(Path(d), mock, "--hidden")
@@ -106,6 +124,7 @@ def window_memory(mock: str) -> dict:
             app.wait_log(r"gateway ready on")
             time.sleep(SETTLE_S)
             tray_only = memory(app.proc.pid)
+            tray_only["by_mapping"] = by_mapping(app.proc.pid)
 
             assert app.launch_again("llm-gateway://open").returncode == 0
             app.wait_log(r"window created and shown")
@@ -140,6 +159,9 @@ def main() -> None:
         m = mem[key]
         names = ", ".join(f"{p['name']} {p['rss_mb']}" for p in m["processes"])
         print(f"| RSS (PSS), all processes: {label} | {m['rss_mb']} MB ({m['pss_mb']} MB): {names} |")
+    print("\ntray process, resident memory by mapping (MB RSS / private dirty):")
+    for m in mem["tray_only"]["by_mapping"]:
+        print(f"  {m['rss_mb']:6.1f} {m['private_dirty_mb']:6.1f}  {m['mapping']}")
     if len(sys.argv) > 1:
         Path(sys.argv[1]).write_text(json.dumps(results, indent=2) + "\n")
 

@@ -234,3 +234,23 @@ def window_ids(app) -> list[str]:
     found = subprocess.run(["xdotool", "search", "--name", "LLM Gateway"], env=app.env, capture_output=True, text=True)
     return found.stdout.split()
 
+
+
+def ui_sessions(app) -> int:
+    """Browser sessions the gateway opened (one per sign-in code exchanged), from ui-sessions.json."""
+    path = app.config.parent / "ui-sessions.json"
+    return len(json.loads(path.read_text())["sessions"]) if path.exists() else 0
+
+
+def test_each_window_process_opens_the_ui_signed_in_with_a_code_of_its_own(app):
+    app.wait_log(r"window created and shown")
+    wait_until("the window to sign in", lambda: ui_sessions(app) == 1)
+    # The code never reaches the log.
+    assert "#code=" not in app.log()
+
+    before = len(app.log())
+    subprocess.run(["wmctrl", "-c", "LLM Gateway"], env=app.env, check=True, timeout=30)
+    app.wait_log(r"window process exited; its memory is back", after=before)
+    assert app.launch_again("llm-gateway://open").returncode == 0
+    app.wait_log(r"window created and shown.*reason=\"?deep link", after=before)
+    wait_until("the new window process to sign in with a new code", lambda: ui_sessions(app) == 2)

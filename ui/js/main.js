@@ -42,6 +42,12 @@ function codeFrom(text) {
   return m ? decodeURIComponent(m[1]) : text.trim();
 }
 
+/** The page to open after signing in with `#code=…&page=accounts` (the desktop app after a login). */
+function pageAfterSignIn(hash) {
+  const m = /[#&]page=([a-z-]+)/.exec(hash);
+  return m && PAGES.some((p) => p.path === m[1]) ? m[1] : 'overview';
+}
+
 const HOW_TO_SIGN_IN = html`<p>
   To sign in, run <code>llm-gateway ui</code> in a terminal on the machine where the gateway runs: it opens this
   page signed in (with <code>--no-browser</code> it prints the address instead). Each code works once, for two
@@ -151,7 +157,7 @@ function App() {
     const code = /^#code=/.test(location.hash) ? codeFrom(location.hash) : null;
     if (code) {
       // The code is single-use; take it out of the address bar (and history) before anything else.
-      history.replaceState(null, '', `${location.pathname}${location.search}#/overview`);
+      history.replaceState(null, '', `${location.pathname}${location.search}#/${pageAfterSignIn(location.hash)}`);
       try {
         await post('/session', { code });
         setPhase('app');

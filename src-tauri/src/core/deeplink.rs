@@ -1,7 +1,7 @@
 //! The `llm-gateway://` links the app answers. The scheme is in the bundle configuration for macOS and Windows
 //! (tauri.conf.json, `plugins.deep-link`) and registered at runtime on Linux (a `.desktop` handler in the
-//! user's data dir). A link opened while the app runs reaches it through the single-instance plugin: the
-//! second process forwards its arguments over D-Bus (Linux) and exits 0.
+//! user's data dir, `shell/native.rs`). A link opened while the app runs reaches it as a second launch: the second
+//! process forwards its arguments to the first (D-Bus on Linux) and exits 0.
 
 /// What a link asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,23 +1,22 @@
 //! The adapter: every call the shell makes into the `llm-gateway` library is in this file, and nothing else in
 //! the shell imports the library. The rest of the shell sees only the small types below (`Snapshot`,
-//! `AccountLine`, `StartFailure`, `OpError`), so moving to the library's coming façade (operations, events,
-//! UI sign-in codes, Claude Code setup) changes this one file.
+//! `AccountLine`, `GatewayEvent`, `StartFailure`, `OpError`, the Claude Code summaries), so a change in the
+//! library's façade changes this one file.
 //!
 //! Blocking library calls (config file, keychain) run through `spawn_blocking`: callers are async tasks on the
 //! gateway's own runtime, never the UI thread.
 
+use std::future::Future;
 use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use llm_gateway::accounts::{AccountState, AccountView};
+use llm_gateway::claude_code::{ChangeAction, Level};
 use llm_gateway::config::{AccountKind, ConfigFile, SecretsBackend};
 use llm_gateway::manage::{LoginRedirect, NewOAuthAccount, Ops};
-use llm_gateway::{Gateway, GatewayHandle, StartError, StartOptions};
-
-/// Whether the library offers Claude Code setup/restore (it does: `Ops::claude_code_setup`/`_restore`).
-pub const CLAUDE_CODE_SETUP_AVAILABLE: bool = true;
+use llm_gateway::{EventKind, Gateway, GatewayHandle, StartError, StartOptions};
 
 /// The config file the CLI uses too: `LLM_GATEWAY_CONFIG`, else the platform default.
 pub fn config_path() -> PathBuf {
@@ -63,23 +62,40 @@ pub enum OpError {
     /// The library refused or failed.
     #[error("{0}")]
     Failed(String),
-    /// The library does not offer this operation yet.
-    #[allow(dead_code)] // kept for operations a front door may not have yet; none at the moment
-    #[error("not available in this version yet")]
-    Unavailable,
 }
 
 /// Starts the gateway on the current runtime, with `listen` overriding `server.listen`.
 pub async fn start(config_path: &Path, listen: Option<String>) -> Result<Running, StartFailure> {
     let mut options = StartOptions::new(config_path);
     options.listen = listen;
-    match llm_gateway::start(options).await {
-        Ok(handle) => Ok(Running { handle }),
-        Err(StartError::Bind { addr, source }) if source.kind() == ErrorKind::AddrInUse => {
-            Err(StartFailure::PortBusy { addr })
-        }
-        Err(e) => Err(StartFailure::Other(e.to_string())),
+    llm_gateway::start(options).await.map(|handle| Running { handle }).map_err(start_failure)
+}
+
+fn start_failure(e: StartError) -> StartFailure {
+    match e {
+        StartError::Bind { addr, source } if source.kind() == ErrorKind::AddrInUse => StartFailure::PortBusy { addr },
+        e => StartFailure::Other(e.to_string()),
     }
+}
+
+/// The hidden helper form `llm-gateway-desktop --config PATH claude-code api-key`, which Claude Code's
+/// `apiKeyHelper` runs (the CLI's `claude-code api-key`): the config path when `args` (without the program) are
+/// exactly that.
+pub fn api_key_helper_config(args: &[String]) -> Option<PathBuf> {
+    match args {
+        [flag, path, command, sub] if flag == "--config" && command == "claude-code" && sub == "api-key" => {
+            Some(PathBuf::from(path))
+        }
+        _ => None,
+    }
+}
+
+/// The dedicated Claude Code key of the config at `path`, from the secret store the config names (blocking; no
+/// gateway, window system or single-instance lock involved).
+pub fn claude_code_api_key(path: &Path) -> Result<String, String> {
+    llm_gateway::claude_code::api_key(&ConfigFile::new(path), None)
+        .map(|key| key.expose().to_string())
+        .map_err(|e| e.to_string())
 }
 
 /// Writes `server.listen` to the config file (validated and atomic, like every library change). Also used by
@@ -113,6 +129,33 @@ impl Running {
         GatewayOps { gateway: self.handle.gateway().clone(), ops: self.handle.ops() }
     }
 
+    /// Stops listening (the port is free when this returns; requests in flight finish), keeping every account's
+    /// state, sessions and tokens.
+    pub async fn pause(&mut self) {
+        self.handle.pause().await;
+    }
+
+    /// Listens again on the same address.
+    pub async fn resume(&mut self) -> Result<(), StartFailure> {
+        self.handle.resume().await.map_err(start_failure)
+    }
+
+    /// A task (to spawn on the gateway's runtime) that hands each of the gateway's events to `on_event` until
+    /// the gateway shuts down.
+    pub fn follow_events<F>(&self, on_event: F) -> impl Future<Output = ()> + Send + use<F>
+    where
+        F: Fn(GatewayEvent) + Send + 'static,
+    {
+        let mut subscription = self.handle.subscribe();
+        async move {
+            while let Some(event) = subscription.recv().await {
+                if let Some(event) = gateway_event(event.kind) {
+                    on_event(event);
+                }
+            }
+        }
+    }
+
     /// Stops accepting connections and lets in-flight requests (streams included) finish, up to
     /// `server.shutdown_grace_secs`.
     pub async fn stop(self) {
@@ -138,6 +181,9 @@ impl GatewayOps {
             addr: self.gateway.listen(),
             secrets_in_file_fallback: file_fallback,
             requests: report.accounts.iter().map(|a| a.requests).sum(),
+            // Today's totals come with the gateway's `usage` events (the monitor fills them in); once the in-memory
+            // status report carries them too, they go here.
+            today_requests: None,
             accounts: report.accounts.iter().map(account_line).collect(),
         }
     }
@@ -177,40 +223,152 @@ impl GatewayOps {
     }
 
     /// Points Claude Code at this gateway (only the keys it needs in the user settings; restorable). The
-    /// `apiKeyHelper` it may write runs the `llm-gateway` CLI: the one beside this app's binary when installed
-    /// together, else the one on `PATH`.
-    pub async fn claude_code_setup(&self) -> Result<(), OpError> {
-        let helper = cli_program();
-        self.ops.claude_code_setup(helper).await.map(|_| ()).map_err(|e| OpError::Failed(e.to_string()))
+    /// `apiKeyHelper` it may write runs the `llm-gateway` CLI when one is installed beside this app, else this
+    /// app's own binary, which answers the same hidden command ([`api_key_helper_config`]).
+    pub async fn claude_code_setup(&self) -> Result<ClaudeCodeSetup, OpError> {
+        let helper = helper_program().map_err(|e| OpError::Failed(format!("cannot find this program's path: {e}")))?;
+        let report = self.ops.claude_code_setup(Some(helper)).await.map_err(|e| OpError::Failed(e.to_string()))?;
+        Ok(ClaudeCodeSetup {
+            settings_path: report.settings_path.display().to_string(),
+            changed: report.changes.iter().map(|c| c.key.clone()).collect(),
+            left_alone: report.left_alone.iter().map(|l| l.key.clone()).collect(),
+            backup: report.backup.is_some(),
+            uses_gateway: report.status.uses_gateway,
+            warnings: report
+                .status
+                .findings
+                .iter()
+                .filter(|f| f.level == Level::Warning)
+                .map(|f| f.message.clone())
+                .collect(),
+        })
     }
 
     /// Restores Claude Code's settings from before `claude_code_setup`.
-    pub async fn claude_code_restore(&self) -> Result<(), OpError> {
-        self.ops.claude_code_restore().await.map(|_| ()).map_err(|e| OpError::Failed(e.to_string()))
+    pub async fn claude_code_restore(&self) -> Result<ClaudeCodeRestore, OpError> {
+        let report = self.ops.claude_code_restore().await.map_err(|e| OpError::Failed(e.to_string()))?;
+        Ok(ClaudeCodeRestore {
+            settings_path: report.settings_path.display().to_string(),
+            had_setup: report.had_setup,
+            exact: report.exact,
+            put_back: report
+                .changes
+                .iter()
+                .filter(|c| matches!(c.action, ChangeAction::Restored | ChangeAction::Unset))
+                .map(|c| c.key.clone())
+                .collect(),
+            left_alone: report.left_alone.iter().map(|l| l.key.clone()).collect(),
+        })
     }
 
-    /// Whether the gateway serves its web UI yet (issue #15): until it does, the window shows the local page.
-    /// Asks over HTTP, as the window would.
+    /// Whether the gateway serves its web UI: until it does (a build without it), the window shows the local
+    /// page. Asks over HTTP, as the window would.
     pub async fn ui_available(&self) -> bool {
         let client = match reqwest::Client::builder().no_proxy().timeout(std::time::Duration::from_secs(3)).build() {
             Ok(client) => client,
             Err(_) => return false,
         };
-        client.get(self.ui_url()).send().await.is_ok_and(|r| r.status().is_success())
+        client.get(self.ui_base()).send().await.is_ok_and(|r| r.status().is_success())
     }
 
-    /// The address the window loads: the gateway-served UI. Once the library mints one-time sign-in codes,
-    /// this is where the `#code=…` goes.
-    pub fn ui_url(&self) -> String {
+    /// The gateway-served UI's address, without a sign-in code.
+    pub fn ui_base(&self) -> String {
         format!("{}/ui/", base_url(self.gateway.listen()))
+    }
+
+    /// The UI's address with a fresh one-time sign-in code (minted in-process: no admin token, no HTTP), opening
+    /// on `page` (`accounts`, …) once signed in. Each call mints a new code; a code works once, for 2 minutes.
+    pub fn ui_sign_in_url(&self, page: Option<&str>) -> String {
+        let code = self.gateway.mint_ui_code();
+        match page {
+            Some(page) => format!("{}&page={page}", code.url),
+            None => code.url,
+        }
     }
 }
 
-/// The `llm-gateway` CLI next to this app's binary, if there is one (the `.deb` installs both in one folder).
-fn cli_program() -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
+/// What `apiKeyHelper` runs: the `llm-gateway` CLI next to this app's binary when there is one (the two
+/// installed together), else this binary.
+fn helper_program() -> std::io::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
     let cli = exe.with_file_name(if cfg!(windows) { "llm-gateway.exe" } else { "llm-gateway" });
-    cli.is_file().then_some(cli)
+    Ok(if cli.is_file() { cli } else { exe })
+}
+
+/// What Claude Code setup did, for its notification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaudeCodeSetup {
+    /// The user settings file.
+    pub settings_path: String,
+    /// The keys written now (empty: it was set up already).
+    pub changed: Vec<String>,
+    /// Keys of an earlier setup the user changed since, left alone.
+    pub left_alone: Vec<String>,
+    /// A backup of the previous file was taken.
+    pub backup: bool,
+    /// Claude Code's requests now go to this gateway.
+    pub uses_gateway: bool,
+    /// Why not, or what may still get in the way (the library's findings).
+    pub warnings: Vec<String>,
+}
+
+/// What restoring Claude Code's settings did, for its notification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaudeCodeRestore {
+    /// The user settings file.
+    pub settings_path: String,
+    /// Setup had changed the file (else there was nothing to do).
+    pub had_setup: bool,
+    /// The file is byte for byte as before setup.
+    pub exact: bool,
+    /// The keys put back or removed again.
+    pub put_back: Vec<String>,
+    /// Keys the user changed since setup, left as they are.
+    pub left_alone: Vec<String>,
+}
+
+/// What the gateway announced, as far as the shell cares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GatewayEvent {
+    /// An account's state changed (the snapshot says to what).
+    AccountChanged {
+        /// Its id.
+        account_id: String,
+    },
+    /// A login completed and is in force.
+    LoginCompleted(LoginDone),
+    /// A login could not be completed.
+    LoginFailed {
+        /// Why.
+        message: String,
+    },
+    /// The accounts or keys in force changed, or events were missed: everything may have changed.
+    Changed,
+    /// A request finished (the request counts moved).
+    RequestFinished,
+    /// Today's totals.
+    UsageToday {
+        /// Requests since midnight.
+        requests: u64,
+    },
+}
+
+fn gateway_event(kind: EventKind) -> Option<GatewayEvent> {
+    Some(match kind {
+        EventKind::AccountState { account_id, .. } => GatewayEvent::AccountChanged { account_id },
+        EventKind::LoginCompleted { account_id, email } => {
+            GatewayEvent::LoginCompleted(LoginDone { account_id, email })
+        }
+        EventKind::LoginFailed { message, .. } => GatewayEvent::LoginFailed { message },
+        EventKind::RequestFinished { .. } => GatewayEvent::RequestFinished,
+        EventKind::Usage { today } => GatewayEvent::UsageToday { requests: today.requests },
+        EventKind::LoginStarted { .. } => return None,
+        EventKind::ConfigReloaded { .. }
+        | EventKind::ConfigRejected { .. }
+        | EventKind::ClientKeyCreated { .. }
+        | EventKind::ClientKeyRevoked { .. }
+        | EventKind::Lagged { .. } => GatewayEvent::Changed,
+    })
 }
 
 /// `http://IP:PORT` for a bound address (loopback when it listens on every interface).
@@ -242,6 +400,8 @@ pub struct Snapshot {
     pub secrets_in_file_fallback: bool,
     /// Requests sent upstream since the gateway started (all accounts).
     pub requests: u64,
+    /// Requests since midnight, when the gateway records usage (the status report's or the last `usage` event's).
+    pub today_requests: Option<u64>,
     /// One line per account, in config order.
     pub accounts: Vec<AccountLine>,
 }
@@ -280,21 +440,25 @@ pub enum Health {
     Disabled,
 }
 
-fn account_line(view: &AccountView) -> AccountLine {
-    let health = match view.state {
+fn health(state: AccountState, oauth: bool) -> Health {
+    match state {
         AccountState::Active | AccountState::Refreshing => Health::Usable,
         AccountState::CoolingDown | AccountState::CircuitOpen => Health::CoolingDown,
         AccountState::NeedsLogin => Health::NeedsLogin,
-        AccountState::MissingCredential if view.kind == AccountKind::Oauth => Health::NeedsLogin,
+        AccountState::MissingCredential if oauth => Health::NeedsLogin,
         AccountState::Error | AccountState::MissingCredential => Health::Broken,
         AccountState::Disabled => Health::Disabled,
-    };
+    }
+}
+
+fn account_line(view: &AccountView) -> AccountLine {
+    let oauth = view.kind == AccountKind::Oauth;
     let windows = view.windows.as_ref();
     AccountLine {
         id: view.id.clone(),
         name: view.name.clone(),
-        oauth: view.kind == AccountKind::Oauth,
-        health,
+        oauth,
+        health: health(view.state, oauth),
         cooldown_until_ms: view.cooldown_until.as_deref().and_then(unix_ms),
         five_hour: windows.and_then(|w| w.five_hour.as_ref()).and_then(|w| w.utilization),
         seven_day: windows.and_then(|w| w.seven_day.as_ref()).and_then(|w| w.utilization),

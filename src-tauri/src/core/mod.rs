@@ -13,13 +13,13 @@ pub mod window_protocol;
 use std::sync::Mutex;
 use std::sync::atomic::AtomicBool;
 
-/// The app's state, managed by Tauri (`app.state::<Desktop>()`); no globals.
+/// The app's state, held by [`crate::app::App`]; no globals.
 pub struct Desktop {
     /// The gateway on its own thread.
     pub service: service::GatewayService,
     /// The window process (hidden → ended after a while).
     pub window: window::WindowState,
-    /// Wakes the monitor (service events now; the library's event stream later).
+    /// Wakes the monitor (the service's phases and the gateway's events, user actions).
     pub monitor: monitor::Trigger,
     /// The clipboard, kept open: on X11 the copied text lives only as long as its owner.
     pub clipboard: Mutex<Option<arboard::Clipboard>>,

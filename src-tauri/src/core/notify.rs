@@ -1,12 +1,9 @@
 //! Desktop notifications (and a log line for each, which is also how the tests see them).
 
-use tauri::AppHandle;
-use tauri_plugin_notification::NotificationExt;
+use crate::app::App;
 
-/// Shows a notification; failures (no notification server) are logged and otherwise ignored.
-pub fn show(app: &AppHandle, title: &str, body: &str) {
+/// Shows a notification; failures (no notification server) are logged by the shell and otherwise ignored.
+pub fn show(app: &App, title: &str, body: &str) {
     tracing::info!(%title, %body, "notification");
-    if let Err(e) = app.notification().builder().title(title).body(body).show() {
-        tracing::debug!("cannot show a notification: {e}");
-    }
+    app.shell().notify(title, body);
 }

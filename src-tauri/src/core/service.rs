@@ -1,10 +1,12 @@
 //! The gateway service: the library's gateway on a thread and async runtime of its own, so the UI thread never
 //! waits on it and it never waits on the UI. The thread runs one task (an actor) that owns the running gateway
 //! and takes lifecycle commands in order (start, pause, resume, another port, shutdown); operations on the
-//! running gateway (logins, status) are spawned next to it on the same runtime.
+//! running gateway (logins, status) are spawned next to it on the same runtime, and so is the task that follows
+//! the gateway's events.
 //!
 //! The runtime is sized like the CLI's server (`server.worker_threads`, one thread by default: a current-thread
-//! runtime). The shell learns what happens through one listener callback ([`ServiceEvent`]).
+//! runtime). The shell learns what happens through one listener callback ([`ServiceEvent`]): the service's own
+//! phases and the gateway's events.
 
 use std::future::Future;
 use std::net::{SocketAddr, TcpListener};
@@ -14,7 +16,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::mpsc;
 
-use super::gateway::{self, GatewayOps, LoginDone, Running, StartFailure};
+use super::gateway::{self, GatewayEvent, GatewayOps, Running, StartFailure};
 
 /// Where the gateway is in its life.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,12 +28,12 @@ pub enum Phase {
         /// Where.
         addr: SocketAddr,
     },
-    /// Stopped listening on purpose; Resume listens on the same address again.
+    /// Stopped listening on purpose, every account's state kept; Resume listens on the same address again.
     Paused {
         /// Where it listened.
         addr: SocketAddr,
     },
-    /// The address is taken by another program.
+    /// The address is taken by another program (at start, or when resuming: the paused gateway is kept).
     PortBusy {
         /// The busy address.
         addr: SocketAddr,
@@ -64,10 +66,8 @@ impl Phase {
 pub enum ServiceEvent {
     /// The phase changed.
     Phase(Phase),
-    /// A login finished.
-    LoginCompleted(LoginDone),
-    /// A login could not be finished (the library's message).
-    LoginFailed(String),
+    /// The running gateway announced something.
+    Gateway(GatewayEvent),
 }
 
 type Listener = Box<dyn Fn(ServiceEvent) + Send + Sync>;
@@ -138,12 +138,12 @@ impl GatewayService {
         self.shared.phase.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
-    /// Operations on the running gateway (`None` unless running).
+    /// Operations on the gateway (`None` unless it runs, paused or not).
     pub fn ops(&self) -> Option<GatewayOps> {
         self.shared.ops.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
-    /// Stops listening (draining in-flight requests); accounts and config stay as they are.
+    /// Stops listening (requests in flight finish); cooldowns, sessions and tokens stay as they are.
     pub fn pause(&self) {
         self.send(Command::Pause);
     }
@@ -153,7 +153,8 @@ impl GatewayService {
         self.send(Command::Resume);
     }
 
-    /// Tries to start again (after a failure or a busy port), with the config as it is now.
+    /// Tries again after a failure or a busy port: resumes a paused gateway, else starts one with the config
+    /// as it is now.
     pub fn retry(&self) {
         self.send(Command::Start);
     }
@@ -175,11 +176,6 @@ impl GatewayService {
             // The service thread is gone already: nothing left to drain.
             done();
         }
-    }
-
-    /// Reports a login's outcome to the listener (used by the login actions running on this runtime).
-    pub fn report(&self, event: ServiceEvent) {
-        (self.shared.listener)(event);
     }
 
     fn send(&self, command: Command) {
@@ -224,16 +220,20 @@ impl Actor {
                 Command::Start => {
                     if self.running.is_none() {
                         self.start(None).await;
+                    } else if !matches!(self.phase(), Phase::Running { .. }) {
+                        self.resume().await;
                     }
                 }
                 Command::Pause => {
-                    if let Some(addr) = self.stop().await {
+                    let phase = self.phase();
+                    if let (Some(running), Phase::Running { addr }) = (self.running.as_mut(), phase) {
+                        running.pause().await;
                         self.shared.set_phase(Phase::Paused { addr });
                     }
                 }
                 Command::Resume => {
-                    if let Phase::Paused { addr } = self.phase() {
-                        self.start(Some(addr.to_string())).await;
+                    if matches!(self.phase(), Phase::Paused { .. }) {
+                        self.resume().await;
                     }
                 }
                 Command::UsePort(port) => self.use_port(port).await,
@@ -262,6 +262,8 @@ impl Actor {
         match gateway::start(&self.config_path, listen).await {
             Ok(running) => {
                 let addr = running.addr();
+                let shared = self.shared.clone();
+                tokio::spawn(running.follow_events(move |event| (shared.listener)(ServiceEvent::Gateway(event))));
                 self.shared.set_ops(Some(running.ops()));
                 self.running = Some(running);
                 self.shared.set_phase(Phase::Running { addr });
@@ -272,6 +274,23 @@ impl Actor {
             }
             Err(StartFailure::Other(message)) => {
                 tracing::error!("the gateway could not start: {message}");
+                self.shared.set_phase(Phase::Failed { message });
+            }
+        }
+    }
+
+    /// Listens again with the paused gateway (its state kept).
+    async fn resume(&mut self) {
+        let Some(running) = self.running.as_mut() else { return };
+        let addr = running.addr();
+        match running.resume().await {
+            Ok(()) => self.shared.set_phase(Phase::Running { addr }),
+            Err(StartFailure::PortBusy { addr }) => {
+                tracing::warn!("cannot listen on {addr} again: the address is in use by another program");
+                self.shared.set_phase(Phase::PortBusy { addr, suggested: free_port_near(addr) });
+            }
+            Err(StartFailure::Other(message)) => {
+                tracing::error!("the gateway could not listen again: {message}");
                 self.shared.set_phase(Phase::Failed { message });
             }
         }

@@ -8,6 +8,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use super::*;
+use crate::core::gateway::GatewayEvent;
 
 /// Generous: the first start opens the secret store and may create the config.
 const DEADLINE: Duration = Duration::from_secs(30);
@@ -83,18 +84,59 @@ fn starts_the_gateway_from_the_config_file_and_it_answers_health() {
 }
 
 #[test]
-fn pause_stops_listening_and_resume_listens_on_the_same_address() {
+fn pause_stops_listening_and_resume_listens_on_the_same_address_with_the_same_gateway() {
     let h = launch("127.0.0.1:0");
     let addr = h.wait_running();
+    let ops = h.service.ops().expect("running");
 
     h.service.pause();
     assert_eq!(h.wait_phase(|p| matches!(p, Phase::Paused { .. })), Phase::Paused { addr });
     assert!(health(addr).is_err(), "a paused gateway must not accept connections");
-    assert!(h.service.ops().is_none());
+    drop(TcpListener::bind(addr).expect("the port is free while paused"));
+    let paused_ops = h.service.ops().expect("the paused gateway keeps its state and operations");
+    assert_eq!(paused_ops.snapshot(), ops.snapshot());
 
     h.service.resume();
     assert_eq!(h.wait_running(), addr);
     assert!(health(addr).unwrap().starts_with("HTTP/1.1 200"));
+}
+
+#[test]
+fn a_port_taken_while_paused_is_reported_busy_and_retry_resumes_once_it_is_free() {
+    let h = launch("127.0.0.1:0");
+    let addr = h.wait_running();
+    h.service.pause();
+    h.wait_phase(|p| matches!(p, Phase::Paused { .. }));
+    let squatter = TcpListener::bind(addr).unwrap();
+
+    h.service.resume();
+    let phase = h.wait_phase(|p| !matches!(p, Phase::Starting));
+    assert!(matches!(phase, Phase::PortBusy { addr: a, .. } if a == addr), "{phase:?}");
+
+    drop(squatter);
+    h.service.retry();
+    assert_eq!(h.wait_running(), addr);
+    assert!(health(addr).unwrap().starts_with("HTTP/1.1 200"));
+}
+
+#[test]
+fn the_gateways_events_reach_the_listener() {
+    let h = launch("127.0.0.1:0");
+    h.wait_running();
+    let ops = h.service.ops().unwrap();
+    let (done_tx, done_rx) = mpsc::channel();
+    h.service.spawn(async move {
+        done_tx.send(ops.start_login().await).unwrap();
+    });
+    done_rx.recv_timeout(DEADLINE).unwrap().expect("a login starts (adding an OAuth account)");
+    let end = Instant::now() + DEADLINE;
+    loop {
+        match h.events.recv_timeout(end.saturating_duration_since(Instant::now())) {
+            Ok(ServiceEvent::Gateway(GatewayEvent::Changed)) => break,
+            Ok(_) => {}
+            Err(e) => panic!("no gateway event for the new account ({e})"),
+        }
+    }
 }
 
 #[test]

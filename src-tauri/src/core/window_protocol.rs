@@ -1,16 +1,50 @@
 //! What the app and its window process say to each other: one JSON document per line, over the window
 //! process's stdin (app → window) and stdout (window → app).
 //!
-//! The window lives in a process of its own so that closing it gives back everything WebKit took: the
-//! window's GTK and GL state, the web process and the network process (which WebKit keeps for the whole life of
-//! its context on Linux). The tray process never loads a webview.
+//! The window lives in a process of its own (the `llm-gateway-desktop-window` binary) so that closing it gives
+//! back everything WebKit took: the window's GTK and GL state, the web process and the network process (which
+//! WebKit keeps for the whole life of its context on Linux). On Linux the tray process does not even link WebKit.
+//!
+//! Both binaries compile this file (the window's as `crate::window_protocol`): it names nothing else of either.
 
 use serde::{Deserialize, Serialize};
 
-use crate::view::PageState;
+/// The window program's name, beside the tray app's.
+pub const WINDOW_PROGRAM: &str = "llm-gateway-desktop-window";
 
-/// The command-line flag that makes the binary the window process.
-pub const WINDOW_ARG: &str = "--window-process";
+/// What the bundled local page shows (it asks through the `page_state` command).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PageState {
+    /// `starting`, `running`, `paused`, `port_busy`, `failed`, `stopping`, `stopped`.
+    pub phase: String,
+    /// The tray's status line.
+    pub status: String,
+    /// The gateway's address while running.
+    pub address: Option<String>,
+    /// The tray's account lines.
+    pub accounts: Vec<String>,
+    /// The tray's warnings.
+    pub notices: Vec<String>,
+    /// The busy port, when it is.
+    pub busy_port: Option<u16>,
+    /// A free port to offer instead.
+    pub suggested_port: Option<u16>,
+}
+
+impl Default for PageState {
+    /// Before the app has said anything (the same as the app's own view of a gateway starting).
+    fn default() -> Self {
+        Self {
+            phase: "starting".into(),
+            status: "Starting…".into(),
+            address: None,
+            accounts: Vec::new(),
+            notices: Vec::new(),
+            busy_port: None,
+            suggested_port: None,
+        }
+    }
+}
 
 /// From the app to its window process.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
