@@ -224,6 +224,11 @@ impl Reported {
         true
     }
 
+    /// Whether `other` reports the same values, whenever it was reported.
+    pub fn same_values(&self, other: &Reported) -> bool {
+        Reported { at_ms: 0, ..*self } == Reported { at_ms: 0, ..*other }
+    }
+
     /// How full the fullest window is, 0.0–1.0+ (0 when unknown). Used by `health_first`.
     pub fn utilization(&self) -> f64 {
         let mut max: f64 = 0.0;

@@ -15,12 +15,13 @@ use crate::client;
 use crate::clock::{Clock, SystemClock};
 use crate::config::watch::ConfigSync;
 use crate::config::{self, ConfigError, ConfigFile, RuntimeInfo, runtime_info_path};
-use crate::gateway::{Gateway, Live, load_accounts};
+use crate::gateway::{Gateway, Live, load_accounts, seed_plan_windows};
 use crate::secrets::keys::{self, ClientKeySet};
 use crate::secrets::{SecretError, SecretStore};
 use crate::tasks::Tasks;
 use crate::upstream::oauth::TokenManager;
 use crate::upstream::{UpstreamClient, UpstreamError};
+use crate::usage::{Usage, UsageOptions};
 
 /// How often OAuth tokens close to expiry are refreshed in the background.
 pub const OAUTH_REFRESH_INTERVAL: Duration = Duration::from_secs(30);
@@ -124,6 +125,12 @@ impl GatewayHandle {
             self.tasks.abort();
             self.tasks.wait().await;
         }
+        // Every request has been recorded by now: the store writes what is queued and closes.
+        self.gateway.save_all_windows();
+        let usage = self.gateway.usage().clone();
+        if let Err(e) = tokio::task::spawn_blocking(move || usage.shutdown()).await {
+            tracing::warn!("usage store did not close cleanly: {e}");
+        }
         self.stopped = true;
         let _ = std::fs::remove_file(&self.runtime_path);
         tracing::info!("gateway stopped");
@@ -177,6 +184,18 @@ pub async fn start(options: StartOptions) -> Result<GatewayHandle, StartError> {
     };
     let accounts = load_accounts(&config, None, secrets.clone()).await?;
     let upstream = UpstreamClient::new(&config.upstream)?;
+    let clock = options.clock.clone().unwrap_or_else(|| Arc::new(SystemClock));
+    // The usage store: opening reads and may repair a file, and the stored plan windows are read for status.
+    // Never fails the start: an unusable database is moved aside or recording is turned off (logged).
+    let usage_options = UsageOptions::new(file.path(), &config.usage, clock.clone());
+    let seed_accounts = accounts.clone();
+    let usage = tokio::task::spawn_blocking(move || {
+        let usage = Usage::open(usage_options);
+        seed_plan_windows(&usage, &seed_accounts);
+        usage
+    })
+    .await
+    .map_err(|e| StartError::Internal(e.to_string()))?;
 
     let listener =
         tokio::net::TcpListener::bind(listen).await.map_err(|source| StartError::Bind { addr: listen, source })?;
@@ -211,11 +230,12 @@ pub async fn start(options: StartOptions) -> Result<GatewayHandle, StartError> {
         file.clone(),
         Live::new(config, accounts, client_keys, upstream),
         secrets,
-        options.clock.clone().unwrap_or_else(|| Arc::new(SystemClock)),
+        clock,
         addr,
         keys::hash_key(&admin_token),
         TokenManager::new(secrets_for_oauth, upstream_http),
         config_sync,
+        usage,
     ));
 
     let (stop, stop_rx) = watch::channel(false);

@@ -6,6 +6,7 @@ mod live;
 mod login;
 mod reload;
 mod status;
+mod usage;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,12 +21,14 @@ use crate::config::{AccountKind, Config, ConfigFile};
 use crate::router::Selector;
 use crate::secrets::SecretStore;
 use crate::upstream::oauth::{self, OAuthSettings, PendingRegistry, TokenManager};
+use crate::usage::{Metrics, RequestRate, Usage};
 
 pub use live::Live;
 pub(crate) use live::load_accounts;
 pub use reload::ReloadError;
 pub(crate) use status::with_oauth;
 pub use status::{ReportSource, StatusReport};
+pub(crate) use usage::seed_plan_windows;
 
 #[derive(Debug)]
 pub struct Gateway {
@@ -43,6 +46,12 @@ pub struct Gateway {
     pending: PendingRegistry,
     /// Which version of the config file is in force, and any newer one not applied yet (from the watcher).
     config_sync: watch::Receiver<ConfigSync>,
+    /// The usage store (request log, rollups, per-key day/month counters).
+    usage: Usage,
+    /// Prometheus metrics, observed with every request record.
+    metrics: Metrics,
+    /// Per-client-key requests-per-minute buckets.
+    key_rates: RequestRate,
 }
 
 impl Gateway {
@@ -57,8 +66,10 @@ impl Gateway {
         admin_token_hash: [u8; 32],
         oauth: TokenManager,
         config_sync: watch::Receiver<ConfigSync>,
+        usage: Usage,
     ) -> Self {
         let pending = PendingRegistry::new(&file.dir());
+        let metrics = Metrics::new(usage.clone());
         Self {
             file,
             live: ArcSwap::from_pointee(live),
@@ -72,6 +83,9 @@ impl Gateway {
             oauth,
             pending,
             config_sync,
+            usage,
+            metrics,
+            key_rates: RequestRate::default(),
         }
     }
 

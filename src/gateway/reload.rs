@@ -58,6 +58,13 @@ impl Gateway {
         if !self.listen.ip().is_loopback() && client_keys.general() == 0 {
             tracing::warn!("all client keys were removed: every API request is refused until one is added");
         }
+        self.usage.set_prices(&config.usage);
+        let without_prices =
+            |u: &crate::config::UsageConfig| crate::config::UsageConfig { prices: Default::default(), ..u.clone() };
+        if without_prices(&config.usage) != without_prices(&old.config.usage) {
+            tracing::warn!("usage settings other than prices changed; restart the server to use them");
+        }
+        self.key_rates.retain(|name| config.client_keys.iter().any(|k| k.name == name && k.rpm.is_some()));
         tracing::info!(accounts = accounts.len(), client_keys = client_keys.len(), "configuration applied");
         self.live.store(Arc::new(Live::new(config, accounts, client_keys, upstream)));
         Ok(())

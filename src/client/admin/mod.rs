@@ -19,6 +19,7 @@ mod claude_code;
 mod config;
 mod error;
 mod keys;
+mod usage;
 
 use axum::routing::{MethodRouter, delete, post};
 
@@ -55,6 +56,9 @@ fn v1_table() -> Vec<(&'static str, &'static [&'static str], Handler)> {
         ("/claude-code", &["GET"], get(claude_code::status)),
         ("/claude-code/setup", &["POST"], post(claude_code::setup)),
         ("/claude-code/restore", &["POST"], post(claude_code::restore)),
+        ("/usage", &["GET"], get(usage::usage)),
+        ("/usage/sessions", &["GET"], get(usage::sessions)),
+        ("/requests", &["GET"], get(usage::requests)),
     ]
 }
 
