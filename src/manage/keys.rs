@@ -5,6 +5,8 @@ use serde::{Deserialize, Serialize};
 use super::{Error, Ops, Result, now_rfc3339, required_name};
 use crate::config::{ClientKey, Config, KeyPurpose};
 use crate::secrets::keys::{hash_key, new_client_key};
+use crate::usage::counters::day_start;
+use crate::usage::{GroupBy, UsageQuery, UsageTotals};
 
 /// What a key may do. Every limit is optional; an empty list means no restriction.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -95,6 +97,9 @@ pub struct ClientKeyView {
     pub loopback_only: bool,
     /// What the key may do.
     pub limits: ClientKeyLimits,
+    /// Its usage since UTC midnight (bound to a running gateway with usage recording on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage_today: Option<UsageTotals>,
 }
 
 impl ClientKeyView {
@@ -108,6 +113,7 @@ impl ClientKeyView {
             purpose: key.purpose,
             loopback_only: key.loopback_only,
             limits: ClientKeyLimits::of(key),
+            usage_today: None,
         }
     }
 }
@@ -143,9 +149,25 @@ fn find_key<'c>(config: &'c Config, id_or_name: &str) -> Result<&'c ClientKey> {
 }
 
 impl Ops {
-    /// The gateway keys.
+    /// The gateway keys; bound to a running gateway, each with its usage today.
     pub async fn client_keys(&self) -> Result<Vec<ClientKeyView>> {
-        Ok(self.config().await?.client_keys.iter().map(ClientKeyView::of).collect())
+        let mut views: Vec<ClientKeyView> = self.config().await?.client_keys.iter().map(ClientKeyView::of).collect();
+        if let Some(gateway) = self.gateway() {
+            let now = gateway.now_ms();
+            let query = UsageQuery {
+                since_ms: day_start(now),
+                until_ms: now + 1,
+                group_by: GroupBy::ClientKey,
+                ..UsageQuery::default()
+            };
+            if let Ok(report) = gateway.usage().query(move |r| r.usage(&query)).await {
+                for view in &mut views {
+                    let row = report.rows.iter().find(|r| r.key == view.name);
+                    view.usage_today = Some(row.map(|r| r.totals.clone()).unwrap_or_default());
+                }
+            }
+        }
+        Ok(views)
     }
 
     /// Creates a gateway key; the returned `key` is the only copy (only its hash is stored).
