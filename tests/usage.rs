@@ -307,6 +307,17 @@ async fn every_route_and_refusal_is_recorded() {
     assert_eq!(unauthorized["outcome"], "unauthorized");
     assert!(unauthorized["client_key"].is_null());
     assert_eq!(find("messages", 400)["outcome"], "client_error");
+    // Each key's use today and its latest request, in the key list.
+    let (_, keys) = admin(&h, "/client-keys").await;
+    let by_name =
+        |name: &str| keys["client_keys"].as_array().unwrap().iter().find(|k| k["name"] == name).unwrap().clone();
+    let ci = by_name("ci");
+    let ci_requests = log.iter().filter(|r| r["client_key"] == "ci").count();
+    assert_eq!(ci["usage_today"]["requests"], ci_requests as u64);
+    assert_eq!(ci["last_used"], log.iter().find(|r| r["client_key"] == "ci").unwrap()["time"]);
+    let laptop = by_name("laptop");
+    assert_eq!(laptop["usage_today"]["requests"], 0);
+    assert!(laptop.get("last_used").is_none());
     h.shutdown().await;
 }
 

@@ -164,6 +164,9 @@ mod tests {
         for header in [("x-api-key", general.as_str()), ("authorization", &bearer), (GATEWAY_KEY_HEADER, &general)] {
             assert!(authorize(&set, true, &request(&[header], None)).is_ok(), "{header:?}");
         }
+        // The matching key goes with the request (its name for the log, its limits for the proxy).
+        let matched = authorize(&set, true, &request(&[("x-api-key", &general)], None)).unwrap();
+        assert_eq!(matched.map(|k| k.name.clone()).as_deref(), Some("laptop"));
         // Claude Code with its own login: its OAuth token in Authorization, the gateway key in the custom header.
         let own_login = [("authorization", "Bearer sk-ant-oat01-own"), (GATEWAY_KEY_HEADER, general.as_str())];
         assert!(authorize(&set, true, &request(&own_login, None)).is_ok());

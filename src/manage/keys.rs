@@ -6,7 +6,7 @@ use super::{Error, Ops, Result, now_rfc3339, required_name};
 use crate::config::{ClientKey, Config, KeyPurpose};
 use crate::secrets::keys::{hash_key, new_client_key};
 use crate::usage::counters::day_start;
-use crate::usage::{GroupBy, UsageQuery, UsageTotals};
+use crate::usage::{GroupBy, LogQuery, UsageQuery, UsageTotals};
 
 /// What a key may do. Every limit is optional; an empty list means no restriction.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -100,6 +100,9 @@ pub struct ClientKeyView {
     /// Its usage since UTC midnight (bound to a running gateway with usage recording on).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage_today: Option<UsageTotals>,
+    /// When it last sent a request (RFC 3339), as far as the request log remembers (same condition).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_used: Option<String>,
 }
 
 impl ClientKeyView {
@@ -114,6 +117,7 @@ impl ClientKeyView {
             loopback_only: key.loopback_only,
             limits: ClientKeyLimits::of(key),
             usage_today: None,
+            last_used: None,
         }
     }
 }
@@ -160,10 +164,24 @@ impl Ops {
                 group_by: GroupBy::ClientKey,
                 ..UsageQuery::default()
             };
-            if let Ok(report) = gateway.usage().query(move |r| r.usage(&query)).await {
-                for view in &mut views {
+            let names: Vec<String> = views.iter().map(|v| v.name.clone()).collect();
+            let found = gateway
+                .usage()
+                .query(move |r| {
+                    let report = r.usage(&query)?;
+                    let mut last = Vec::with_capacity(names.len());
+                    for name in names {
+                        let latest = LogQuery { client_key: Some(name), limit: Some(1), ..LogQuery::default() };
+                        last.push(r.requests(&latest)?.items.first().map(|i| i.record.started_at_ms));
+                    }
+                    Ok((report, last))
+                })
+                .await;
+            if let Ok((report, last)) = found {
+                for (view, last) in views.iter_mut().zip(last) {
                     let row = report.rows.iter().find(|r| r.key == view.name);
                     view.usage_today = Some(row.map(|r| r.totals.clone()).unwrap_or_default());
+                    view.last_used = last.map(crate::clock::rfc3339);
                 }
             }
         }

@@ -34,7 +34,7 @@ function Detail({ record, names, onClose }) {
     ['Request id', r.id],
     ['Route', r.route],
     ['Client', `${kindLabel(r.client_kind)}${r.client_key ? ` · key ${r.client_key}` : ''}`],
-    ['Account', names[r.account] || r.account || '–'],
+    ['Account', names[r.account] || r.account_name || r.account || '–'],
     ['Model', r.model_answered && r.model_answered !== r.model ? `${r.model} → ${r.model_answered}` : r.model || '–'],
     ['Status', `${r.status}${r.outcome ? ` (${r.outcome.replaceAll('_', ' ')})` : ''}${r.stop_reason ? ` · stop: ${r.stop_reason}` : ''}`],
     ['Stream', r.stream ? 'yes' : 'no'],
@@ -47,11 +47,15 @@ function Detail({ record, names, onClose }) {
   return html`<${Dialog} title="Request details" onClose=${onClose} wide>
     <dl class="details">${rows.map(([k, v]) => html`<div><dt>${k}</dt><dd>${v}</dd></div>`)}</dl>
     <h3>Attempts</h3>
-    ${(r.attempts || []).length === 0 ? html`<p class="muted">No upstream attempt (answered by the gateway).</p>` : html`<ol class="attempts">
-      ${r.attempts.map((a) => html`<li><strong>${names[a.account] || a.account}</strong>: ${a.status ?? 'no answer'}${a.reason ? ` — ${a.reason}` : ''}</li>`)}
-    </ol>`}
-    <h3>Rate limits reported</h3>
-    <${WindowBars} windows=${r.rate_limit} now=${now} />
+    ${(r.attempts || []).length
+      ? html`<ol class="attempts">
+      ${r.attempts.map((a) => html`<li><strong>${names[a.account] || a.account}</strong>: ${a.status ?? 'no answer'}${a.reason ? ` — ${a.reason.replaceAll('_', ' ')}` : ''}</li>`)}
+    </ol>`
+      : r.account
+        ? html`<p class="muted">Answered by the first account tried: <strong>${names[r.account] || r.account_name || r.account}</strong>.</p>`
+        : html`<p class="muted">No upstream attempt (answered by the gateway).</p>`}
+    ${r.rate_limit ? html`<h3>Rate limits reported</h3>
+    <${WindowBars} windows=${r.rate_limit} now=${now} />` : null}
     <div class="actions"><button type="button" class="btn primary" onClick=${onClose}>Close</button></div>
   <//>`;
 }
@@ -169,7 +173,7 @@ export function Requests() {
             <td><button type="button" class="linkish" onClick=${() => setDetail(r)} aria-label=${`Details of the request at ${fmtTime(r.time)}`}>${fmtTime(r.time)}</button></td>
             <td>${kindLabel(r.client_kind)}</td>
             <td>${r.client_key || '–'}</td>
-            <td>${names[r.account] || r.account || '–'}</td>
+            <td>${names[r.account] || r.account_name || r.account || '–'}</td>
             <td>${r.model_answered || r.model || '–'}</td>
             <td><span class=${`status s${Math.floor(r.status / 100)}xx`}>${r.status}</span></td>
             <td class="num">${fmtMs(r.latency_ms)}</td>
