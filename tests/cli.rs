@@ -526,6 +526,12 @@ async fn usage_and_requests_agree_with_the_admin_api_and_read_the_database_witho
     assert_eq!(sums(&offline)[0].1, 3);
     let log: serde_json::Value = serde_json::from_str(&ok(&run(&config, &["requests", "--json"]))).unwrap();
     assert_eq!(log["requests"].as_array().unwrap().len(), 3);
+    // A runtime.json left behind by a server that was killed: the database is read all the same.
+    let runtime = serde_json::json!({"url": "http://127.0.0.1:9", "admin_token": "stale", "pid": 1});
+    std::fs::write(config.parent().unwrap().join("runtime.json"), runtime.to_string()).unwrap();
+    let stale: serde_json::Value =
+        serde_json::from_str(&ok(&run(&config, &["usage", "--by", "model", "--json"]))).unwrap();
+    assert_eq!(sums(&stale), sums(&offline));
     let bad = run(&config, &["usage", "--since", "yesterday"]);
     assert_eq!(bad.status.code(), Some(2), "invalid input");
     assert!(String::from_utf8_lossy(&bad.stderr).contains("since"));

@@ -226,14 +226,6 @@ impl From<UsageError> for Error {
     }
 }
 
-/// Where a query runs.
-enum Source {
-    /// A server answers (its admin API).
-    Server,
-    /// The database file, read-only; none when nothing was recorded yet.
-    File(Option<std::path::PathBuf>),
-}
-
 impl Ops {
     /// A usage report.
     pub async fn usage(&self, params: UsageParams) -> Result<UsageReport> {
@@ -242,14 +234,12 @@ impl Ops {
             return Ok(gateway.usage().query(move |r| r.usage(&query)).await?);
         }
         let config = self.config().await?;
-        match self.source(&config).await {
-            Source::Server => self.server_get("/usage", &params).await,
-            Source::File(path) => {
-                let query = params.query(&config, now_ms())?;
-                let empty = empty_report(&query);
-                read(path, move |r| r.usage(&query), move || empty).await
-            }
+        if let Some(answer) = self.from_server("/usage", &params).await {
+            return answer;
         }
+        let query = params.query(&config, now_ms())?;
+        let empty = empty_report(&query);
+        read(self.database(&config), move |r| r.usage(&query), move || empty).await
     }
 
     /// The sessions with the most estimated cost in a time range.
@@ -265,14 +255,12 @@ impl Ops {
             return Ok(SessionsReport { sessions });
         }
         let config = self.config().await?;
-        match self.source(&config).await {
-            Source::Server => self.server_get("/usage/sessions", &params).await,
-            Source::File(path) => {
-                let (since, until, limit) = range(now_ms())?;
-                let sessions = read(path, move |r| r.top_sessions(since, until, limit), Vec::new).await?;
-                Ok(SessionsReport { sessions })
-            }
+        if let Some(answer) = self.from_server("/usage/sessions", &params).await {
+            return answer;
         }
+        let (since, until, limit) = range(now_ms())?;
+        let sessions = read(self.database(&config), move |r| r.top_sessions(since, until, limit), Vec::new).await?;
+        Ok(SessionsReport { sessions })
     }
 
     /// A page of the request log (newest first, or oldest first after a cursor).
@@ -282,19 +270,13 @@ impl Ops {
             return Ok(gateway.usage().query(move |r| r.requests(&query)).await?);
         }
         let config = self.config().await?;
-        match self.source(&config).await {
-            Source::Server => self.server_get("/requests", &params).await,
-            Source::File(path) => {
-                let query = params.query(&config, now_ms())?;
-                let after = query.after.clone();
-                read(
-                    path,
-                    move |r| r.requests(&query),
-                    || LogPage { items: vec![], next_cursor: None, newest_cursor: after },
-                )
-                .await
-            }
+        if let Some(answer) = self.from_server("/requests", &params).await {
+            return answer;
         }
+        let query = params.query(&config, now_ms())?;
+        let after = query.after.clone();
+        let empty = || LogPage { items: vec![], next_cursor: None, newest_cursor: after };
+        read(self.database(&config), move |r| r.requests(&query), empty).await
     }
 
     /// Offline: today's totals and the stored plan windows from the database file, when there is one.
@@ -316,17 +298,27 @@ impl Ops {
         })
     }
 
-    async fn source(&self, config: &Config) -> Source {
-        if self.runtime_info().await.is_some() {
-            return Source::Server;
-        }
+    /// The database file, when there is one.
+    fn database(&self, config: &Config) -> Option<std::path::PathBuf> {
         let path = database_path(self.config_file().path(), &config.usage);
-        Source::File(path.exists().then_some(path))
+        path.exists().then_some(path)
+    }
+
+    /// The answer of the server running from this config (`runtime.json`), or none when no server runs or it does
+    /// not answer (a `runtime.json` left behind by a server that was killed): the database is read instead.
+    async fn from_server<T: DeserializeOwned, P: Serialize>(&self, path: &str, params: &P) -> Option<Result<T>> {
+        match self.server_get(path, params).await {
+            Err(e) if e.kind == ErrorKind::NotRunning => {
+                tracing::debug!("{e}; reading the usage database instead");
+                None
+            }
+            answer => Some(answer),
+        }
     }
 
     /// `GET /admin/api/v1{path}?{params}` on the server running from this config.
     async fn server_get<T: DeserializeOwned, P: Serialize>(&self, path: &str, params: &P) -> Result<T> {
-        let not_running = || Error::new(ErrorKind::NotRunning, "the server stopped while being asked");
+        let not_running = || Error::new(ErrorKind::NotRunning, "no server runs from this config");
         let info = self.runtime_info().await.ok_or_else(not_running)?;
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
