@@ -234,7 +234,7 @@ impl Ops {
             return Ok(gateway.usage().query(move |r| r.usage(&query)).await?);
         }
         let config = self.config().await?;
-        if let Some(answer) = self.from_server("/usage", &params).await {
+        if let Some(answer) = self.ask_running_server("/usage", &params).await {
             return answer;
         }
         let query = params.query(&config, now_ms())?;
@@ -255,7 +255,7 @@ impl Ops {
             return Ok(SessionsReport { sessions });
         }
         let config = self.config().await?;
-        if let Some(answer) = self.from_server("/usage/sessions", &params).await {
+        if let Some(answer) = self.ask_running_server("/usage/sessions", &params).await {
             return answer;
         }
         let (since, until, limit) = range(now_ms())?;
@@ -270,7 +270,7 @@ impl Ops {
             return Ok(gateway.usage().query(move |r| r.requests(&query)).await?);
         }
         let config = self.config().await?;
-        if let Some(answer) = self.from_server("/requests", &params).await {
+        if let Some(answer) = self.ask_running_server("/requests", &params).await {
             return answer;
         }
         let query = params.query(&config, now_ms())?;
@@ -306,7 +306,7 @@ impl Ops {
 
     /// The answer of the server running from this config (`runtime.json`), or none when no server runs or it does
     /// not answer (a `runtime.json` left behind by a server that was killed): the database is read instead.
-    async fn from_server<T: DeserializeOwned, P: Serialize>(&self, path: &str, params: &P) -> Option<Result<T>> {
+    async fn ask_running_server<T: DeserializeOwned, P: Serialize>(&self, path: &str, params: &P) -> Option<Result<T>> {
         match self.server_get(path, params).await {
             Err(e) if e.kind == ErrorKind::NotRunning => {
                 tracing::debug!("{e}; reading the usage database instead");
