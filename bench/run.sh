@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The benchmark's one command (see bench/README.md):
 #
-#   bash bench/run.sh            full run (~25 min): writes bench/results/summary.{json,md}, prints the table
+#   bash bench/run.sh            full run (~30 min): writes bench/results/summary.{json,md}, prints the table
 #   bash bench/run.sh --smoke    a few seconds per scenario, no LiteLLM, no thresholds; exits 0 unless something
 #                                crashes. Output goes to $CACHE/smoke (the committed numbers stay untouched).
 #   options: --no-litellm   skip the LiteLLM peer
