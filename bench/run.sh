@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # The benchmark's one command (see bench/README.md):
 #
-#   bash bench/run.sh            full run (~25 min): writes bench/results/summary.{json,md}, prints the table
+#   bash bench/run.sh            full run (~30 min): writes bench/results/summary.{json,md}, prints the table
 #   bash bench/run.sh --smoke    a few seconds per scenario, no LiteLLM, no thresholds; exits 0 unless something
 #                                crashes. Output goes to $CACHE/smoke (the committed numbers stay untouched).
 #   options: --no-litellm   skip the LiteLLM peer
-#            --only load,stream,memory,startup,variants   run some phases (default: all)
+#            --only load,stream,memory,startup,variants,usage   run some phases (default: all)
 #
 # Installs what it needs on first use and caches it outside the clone ($LLM_GATEWAY_BENCH_CACHE, default
 # /var/tmp/llm-gateway-bench): wrk (Debian), the gwbench helper crate (bench/tool, its own target dir), the
@@ -24,13 +24,13 @@ export DEBIAN_FRONTEND=noninteractive
 
 MODE=full
 LITELLM=yes
-ONLY=load,stream,memory,startup,variants
+ONLY=load,stream,memory,startup,variants,usage
 while (($#)); do
     case "$1" in
         --smoke) MODE=smoke ;;
         --no-litellm) LITELLM=no ;;
         --only) ONLY=$2; shift ;;
-        *) echo "usage: bash bench/run.sh [--smoke] [--no-litellm] [--only load,stream,memory,startup,variants]" >&2; exit 2 ;;
+        *) echo "usage: bash bench/run.sh [--smoke] [--no-litellm] [--only load,stream,memory,startup,variants,usage]" >&2; exit 2 ;;
     esac
     shift
 done

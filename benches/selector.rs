@@ -53,6 +53,7 @@ fn selection(c: &mut Criterion) {
             session,
             affinity_ttl_ms: 3_600_000,
             now_ms: 1_000,
+            key: None,
         };
         c.bench_function(&format!("select_100_accounts/{name}"), |b| {
             b.iter(|| black_box(selector.select(black_box(&request)).map(|p| p.index)))

@@ -4,6 +4,7 @@ mod claude_code_cli;
 mod input;
 mod output;
 mod ui_cli;
+mod usage_cli;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -198,6 +199,11 @@ enum Command {
         #[arg(long)]
         no_browser: bool,
     },
+    /// Usage and estimated cost over a time range, grouped; asks the running server when there is one, else reads
+    /// the usage database.
+    Usage(usage_cli::UsageArgs),
+    /// The request log (latest requests; --follow keeps printing new ones).
+    Requests(usage_cli::RequestsArgs),
     /// What Claude Code uses; point it at this gateway; undo that.
     ClaudeCode {
         #[command(subcommand)]
@@ -432,6 +438,8 @@ async fn manage(ops: Ops, command: Command) -> Result<ExitCode> {
             warn_unless_applied(&ops).await;
         }
         Command::Status { json } => output::status(&ops.status().await?, json)?,
+        Command::Usage(args) => usage_cli::usage(&ops, args).await?,
+        Command::Requests(args) => usage_cli::requests(&ops, args).await?,
         Command::HealthCheck { json } => {
             let results = ops.health_check().await?;
             output::health(&results, json)?;

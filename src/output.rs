@@ -11,7 +11,8 @@ fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
     Ok(())
 }
 
-fn table(rows: Vec<Vec<String>>) {
+/// Columns padded to their widest cell.
+pub fn table(rows: Vec<Vec<String>>) {
     let columns = rows.first().map_or(0, Vec::len);
     let widths: Vec<usize> =
         (0..columns).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
@@ -174,6 +175,19 @@ pub fn status(report: &StatusReport, json: bool) -> Result<()> {
         "client keys: {}",
         if report.client_keys == 0 { "none (open on loopback)".to_string() } else { report.client_keys.to_string() }
     );
+    if let Some(t) = &report.today {
+        let money = |m: u64| format!("${:.2}", m as f64 / 1e6);
+        println!(
+            "today (UTC): {} requests, {} tokens, spend {}, API-equivalent value {}",
+            t.requests,
+            t.tokens.total(),
+            money(t.spend_micros),
+            money(t.equivalent_micros)
+        );
+    }
+    if let Some(dropped) = report.usage_dropped.filter(|d| *d > 0) {
+        println!("usage: {dropped} request records dropped (the usage store fell behind; see the log)");
+    }
     let usable = report.accounts.iter().filter(|a| a.state.as_str() == "active").count();
     println!("accounts: {} ({usable} usable)", report.accounts.len());
     if !report.accounts.is_empty() {

@@ -481,3 +481,118 @@ async fn ui_no_browser_prints_an_address_whose_code_signs_in_once() {
     assert_eq!(sign_in().await.unwrap().status(), 401, "the code works once");
     h.shutdown().await;
 }
+
+/// Sends one Messages request through the gateway and reads the whole answer.
+async fn one_request(h: &common::Harness, stream: bool) {
+    let response = h
+        .http
+        .post(format!("{}/v1/messages", h.url))
+        .header("content-type", "application/json")
+        .header("anthropic-version", "2023-06-01")
+        .header("x-mock-cache-tokens", "100,200")
+        .body(common::simple_body(stream))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.text().await.unwrap();
+}
+
+async fn flush(h: &common::Harness) {
+    let usage = h.gateway.as_ref().unwrap().gateway().usage().clone();
+    tokio::task::spawn_blocking(move || usage.flush()).await.unwrap();
+}
+
+/// The token and request sums of a `usage --json` report's rows, keyed by row.
+fn sums(report: &serde_json::Value) -> Vec<(String, u64, u64, u64, u64, u64)> {
+    let n = |r: &serde_json::Value, f: &str| r[f].as_u64().unwrap();
+    report["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let key = r["key"].as_str().unwrap().to_string();
+            (
+                key,
+                n(r, "requests"),
+                n(r, "input_tokens"),
+                n(r, "output_tokens"),
+                n(r, "cache_creation_tokens"),
+                n(r, "cache_read_tokens"),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_and_requests_agree_with_the_admin_api_and_read_the_database_without_a_server() {
+    let mut h = common::Harness::start().await;
+    one_request(&h, false).await;
+    one_request(&h, true).await;
+    flush(&h).await;
+    let api: serde_json::Value = h
+        .http
+        .get(format!("{}/admin/api/v1/usage?by=model", h.url))
+        .bearer_auth(h.admin_token())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let config = h.config_path.clone();
+    let online: serde_json::Value =
+        serde_json::from_str(&ok(&run(&config, &["usage", "--by", "model", "--json"]))).unwrap();
+    assert_eq!(sums(&online), sums(&api));
+    assert_eq!(sums(&online)[0].1, 2);
+    assert_eq!(sums(&online)[0].5, 400, "cache reads of both requests");
+    let text = ok(&run(&config, &["usage", "--by", "model"]));
+    assert!(text.contains("claude-sonnet-5") && text.contains("TOTAL"), "{text}");
+    let log: serde_json::Value = serde_json::from_str(&ok(&run(&config, &["requests", "--json"]))).unwrap();
+    assert_eq!(log["requests"].as_array().unwrap().len(), 2);
+    let text = ok(&run(&config, &["requests"]));
+    assert_eq!(text.lines().filter(|l| l.contains("claude-sonnet-5")).count(), 2, "{text}");
+
+    // `--follow` prints requests as they finish.
+    let mut follow = Command::new(BIN)
+        .arg("--config")
+        .arg(&config)
+        .args(["requests", "--follow", "--json", "--limit", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = follow.stdout.take().unwrap();
+    let (lines_tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let first: serde_json::Value = serde_json::from_str(&lines.recv_timeout(Duration::from_secs(20)).unwrap()).unwrap();
+    assert_eq!(first["stream"], true, "the latest request first");
+    one_request(&h, false).await;
+    let next: serde_json::Value = serde_json::from_str(&lines.recv_timeout(Duration::from_secs(20)).unwrap()).unwrap();
+    assert_eq!(next["stream"], false);
+    assert_ne!(next["id"], first["id"]);
+    follow.kill().unwrap();
+    follow.wait().unwrap();
+
+    // Without a server, the same numbers straight from the database.
+    h.gateway.take().unwrap().shutdown().await;
+    let offline: serde_json::Value =
+        serde_json::from_str(&ok(&run(&config, &["usage", "--by", "model", "--json"]))).unwrap();
+    assert_eq!(sums(&offline)[0].1, 3);
+    let log: serde_json::Value = serde_json::from_str(&ok(&run(&config, &["requests", "--json"]))).unwrap();
+    assert_eq!(log["requests"].as_array().unwrap().len(), 3);
+    // A runtime.json left behind by a server that was killed: the database is read all the same.
+    let runtime = serde_json::json!({"url": "http://127.0.0.1:9", "admin_token": "stale", "pid": 1});
+    std::fs::write(config.parent().unwrap().join("runtime.json"), runtime.to_string()).unwrap();
+    let stale: serde_json::Value =
+        serde_json::from_str(&ok(&run(&config, &["usage", "--by", "model", "--json"]))).unwrap();
+    assert_eq!(sums(&stale), sums(&offline));
+    let bad = run(&config, &["usage", "--since", "yesterday"]);
+    assert_eq!(bad.status.code(), Some(2), "invalid input");
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("since"));
+}

@@ -318,7 +318,7 @@ async fn a_subscriber_that_falls_behind_is_told_how_many_it_missed_and_continues
     let next = slow.recv().await.unwrap();
     let EventKind::RequestFinished { request } = &next.kind else { panic!("{next:?}") };
     assert_eq!(request.request_id, format!("req_gw_{overflow}"), "the oldest kept event follows");
-    assert_eq!(serde_json::to_value(&next).unwrap()["request"]["request_id"], format!("req_gw_{overflow}"));
+    assert_eq!(serde_json::to_value(&next).unwrap()["request"]["id"], format!("req_gw_{overflow}"));
     h.shutdown().await;
 }
 

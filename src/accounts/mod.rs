@@ -50,6 +50,10 @@ struct Detail {
     last_used_ms: Option<u64>,
     last_status: Option<u16>,
     windows: Option<Reported>,
+    /// The windows the usage store had for this account at start-up, shown until the upstream reports new ones.
+    restored: Option<RateWindows>,
+    /// The windows last handed out to be persisted, and when.
+    saved: Option<(Reported, u64)>,
 }
 
 /// Where an account stands, as shown by `status`, `list-accounts` and the admin API.
@@ -195,6 +199,26 @@ impl LiveAccount {
         }
     }
 
+    /// The windows to persist: the latest reported ones when they differ (beyond their timestamp) from those last
+    /// handed out here and `min_interval_ms` has passed since; else `None`. Bounds the writes an API key's
+    /// per-request `remaining` counts would cause to one per interval per account.
+    pub fn windows_to_save(&self, now_ms: u64, min_interval_ms: u64) -> Option<RateWindows> {
+        let mut detail = self.detail();
+        let current = detail.windows?;
+        if let Some((saved, at)) = detail.saved
+            && (saved.same_values(&current) || now_ms < at.saturating_add(min_interval_ms))
+        {
+            return None;
+        }
+        detail.saved = Some((current, now_ms));
+        Some(current.view())
+    }
+
+    /// Shows `windows` (as stored before a restart) until the upstream reports new ones.
+    pub fn restore_windows(&self, windows: RateWindows) {
+        self.detail().restored = Some(windows);
+    }
+
     /// Records a failure to reach the upstream at all.
     pub fn record_network_failure(&self) {
         self.failures.fetch_add(1, Ordering::Relaxed);
@@ -229,7 +253,7 @@ impl LiveAccount {
             cooldown_until: bench.map(|(until, _)| rfc3339(until)),
             cooldown_reason: bench.map(|(_, reason)| reason.as_str().to_string()),
             half_open: bench.is_none() && self.health.on_probation(),
-            windows: detail.windows.map(|w| w.view()),
+            windows: detail.windows.map(|w| w.view()).or(detail.restored),
             recent_error_rate: Some(error_rate),
             recent_latency_ms: Some(latency_ms),
             email: self.config.email.clone(),

@@ -224,6 +224,11 @@ impl Reported {
         true
     }
 
+    /// Whether `other` reports the same values, whenever it was reported.
+    pub fn same_values(&self, other: &Reported) -> bool {
+        Reported { at_ms: 0, ..*self } == Reported { at_ms: 0, ..*other }
+    }
+
     /// How full the fullest window is, 0.0–1.0+ (0 when unknown). Used by `health_first`.
     pub fn utilization(&self) -> f64 {
         let mut max: f64 = 0.0;
@@ -361,6 +366,32 @@ mod tests {
     }
 
     const NOW: u64 = 1_785_510_000_000;
+
+    #[test]
+    fn an_accounts_windows_are_handed_out_for_saving_when_they_change_at_most_once_per_interval() {
+        let config: crate::config::Account = serde_json::from_str(r#"{"id":"acc_a","name":"a"}"#).unwrap();
+        let account = crate::accounts::LiveAccount::new(config.clone(), "http://up", None);
+        assert!(account.windows_to_save(NOW, 1000).is_none(), "nothing reported yet");
+        let report = |remaining: &str, at: u64| {
+            parse_windows(&headers(&[("anthropic-ratelimit-requests-remaining", remaining)]), at)
+        };
+        account.record_response(200, report("49", NOW));
+        let first = account.windows_to_save(NOW, 1000).unwrap();
+        assert_eq!(first.requests.as_ref().unwrap().remaining, Some(49));
+        // The same values reported again later: nothing new to save.
+        account.record_response(200, report("49", NOW + 5000));
+        assert!(account.windows_to_save(NOW + 5000, 1000).is_none());
+        // A change within the interval waits for the next answer after it (or shutdown, with no interval).
+        account.record_response(200, report("48", NOW + 5100));
+        assert!(account.windows_to_save(NOW + 5100, 10_000).is_none());
+        assert_eq!(account.windows_to_save(NOW + 5100, 0).unwrap().requests.unwrap().remaining, Some(48));
+        // Windows kept from before a restart show until new ones arrive.
+        let restored = crate::accounts::LiveAccount::new(config, "http://up", None);
+        restored.restore_windows(first.clone());
+        assert_eq!(restored.view(NOW).windows, Some(first));
+        restored.record_response(200, report("10", NOW));
+        assert_eq!(restored.view(NOW).windows.unwrap().requests.unwrap().remaining, Some(10));
+    }
 
     #[test]
     fn unified_429_benches_until_the_latest_rejected_reset() {

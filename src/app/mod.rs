@@ -18,12 +18,13 @@ use crate::accounts::StateSignal;
 use crate::clock::{Clock, SystemClock};
 use crate::config::watch::ConfigSync;
 use crate::config::{self, ConfigError, ConfigFile, RuntimeInfo, runtime_info_path};
-use crate::gateway::{Gateway, Live, Subscription, load_accounts};
+use crate::gateway::{Gateway, Live, Subscription, load_accounts, seed_plan_windows};
 use crate::secrets::keys::{self, ClientKeySet};
 use crate::secrets::{SecretError, SecretStore};
 use crate::tasks::Tasks;
 use crate::upstream::oauth::TokenManager;
 use crate::upstream::{UpstreamClient, UpstreamError};
+use crate::usage::{Usage, UsageOptions};
 
 pub use thread::{BackgroundGateway, server_runtime};
 #[cfg(test)]
@@ -144,6 +145,12 @@ impl GatewayHandle {
             self.tasks.abort();
             self.tasks.wait().await;
         }
+        // Every request has been recorded by now: the store writes what is queued and closes.
+        self.gateway.save_all_windows();
+        let usage = self.gateway.usage().clone();
+        if let Err(e) = tokio::task::spawn_blocking(move || usage.shutdown()).await {
+            tracing::warn!("usage store did not close cleanly: {e}");
+        }
         self.stopped = true;
         let _ = std::fs::remove_file(&self.runtime_path);
         tracing::info!("gateway stopped");
@@ -199,6 +206,18 @@ pub async fn start(options: StartOptions) -> Result<GatewayHandle, StartError> {
     let signal = StateSignal::new();
     let accounts = load_accounts(&config, None, secrets.clone(), &signal).await?;
     let upstream = UpstreamClient::new(&config.upstream)?;
+    let clock = options.clock.clone().unwrap_or_else(|| Arc::new(SystemClock));
+    // The usage store: opening reads and may repair a file, and the stored plan windows are read for status.
+    // Never fails the start: an unusable database is moved aside or recording is turned off (logged).
+    let usage_options = UsageOptions::new(file.path(), &config.usage, clock.clone());
+    let seed_accounts = accounts.clone();
+    let usage = tokio::task::spawn_blocking(move || {
+        let usage = Usage::open(usage_options);
+        seed_plan_windows(&usage, &seed_accounts);
+        usage
+    })
+    .await
+    .map_err(|e| StartError::Internal(e.to_string()))?;
 
     let listener =
         tokio::net::TcpListener::bind(listen).await.map_err(|source| StartError::Bind { addr: listen, source })?;
@@ -223,12 +242,13 @@ pub async fn start(options: StartOptions) -> Result<GatewayHandle, StartError> {
         file.clone(),
         Live::new(config, accounts, client_keys, upstream),
         secrets,
-        options.clock.clone().unwrap_or_else(|| Arc::new(SystemClock)),
+        clock,
         addr,
         keys::hash_key(&admin_token),
         TokenManager::with_signal(secrets_for_oauth, upstream_http, signal.clone()),
         config_sync,
         signal,
+        usage,
     ));
     gateway.load_ui_sessions().await;
     if let Some(env) = options.claude_code_env.clone() {

@@ -2,7 +2,7 @@
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,8 +10,12 @@ use std::sync::Arc;
 use axum::extract::ConnectInfo;
 
 use super::ApiError;
+use crate::config::ClientKey;
 use crate::gateway::Gateway;
-use crate::secrets::keys::{ClientKeySet, GATEWAY_KEY_HEADER, KeyScope};
+use crate::proxy::Recorder;
+use crate::secrets::keys::{AuthenticatedKey, ClientKeySet, GATEWAY_KEY_HEADER, KeyScope, hash_key};
+use crate::usage::{Outcome, Route};
+use subtle::ConstantTimeEq;
 
 /// The key a client presented: `x-llm-gateway-key`, else `x-api-key`, else `Authorization: Bearer`.
 fn presented_key(request: &Request) -> Option<&str> {
@@ -37,10 +41,18 @@ fn peer_is_loopback(request: &Request, listen_is_loopback: bool) -> bool {
 }
 
 /// Whether a request may use the API: open when no general-purpose client key exists and the gateway listens on
-/// loopback only; otherwise a valid gateway key is required (a loopback-only key from a loopback peer only).
-fn authorize(keys: &ClientKeySet, listen_is_loopback: bool, request: &Request) -> Result<(), ApiError> {
+/// loopback only; otherwise a valid gateway key is required (a loopback-only key from a loopback peer only). The
+/// key that matched, if any (on an open gateway a dedicated key still names its requests).
+fn authorize(
+    keys: &ClientKeySet,
+    listen_is_loopback: bool,
+    request: &Request,
+) -> Result<Option<Arc<ClientKey>>, ApiError> {
     if keys.open_without_key(listen_is_loopback) {
-        return Ok(());
+        let known = presented_key(request).and_then(|k| keys.find(k));
+        return Ok(known
+            .filter(|(scope, _)| *scope == KeyScope::Any || peer_is_loopback(request, true))
+            .map(|(_, k)| k));
     }
     let Some(key) = presented_key(request) else {
         return Err(ApiError::unauthorized(
@@ -48,22 +60,60 @@ fn authorize(keys: &ClientKeySet, listen_is_loopback: bool, request: &Request) -
              x-llm-gateway-key",
         ));
     };
-    match keys.check(key) {
-        Some(KeyScope::Any) => Ok(()),
-        Some(KeyScope::LoopbackOnly) if peer_is_loopback(request, listen_is_loopback) => Ok(()),
-        Some(KeyScope::LoopbackOnly) => {
+    match keys.find(key) {
+        Some((KeyScope::Any, key)) => Ok(Some(key)),
+        Some((KeyScope::LoopbackOnly, key)) if peer_is_loopback(request, listen_is_loopback) => Ok(Some(key)),
+        Some((KeyScope::LoopbackOnly, _)) => {
             Err(ApiError::forbidden("this gateway key is accepted only from the gateway's own machine (loopback)"))
         }
         None => Err(ApiError::unauthorized("invalid gateway key")),
     }
 }
 
-/// Layer for the API routes: see [`authorize`].
-pub async fn require_client_key(State(gateway): State<Arc<Gateway>>, request: Request, next: Next) -> Response {
+/// Whether a request may read `/metrics`: always on a loopback listen; beyond loopback only with a gateway key
+/// (as for the API) or the admin token (`Authorization: Bearer`).
+pub(super) fn may_read_metrics(gateway: &Gateway, request: &Request) -> bool {
+    let listen_is_loopback = gateway.listen().ip().is_loopback();
+    if listen_is_loopback {
+        return true;
+    }
+    let Some(key) = presented_key(request) else {
+        return false;
+    };
+    if bool::from(hash_key(key).ct_eq(gateway.admin_token_hash())) {
+        return true;
+    }
+    matches!(authorize(&gateway.live().client_keys, listen_is_loopback, request), Ok(Some(_)))
+}
+
+/// The route of an API request, for its usage record.
+fn route_of(path: &str) -> Route {
+    match path {
+        "/v1/messages/count_tokens" => Route::CountTokens,
+        "/v1/models" => Route::Models,
+        "/v1/chat/completions" => Route::ChatCompletions,
+        _ => Route::Messages,
+    }
+}
+
+/// Layer for the API routes: see [`authorize`]. The key that authenticated the request goes with it (a request
+/// extension) for its record and its limits; a refused request is recorded here.
+pub async fn require_client_key(State(gateway): State<Arc<Gateway>>, mut request: Request, next: Next) -> Response {
     let live = gateway.live();
     match authorize(&live.client_keys, gateway.listen().ip().is_loopback(), &request) {
-        Ok(()) => next.run(request).await,
-        Err(e) => e.into_response(),
+        Ok(key) => {
+            drop(live);
+            if let Some(key) = key {
+                request.extensions_mut().insert(AuthenticatedKey(key));
+            }
+            next.run(request).await
+        }
+        Err(e) => {
+            let outcome =
+                if e.status == http::StatusCode::FORBIDDEN { Outcome::DeniedByKey } else { Outcome::Unauthorized };
+            let route = route_of(request.uri().path());
+            Recorder::start(&gateway, route, request.headers(), request.extensions()).refuse(e, outcome).into_response()
+        }
     }
 }
 
@@ -114,6 +164,9 @@ mod tests {
         for header in [("x-api-key", general.as_str()), ("authorization", &bearer), (GATEWAY_KEY_HEADER, &general)] {
             assert!(authorize(&set, true, &request(&[header], None)).is_ok(), "{header:?}");
         }
+        // The matching key goes with the request (its name for the log, its limits for the proxy).
+        let matched = authorize(&set, true, &request(&[("x-api-key", &general)], None)).unwrap();
+        assert_eq!(matched.map(|k| k.name.clone()).as_deref(), Some("laptop"));
         // Claude Code with its own login: its OAuth token in Authorization, the gateway key in the custom header.
         let own_login = [("authorization", "Bearer sk-ant-oat01-own"), (GATEWAY_KEY_HEADER, general.as_str())];
         assert!(authorize(&set, true, &request(&own_login, None)).is_ok());

@@ -13,9 +13,7 @@ impl IntoResponse for ApiError {
         if super::middleware::openai_client() {
             let body = crate::transform::openai::openai_error_body(self.status.as_u16(), &self.message, None);
             let mut response = (self.status, [(http::header::CONTENT_TYPE, "application/json")], body).into_response();
-            if let Some(secs) = self.retry_after {
-                response.headers_mut().insert("retry-after", HeaderValue::from(secs));
-            }
+            retry_headers(&mut response, &self);
             if let Some(id) = request_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
                 response.headers_mut().insert("x-request-id", id);
             }
@@ -24,12 +22,20 @@ impl IntoResponse for ApiError {
         let body =
             crate::transform::anthropic_error::error_body(self.kind.as_str(), &self.message, request_id.as_deref());
         let mut response = (self.status, [(http::header::CONTENT_TYPE, "application/json")], body).into_response();
-        if let Some(secs) = self.retry_after {
-            response.headers_mut().insert("retry-after", HeaderValue::from(secs));
-        }
+        retry_headers(&mut response, &self);
         if let Some(id) = request_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
             response.headers_mut().insert("request-id", id);
         }
         response
+    }
+}
+
+/// `retry-after` (seconds) and, for errors a retry cannot fix soon, `x-should-retry: false`.
+fn retry_headers(response: &mut Response, error: &ApiError) {
+    if let Some(secs) = error.retry_after {
+        response.headers_mut().insert("retry-after", HeaderValue::from(secs));
+    }
+    if error.no_retry {
+        response.headers_mut().insert("x-should-retry", HeaderValue::from_static("false"));
     }
 }

@@ -13,6 +13,7 @@ use rand::RngCore;
 use super::ApiError;
 use crate::common::AccountUsed;
 use crate::gateway::Gateway;
+use crate::proxy::Arrival;
 
 tokio::task_local! {
     static REQUEST_ID: String;
@@ -51,9 +52,10 @@ fn new_request_id() -> String {
 
 /// The one layer around every route (one layer, not several: each costs allocations on every request): assigns
 /// the request id, refuses a foreign `Host`/`Origin`, and logs one line when the response head is ready.
-pub async fn request_layer(State(gateway): State<Arc<Gateway>>, request: Request, next: Next) -> Response {
+pub async fn request_layer(State(gateway): State<Arc<Gateway>>, mut request: Request, next: Next) -> Response {
     let id = new_request_id();
     let started = Instant::now();
+    request.extensions_mut().insert(Arrival { request_id: id.clone(), at: started, at_ms: gateway.now_ms() });
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let openai = is_openai_client(&request);

@@ -14,7 +14,8 @@ use serde_json::json;
 
 use super::{ApiError, admin, auth, callback, middleware, ui};
 use crate::gateway::Gateway;
-use crate::proxy::{self, Endpoint};
+use crate::proxy::{self, Endpoint, Recorder};
+use crate::usage::{Outcome, Route};
 
 /// Builds the gateway's HTTP router.
 pub fn router(gateway: Arc<Gateway>) -> Router {
@@ -28,6 +29,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .merge(api)
         .route("/health", get(health))
         .route("/ready", get(ready))
+        .route("/metrics", get(metrics))
         .route("/oauth/callback", get(callback::oauth_callback))
         // Claude Code's own loopback redirect path, so `oauth.redirect_uri: http://localhost:PORT/callback` with the
         // gateway's port works too.
@@ -41,44 +43,45 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
 }
 
 // Handlers take the whole request and split it, rather than extracting `HeaderMap` and `Uri` (which clones them).
+// Each starts the request's usage record first, so a request refused on the way (body too large) is recorded too.
 
 async fn messages(State(gateway): State<Arc<Gateway>>, request: Request) -> Response {
-    forward(gateway, Endpoint::Messages, request).await
+    forward(gateway, Endpoint::Messages, Route::Messages, request).await
 }
 
 async fn count_tokens(State(gateway): State<Arc<Gateway>>, request: Request) -> Response {
-    forward(gateway, Endpoint::CountTokens, request).await
+    forward(gateway, Endpoint::CountTokens, Route::CountTokens, request).await
 }
 
 async fn chat_completions(State(gateway): State<Arc<Gateway>>, request: Request) -> Response {
     let limit = gateway.live().config.server.max_body_bytes;
     let (parts, body) = request.into_parts();
+    let recorder = Recorder::start(&gateway, Route::ChatCompletions, &parts.headers, &parts.extensions);
     let body = match read_body(body, &parts.headers, limit).await {
         Ok(body) => body,
-        Err(e) => return e.into_response(),
+        Err(e) => return recorder.refuse(e, Outcome::ClientError).into_response(),
     };
-    proxy::openai::chat_completions(&gateway, parts.headers, body).await
+    proxy::openai::chat_completions(recorder, parts.headers, body).await
 }
 
-async fn models(State(gateway): State<Arc<Gateway>>, uri: Uri, headers: HeaderMap) -> Response {
-    if !headers.contains_key("anthropic-version") {
-        return proxy::openai::models(&gateway, uri.query(), headers).await;
+async fn models(State(gateway): State<Arc<Gateway>>, request: Request) -> Response {
+    let (parts, _) = request.into_parts();
+    let recorder = Recorder::start(&gateway, Route::Models, &parts.headers, &parts.extensions);
+    if !parts.headers.contains_key("anthropic-version") {
+        return proxy::openai::models(recorder, parts.uri.query(), parts.headers).await;
     }
-    proxy::forward(&gateway, Endpoint::Models, uri.query(), headers, Bytes::new())
-        .await
-        .unwrap_or_else(IntoResponse::into_response)
+    proxy::forward(recorder, Endpoint::Models, parts.uri.query(), parts.headers, Bytes::new()).await
 }
 
-async fn forward(gateway: Arc<Gateway>, endpoint: Endpoint, request: Request) -> Response {
+async fn forward(gateway: Arc<Gateway>, endpoint: Endpoint, route: Route, request: Request) -> Response {
     let limit = gateway.live().config.server.max_body_bytes;
     let (parts, body) = request.into_parts();
+    let recorder = Recorder::start(&gateway, route, &parts.headers, &parts.extensions);
     let body = match read_body(body, &parts.headers, limit).await {
         Ok(body) => body,
-        Err(e) => return e.into_response(),
+        Err(e) => return recorder.refuse(e, Outcome::ClientError).into_response(),
     };
-    proxy::forward(&gateway, endpoint, parts.uri.query(), parts.headers, body)
-        .await
-        .unwrap_or_else(IntoResponse::into_response)
+    proxy::forward(recorder, endpoint, parts.uri.query(), parts.headers, body).await
 }
 
 /// Reads the whole request body (needed to route it), refusing more than `limit` bytes without reading them.
@@ -108,6 +111,18 @@ async fn ready(State(gateway): State<Arc<Gateway>>) -> Response {
     let word = if usable > 0 { "ready" } else { "no usable account" };
     (status, axum::Json(json!({"status": word, "usable_accounts": usable, "accounts": live.accounts.len()})))
         .into_response()
+}
+
+/// Prometheus metrics (OpenMetrics text). Beyond a loopback listen they need a gateway key or the admin token.
+async fn metrics(State(gateway): State<Arc<Gateway>>, request: Request) -> Response {
+    if !auth::may_read_metrics(&gateway, &request) {
+        return ApiError::unauthorized(
+            "metrics beyond loopback need a gateway key (x-api-key or Authorization: Bearer) or the admin token",
+        )
+        .into_response();
+    }
+    let body = gateway.render_metrics();
+    ([(http::header::CONTENT_TYPE, crate::usage::metrics::CONTENT_TYPE)], body).into_response()
 }
 
 /// Loopback OAuth login: the browser lands here with `?code=…&state=…` when `oauth.redirect_uri` points at the

@@ -16,6 +16,8 @@ pub enum ErrorKind {
     NotFound,
     /// 413.
     RequestTooLarge,
+    /// 429.
+    RateLimit,
     /// 500/502/503/504.
     Api,
 }
@@ -29,6 +31,7 @@ impl ErrorKind {
             Self::Permission => "permission_error",
             Self::NotFound => "not_found_error",
             Self::RequestTooLarge => "request_too_large",
+            Self::RateLimit => "rate_limit_error",
             Self::Api => "api_error",
         }
     }
@@ -45,12 +48,15 @@ pub struct ApiError {
     pub message: String,
     /// Seconds after which a retry may succeed (sent as `retry-after`).
     pub retry_after: Option<u64>,
+    /// Retrying soon cannot help (a spent budget): sent as `x-should-retry: false`, which Anthropic's and
+    /// OpenAI's SDKs honour instead of retrying a 429 by themselves.
+    pub no_retry: bool,
 }
 
 impl ApiError {
     /// Builds an error.
     pub fn new(status: StatusCode, kind: ErrorKind, message: impl Into<String>) -> Self {
-        Self { status, kind, message: message.into(), retry_after: None }
+        Self { status, kind, message: message.into(), retry_after: None, no_retry: false }
     }
     /// 400 `invalid_request_error`.
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -75,6 +81,13 @@ impl ApiError {
             ErrorKind::RequestTooLarge,
             format!("request body exceeds the gateway's limit of {limit} bytes (server.max_body_bytes)"),
         )
+    }
+    /// 429 `rate_limit_error`, retry after `retry_after` seconds.
+    pub fn rate_limited(message: impl Into<String>, retry_after: u64) -> Self {
+        Self {
+            retry_after: Some(retry_after),
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, ErrorKind::RateLimit, message)
+        }
     }
     /// 503 `api_error`: nothing can serve the request.
     pub fn unavailable(message: impl Into<String>) -> Self {

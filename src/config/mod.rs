@@ -4,12 +4,14 @@
 //! what it leaves out. The file never holds a secret: account keys live in the secret store and client keys are
 //! stored as SHA-256 hashes only.
 
+mod glob;
 mod model;
 mod runtime;
 mod store;
 pub mod validate;
 pub mod watch;
 
+pub use glob::glob_match;
 pub use model::*;
 pub use runtime::{RuntimeInfo, connect_url, runtime_info_path};
 pub(crate) use store::FileLock;

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::glob::glob_match;
+
 /// The whole configuration file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
@@ -400,11 +402,7 @@ impl Account {
 
     /// Whether this account serves `model` per its allowlist.
     pub fn serves(&self, model: &str) -> bool {
-        self.models.is_empty()
-            || self.models.iter().any(|m| match m.strip_suffix('*') {
-                Some(prefix) => model.starts_with(prefix),
-                None => m == model,
-            })
+        self.models.is_empty() || self.models.iter().any(|m| glob_match(m, model))
     }
 }
 
@@ -476,6 +474,34 @@ impl ClientKey {
     /// Whether this is a general-purpose key (one that closes the loopback-open mode).
     pub fn is_general(&self) -> bool {
         self.purpose.is_none()
+    }
+
+    /// Whether the key may use `model` (its `models` globs; none means all).
+    pub fn allows_model(&self, model: &str) -> bool {
+        self.models.is_empty() || self.models.iter().any(|m| glob_match(m, model))
+    }
+
+    /// Whether the key's requests may go to `account` (its `accounts`, by id or name, and `priority_tiers`).
+    pub fn allows_account(&self, account: &Account) -> bool {
+        (self.accounts.is_empty() || self.accounts.iter().any(|a| *a == account.id || *a == account.name))
+            && (self.priority_tiers.is_empty() || self.priority_tiers.contains(&account.priority))
+    }
+
+    /// Whether the key restricts which accounts it may use.
+    pub fn restricts_accounts(&self) -> bool {
+        !self.accounts.is_empty() || !self.priority_tiers.is_empty()
+    }
+
+    /// The first moment (Unix ms, UTC) the key no longer works: the midnight after its `expires` day. `None`
+    /// without an expiry; an unreadable date (validation refuses one) counts as expired long ago.
+    pub fn expired_from_ms(&self) -> Option<u64> {
+        let expires = self.expires.as_deref()?;
+        let format = time::macros::format_description!("[year]-[month]-[day]");
+        let Ok(day) = time::Date::parse(expires.trim(), &format) else {
+            return Some(0);
+        };
+        let next = day.next_day().map_or(i64::MAX, |d| d.midnight().assume_utc().unix_timestamp());
+        Some(u64::try_from(next).unwrap_or(0).saturating_mul(1000))
     }
 }
 

@@ -1,5 +1,6 @@
 //! The snapshot a request reads ([`Live`]) and how the account list is built from a config.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -9,6 +10,7 @@ use crate::config::Config;
 use crate::router::schedule;
 use crate::secrets::keys::ClientKeySet;
 use crate::secrets::{SecretError, SecretStore};
+use crate::transform::openai::default_aliases;
 use crate::upstream::UpstreamClient;
 
 /// Everything a request needs that can change on reload, swapped atomically as one snapshot.
@@ -26,6 +28,9 @@ pub struct Live {
     pub schedule: Vec<u32>,
     /// Cooldown and circuit-breaker settings.
     pub policy: HealthPolicy,
+    /// OpenAI model names → Claude models: the built-in aliases with `models.aliases` on top (built once per
+    /// config, not per request).
+    pub model_aliases: BTreeMap<String, String>,
 }
 
 impl Live {
@@ -43,7 +48,17 @@ impl Live {
             breaker_base_ms: secs_to_ms(r.breaker_backoff_secs),
             breaker_max_ms: secs_to_ms(r.breaker_max_backoff_secs),
         };
-        Self { schedule: schedule::smooth_weighted(&weights), policy, config, accounts, client_keys, upstream }
+        let mut model_aliases = default_aliases();
+        model_aliases.extend(config.models.aliases.iter().map(|(k, v)| (k.clone(), v.clone())));
+        Self {
+            schedule: schedule::smooth_weighted(&weights),
+            policy,
+            model_aliases,
+            config,
+            accounts,
+            client_keys,
+            upstream,
+        }
     }
 }
 

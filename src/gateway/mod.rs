@@ -9,6 +9,7 @@ mod monitor;
 mod reload;
 mod sessions;
 mod status;
+mod usage;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,7 +25,7 @@ use crate::config::{AccountKind, Config, ConfigFile};
 use crate::router::Selector;
 use crate::secrets::SecretStore;
 use crate::upstream::oauth::{self, OAuthSettings, PendingRegistry, TokenManager};
-use crate::usage::RequestRecord;
+use crate::usage::{Metrics, RequestRate, RequestRecord, Usage};
 
 pub use events::{CAPACITY as EVENT_CAPACITY, Event, EventBus, EventKind, Subscription};
 pub use live::Live;
@@ -34,6 +35,7 @@ use sessions::UiSessions;
 pub use sessions::{SessionError, UiCode, UiSession};
 pub(crate) use status::with_oauth;
 pub use status::{ReportSource, StatusReport};
+pub(crate) use usage::seed_plan_windows;
 
 #[derive(Debug)]
 pub struct Gateway {
@@ -60,6 +62,12 @@ pub struct Gateway {
     /// The environment Claude Code would start in, when it is not this process's (`StartOptions`, set once at
     /// start).
     claude_code_env: std::sync::OnceLock<crate::claude_code::Environment>,
+    /// The usage store (request log, rollups, per-key day/month counters).
+    usage: Usage,
+    /// Prometheus metrics, observed with every request record.
+    metrics: Metrics,
+    /// Per-client-key requests-per-minute buckets.
+    key_rates: RequestRate,
 }
 
 impl Gateway {
@@ -75,10 +83,12 @@ impl Gateway {
         oauth: TokenManager,
         config_sync: watch::Receiver<ConfigSync>,
         signal: StateSignal,
+        usage: Usage,
     ) -> Self {
         let pending = PendingRegistry::new(&file.dir());
         let ui_sessions = UiSessions::new(&file.dir());
         let events = EventBus::new(events::CAPACITY, clock.clone());
+        let metrics = Metrics::new(usage.clone());
         Self {
             file,
             live: ArcSwap::from_pointee(live),
@@ -96,6 +106,9 @@ impl Gateway {
             events,
             signal,
             claude_code_env: std::sync::OnceLock::new(),
+            usage,
+            metrics,
+            key_rates: RequestRate::default(),
         }
     }
 

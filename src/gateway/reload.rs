@@ -95,6 +95,13 @@ impl Gateway {
         if client_keys.exposed_without_key(self.listen.ip().is_loopback()) {
             tracing::warn!("all client keys were removed: every API request is refused until one is added");
         }
+        self.usage.set_prices(&config.usage);
+        let without_prices =
+            |u: &crate::config::UsageConfig| crate::config::UsageConfig { prices: Default::default(), ..u.clone() };
+        if without_prices(&config.usage) != without_prices(&old.config.usage) {
+            tracing::warn!("usage settings other than prices changed; restart the server to use them");
+        }
+        self.key_rates.retain(|name| config.client_keys.iter().any(|k| k.name == name && k.rpm.is_some()));
         tracing::info!(accounts = accounts.len(), client_keys = client_keys.len(), "configuration applied");
         let (account_count, key_count) = (accounts.len(), client_keys.len());
         let (created, revoked) = key_changes(&old.config.client_keys, &config.client_keys);

@@ -9,6 +9,8 @@ use crate::config::AccountKind;
 use crate::config::Strategy;
 use crate::secrets::backend_name;
 use crate::upstream::oauth::{OAuthState, OAuthStatus};
+use crate::usage::UsageTotals;
+use crate::usage::counters::day_start;
 
 use super::Gateway;
 
@@ -55,6 +57,12 @@ pub struct StatusReport {
     /// Server reports: which version of the config file is in force, and a newer one not applied yet (why).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<ConfigSync>,
+    /// Usage since UTC midnight (absent when recording is off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub today: Option<UsageTotals>,
+    /// Server reports: request records not stored since start-up (the writer fell behind, or the disk failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage_dropped: Option<u64>,
 }
 
 impl StatusReport {
@@ -83,7 +91,7 @@ impl Gateway {
                 view
             })
             .collect();
-        self.report(&live, now, accounts)
+        self.report(&live, now, accounts, None)
     }
 
     /// The live status report. Reading an OAuth account's token state for the first time goes to the secret
@@ -99,10 +107,18 @@ impl Gateway {
             view
         }))
         .await;
-        self.report(&live, now, accounts)
+        let today = self.usage.query(move |r| r.summary_since(day_start(now), now)).await.ok();
+        self.report(&live, now, accounts, today)
     }
 
-    fn report(&self, live: &super::Live, now: u64, accounts: Vec<AccountView>) -> StatusReport {
+    fn report(
+        &self,
+        live: &super::Live,
+        now: u64,
+        accounts: Vec<AccountView>,
+        today: Option<UsageTotals>,
+    ) -> StatusReport {
+        let stats = self.usage.stats();
         StatusReport {
             source: ReportSource::Server,
             version: env!("CARGO_PKG_VERSION").into(),
@@ -115,6 +131,8 @@ impl Gateway {
             client_keys: live.client_keys.general(),
             accounts,
             config: Some(self.config_sync.borrow().clone()),
+            today,
+            usage_dropped: stats.enabled.then(|| stats.dropped()),
         }
     }
 }

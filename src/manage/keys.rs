@@ -5,6 +5,8 @@ use serde::{Deserialize, Serialize};
 use super::{Error, Ops, Result, now_rfc3339, required_name};
 use crate::config::{ClientKey, Config, KeyPurpose};
 use crate::secrets::keys::{hash_key, new_client_key};
+use crate::usage::counters::day_start;
+use crate::usage::{GroupBy, LogQuery, UsageQuery, UsageTotals};
 
 /// What a key may do. Every limit is optional; an empty list means no restriction.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -95,6 +97,12 @@ pub struct ClientKeyView {
     pub loopback_only: bool,
     /// What the key may do.
     pub limits: ClientKeyLimits,
+    /// Its usage since UTC midnight (bound to a running gateway with usage recording on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage_today: Option<UsageTotals>,
+    /// When it last sent a request (RFC 3339), as far as the request log remembers (same condition).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_used: Option<String>,
 }
 
 impl ClientKeyView {
@@ -108,6 +116,8 @@ impl ClientKeyView {
             purpose: key.purpose,
             loopback_only: key.loopback_only,
             limits: ClientKeyLimits::of(key),
+            usage_today: None,
+            last_used: None,
         }
     }
 }
@@ -143,9 +153,39 @@ fn find_key<'c>(config: &'c Config, id_or_name: &str) -> Result<&'c ClientKey> {
 }
 
 impl Ops {
-    /// The gateway keys.
+    /// The gateway keys; bound to a running gateway, each with its usage today.
     pub async fn client_keys(&self) -> Result<Vec<ClientKeyView>> {
-        Ok(self.config().await?.client_keys.iter().map(ClientKeyView::of).collect())
+        let mut views: Vec<ClientKeyView> = self.config().await?.client_keys.iter().map(ClientKeyView::of).collect();
+        if let Some(gateway) = self.gateway() {
+            let now = gateway.now_ms();
+            let query = UsageQuery {
+                since_ms: day_start(now),
+                until_ms: now + 1,
+                group_by: GroupBy::ClientKey,
+                ..UsageQuery::default()
+            };
+            let names: Vec<String> = views.iter().map(|v| v.name.clone()).collect();
+            let found = gateway
+                .usage()
+                .query(move |r| {
+                    let report = r.usage(&query)?;
+                    let mut last = Vec::with_capacity(names.len());
+                    for name in names {
+                        let latest = LogQuery { client_key: Some(name), limit: Some(1), ..LogQuery::default() };
+                        last.push(r.requests(&latest)?.items.first().map(|i| i.record.started_at_ms));
+                    }
+                    Ok((report, last))
+                })
+                .await;
+            if let Ok((report, last)) = found {
+                for (view, last) in views.iter_mut().zip(last) {
+                    let row = report.rows.iter().find(|r| r.key == view.name);
+                    view.usage_today = Some(row.map(|r| r.totals.clone()).unwrap_or_default());
+                    view.last_used = last.map(crate::clock::rfc3339);
+                }
+            }
+        }
+        Ok(views)
     }
 
     /// Creates a gateway key; the returned `key` is the only copy (only its hash is stored).

@@ -17,6 +17,7 @@ mod error;
 mod keys;
 mod login;
 mod status;
+mod usage;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -27,6 +28,7 @@ pub use error::{Error, ErrorKind};
 pub use keys::{ClientKeyLimits, ClientKeyView, CreatedClientKey, NewClientKey};
 pub use login::{LoginRedirect, LoginStart};
 pub use status::ServerSync;
+pub use usage::{RequestParams, SessionParams, SessionsReport, UsageParams};
 
 use crate::config::{Config, ConfigFile};
 use crate::gateway::Gateway;

@@ -35,7 +35,15 @@ impl Ops {
         }
         let mut config = self.config().await?;
         crate::config::env_overrides(&mut config);
-        let accounts = self.accounts().await?;
+        let mut accounts = self.accounts().await?;
+        let (today, windows) = self.usage_from_database(&config).await;
+        for plan in windows {
+            if let crate::usage::PlanSubject::Account(id) = &plan.subject
+                && let Some(view) = accounts.iter_mut().find(|a| a.id == *id && a.windows.is_none())
+            {
+                view.windows = serde_json::from_value(plan.state).ok();
+            }
+        }
         Ok(StatusReport {
             source: ReportSource::Config,
             version: env!("CARGO_PKG_VERSION").into(),
@@ -48,6 +56,8 @@ impl Ops {
             client_keys: config.client_keys.iter().filter(|k| k.is_general()).count(),
             accounts,
             config: None,
+            today,
+            usage_dropped: None,
         })
     }
 

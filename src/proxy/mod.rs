@@ -1,31 +1,35 @@
-//! One request's orchestration: inspect the body, choose an account, call the upstream, report the outcome, fail
-//! over to the next account while nothing has reached the client, and hand the answer back unchanged.
+//! One request's orchestration: inspect the body, check the client key's rules, choose an account, call the
+//! upstream, judge the answer, fail over to the next account while nothing has reached the client, and hand the
+//! answer back unchanged — recording the request as it goes (`record.rs`).
+//!
+//! The failover loop reads as "pick, call, judge" ([`Exchange::run`]): the per-request context ([`Exchange`])
+//! holds what every attempt needs and the request's record, and one function ([`attempt::judge`]) decides what an
+//! attempt's answer means: deliver it, retry elsewhere (with the reason), or stop with an error.
 
+mod attempt;
 mod error_body;
+mod limits;
 pub mod openai;
+mod record;
 mod stream;
 
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 use std::time::Instant;
 
-use axum::body::Body;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, HeaderValue, Method};
+use axum::response::Response;
 use bytes::Bytes;
 
-use self::error_body::{ErrorAnswer, MAX_ERROR_BODY};
-use self::stream::{first_event, is_encoded};
-use crate::accounts::windows::parse_windows;
-use crate::accounts::{Claim, LiveAccount, Observation};
-use crate::common::{AccountUsed, ApiError};
-use crate::config::AccountKind;
+use self::attempt::{Call, Failure, Judgement, judge, send_attempt};
+pub use self::record::{Arrival, Delivery, Recorder};
+use crate::common::ApiError;
+use crate::config::ClientKey;
 use crate::gateway::{Gateway, Live};
-use crate::router::{Pick, SelectRequest};
-use crate::secrets::Secret;
+use crate::router::{NoAccount, Pick, SelectRequest};
 use crate::transform::anthropic::{MessagesSummary, inspect_messages_request};
-use crate::upstream::oauth::{self, OAuthError};
-use crate::upstream::outcome::{self, Verdict, classify};
-use crate::upstream::{self, UpstreamError, request_headers_for_upstream, strip_hop_by_hop};
+use crate::upstream::request_headers_for_upstream;
+use crate::usage::{Outcome, session_hash};
 
 /// The upstream endpoints the gateway forwards to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,247 +62,165 @@ impl Endpoint {
 /// Bytes of the system prompt and first message hashed into a session key when the client names no session.
 const SESSION_PREFIX_BYTES: usize = 4096;
 
-/// The last failed attempt, returned to the client when no account is left to try.
-enum Failure {
-    Gateway(ApiError),
-    Upstream { answer: ErrorAnswer, account: String },
-}
-
-impl Failure {
-    fn into_response(self) -> Response {
-        match self {
-            Self::Gateway(e) => e.into_response(),
-            Self::Upstream { answer, account } => {
-                build(answer.status, answer.headers, Body::from(answer.body), &account)
-            }
-        }
-    }
-}
-
-/// Forwards one client request. `query` is passed through as is (e.g. `beta=true`).
+/// Forwards one client request (its record started by `recorder`). `query` is passed through as is (e.g.
+/// `beta=true`).
 pub async fn forward(
-    gateway: &Gateway,
+    recorder: Recorder,
     endpoint: Endpoint,
     query: Option<&str>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Response, ApiError> {
+) -> Response {
+    exchange(recorder, endpoint, query, headers, body).await.into_response()
+}
+
+/// [`forward`] up to the answer's head: the caller streams the body (the OpenAI route converts it first).
+pub(crate) async fn exchange(
+    mut recorder: Recorder,
+    endpoint: Endpoint,
+    query: Option<&str>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Delivery {
     let summary = match endpoint {
-        Endpoint::Messages | Endpoint::CountTokens => {
-            Some(inspect_messages_request(&body).map_err(|e| ApiError::bad_request(e.to_string()))?)
-        }
+        Endpoint::Messages | Endpoint::CountTokens => match inspect_messages_request(&body) {
+            Ok(summary) => Some(summary),
+            Err(e) => return recorder.refuse(ApiError::bad_request(e.to_string()), Outcome::ClientError),
+        },
         Endpoint::Models => None,
     };
+    let gateway = recorder.gateway().clone();
     let live = gateway.live();
-    let routing = &live.config.routing;
+    if let Some(s) = &summary {
+        recorder.request(&s.model, s.stream, usage_session(&headers, s));
+    }
+    let key = recorder.key().cloned();
+    if let Some(key) = &key
+        && let Err(refusal) = limits::check(&gateway, key, summary.as_ref().map(|s| s.model.as_str()), gateway.now_ms())
+    {
+        return recorder.refuse(refusal.error, refusal.outcome);
+    }
     let session = match (&summary, endpoint) {
-        (Some(s), Endpoint::Messages) if routing.session_affinity => Some(session_key(&headers, s)),
+        (Some(s), Endpoint::Messages) if live.config.routing.session_affinity => Some(session_key(&headers, s)),
         _ => None,
     };
-    let model = summary.as_ref().map(|s| s.model.as_str());
+    let stream = summary.as_ref().is_some_and(|s| s.stream);
+    let model = summary.map(|s| s.model);
     let path_and_query = match query {
         Some(q) if !q.is_empty() => format!("{}?{q}", endpoint.path()),
         _ => endpoint.path().to_string(),
     };
     let mut upstream_headers = request_headers_for_upstream(headers);
-    if summary.as_ref().is_some_and(|s| s.stream) {
+    if stream {
         // The gateway reads a stream's first event and may end a broken stream with an error event: neither is
         // possible inside a compressed body. Non-streamed answers keep the client's Accept-Encoding and come back
         // byte for byte.
         upstream_headers.insert(http::header::ACCEPT_ENCODING, HeaderValue::from_static("identity"));
     }
-    let event_limit = live.config.server.stream_event_limit();
-    let max_cooldown_ms = routing.max_cooldown_secs.saturating_mul(1000);
+    let exchange = Exchange {
+        gateway,
+        live,
+        endpoint,
+        path_and_query,
+        headers: upstream_headers,
+        body,
+        model,
+        session,
+        key,
+        tried: Vec::with_capacity(2),
+        last_failure: None,
+        recorder,
+    };
+    exchange.run().await
+}
 
-    let mut tried: Vec<usize> = Vec::with_capacity(2);
-    let mut last_failure: Option<Failure> = None;
-    for attempt in 1..=routing.max_attempts {
+/// One request on its way through the failover loop: what every attempt needs, the accounts tried so far, the
+/// last failure (returned when nothing else is left), and the request's record.
+struct Exchange {
+    gateway: Arc<Gateway>,
+    live: Arc<Live>,
+    endpoint: Endpoint,
+    path_and_query: String,
+    headers: HeaderMap,
+    body: Bytes,
+    model: Option<String>,
+    session: Option<u64>,
+    key: Option<Arc<ClientKey>>,
+    tried: Vec<usize>,
+    last_failure: Option<Failure>,
+    recorder: Recorder,
+}
+
+impl Exchange {
+    /// Pick, call, judge — until an answer can be delivered, an attempt says stop, or no account is left.
+    async fn run(mut self) -> Delivery {
+        for attempt in 1..=self.live.config.routing.max_attempts {
+            let pick = match self.select() {
+                Ok(pick) => pick,
+                Err(none) => return self.give_up(Some(none)),
+            };
+            self.tried.push(pick.index);
+            log_pick(&pick, attempt);
+            // The claim gives a half-open trial back if this attempt ends without an outcome, at any await below.
+            let claim = pick.claim;
+            let account = claim.account().clone();
+            account.record_attempt(self.gateway.now_ms());
+            let started = Instant::now();
+            let call = Call {
+                endpoint: self.endpoint,
+                path_and_query: &self.path_and_query,
+                headers: &self.headers,
+                body: &self.body,
+            };
+            let sent = send_attempt(&self.gateway, &self.live, &account, &call).await;
+            match judge(&self.gateway, &self.live, claim, sent, started, attempt).await {
+                Judgement::Deliver(answer) => {
+                    self.recorder.attempt(&account, Some(answer.status().as_u16()), None, started);
+                    return self.recorder.deliver(answer, None);
+                }
+                Judgement::Retry { reason, status, failure } => {
+                    self.recorder.attempt(&account, status, Some(reason), started);
+                    self.last_failure = Some(failure);
+                }
+                Judgement::Stop(error) => return self.recorder.refuse(error, Outcome::ClientError),
+            }
+        }
+        self.give_up(None)
+    }
+
+    fn select(&self) -> Result<Pick, NoAccount> {
+        let routing = &self.live.config.routing;
         let request = SelectRequest {
             strategy: routing.strategy,
-            accounts: &live.accounts,
-            schedule: &live.schedule,
-            model,
-            exclude: &tried,
-            session,
+            accounts: &self.live.accounts,
+            schedule: &self.live.schedule,
+            model: self.model.as_deref(),
+            exclude: &self.tried,
+            session: self.session,
             affinity_ttl_ms: routing.affinity_ttl_secs.saturating_mul(1000),
-            now_ms: gateway.now_ms(),
+            now_ms: self.gateway.now_ms(),
+            key: self.key.as_deref().filter(|k| k.restricts_accounts()),
         };
-        let pick = match gateway.selector().select(&request) {
-            Ok(pick) => pick,
-            Err(none) => {
-                return match last_failure {
-                    Some(failure) => Ok(failure.into_response()),
-                    None => Err(ApiError { retry_after: none.retry_after_secs, ..ApiError::unavailable(none.reason) }),
+        self.gateway.selector().select(&request)
+    }
+
+    /// No account (left) to try: the last upstream answer goes back as it was; else the gateway's own error
+    /// (the last attempt's failure, or a 503 saying why nothing could be tried).
+    fn give_up(self, none: Option<NoAccount>) -> Delivery {
+        match self.last_failure {
+            Some(Failure::Upstream { answer, account }) => {
+                self.recorder.deliver(answer.into_response(&account), Some(Outcome::UpstreamError))
+            }
+            Some(Failure::Gateway(e)) => self.recorder.refuse(e, Outcome::GatewayError),
+            None => {
+                let error = match none {
+                    Some(none) => ApiError { retry_after: none.retry_after_secs, ..ApiError::unavailable(none.reason) },
+                    None => ApiError::unavailable("no attempt was made (routing.max_attempts)"),
                 };
-            }
-        };
-        tried.push(pick.index);
-        log_pick(&pick, attempt);
-        // The claim gives a half-open trial back if this attempt ends without an outcome, at any await below.
-        let claim = pick.claim;
-        let account = claim.account().clone();
-        account.record_attempt(gateway.now_ms());
-        let started = Instant::now();
-        let call = Call { endpoint, path_and_query: &path_and_query, headers: &upstream_headers, body: &body };
-        let response = match send_attempt(gateway, &live, &account, &call).await {
-            Ok(r) => r,
-            Err(AttemptError::Upstream(e)) => {
-                account.record_network_failure();
-                observe(gateway, &live, claim, &Observation::Failed);
-                tracing::warn!(attempt, account = %account.name(), "upstream call failed: {e}");
-                last_failure = Some(Failure::Gateway(with_account(upstream_failure(&e), &account)));
-                continue;
-            }
-            Err(AttemptError::OAuth(e)) => {
-                match &e {
-                    OAuthError::NeedsLogin { .. } | OAuthError::InvalidGrant { .. } => {
-                        account.mark_error(format!("OAuth login needed: {e}"));
-                    }
-                    _ => observe(gateway, &live, claim, &Observation::Failed),
-                }
-                tracing::warn!(attempt, account = %account.name(), "no OAuth access token: {e}");
-                last_failure = Some(Failure::Gateway(with_account(ApiError::unavailable(e.to_string()), &account)));
-                continue;
-            }
-            Err(AttemptError::BadBody(message)) => return Err(ApiError::bad_request(message)),
-        };
-        let status = response.status();
-        let now = gateway.now_ms();
-        account.record_response(status.as_u16(), parse_windows(response.headers(), now));
-        let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        // 400/401/403: whether the account or the request is at fault is in the error body (outcome.rs).
-        let (error_head, response) = if outcome::needs_body(status) {
-            let (head, response) = outcome::read_error_head(response, MAX_ERROR_BODY).await;
-            (Some(head), response)
-        } else {
-            (None, response)
-        };
-        match classify(status, response.headers(), error_head.as_deref(), now, max_cooldown_ms) {
-            Verdict::Success if is_event_stream(response.headers()) && !is_encoded(response.headers()) => {
-                let headers = upstream::response_headers_for_client(response.headers());
-                match first_event(response, event_limit).await {
-                    Ok(opened) => {
-                        if let Some(observation) = opened.error_observation() {
-                            observe(gateway, &live, claim, &observation);
-                            tracing::warn!(attempt, account = %account.name(), "stream opened with an error event");
-                            let answer = ErrorAnswer::new(status, headers, opened.head_bytes());
-                            last_failure = Some(Failure::Upstream { answer, account: account.name().into() });
-                            continue;
-                        }
-                        observe(gateway, &live, claim, &Observation::Healthy { latency_ms });
-                        let body = Body::from_stream(opened.into_stream());
-                        return Ok(build(status, headers, body, account.name()));
-                    }
-                    Err(e) => {
-                        account.record_network_failure();
-                        observe(gateway, &live, claim, &Observation::Failed);
-                        tracing::warn!(attempt, account = %account.name(), "stream failed before its first event: {e}");
-                        last_failure = Some(Failure::Gateway(with_account(
-                            ApiError::bad_gateway(format!("the upstream stream failed before its first event: {e}")),
-                            &account,
-                        )));
-                        continue;
-                    }
-                }
-            }
-            Verdict::Success | Verdict::ClientError => {
-                if is_event_stream(response.headers()) {
-                    // Asked for identity, the upstream compressed the stream anyway: it goes out as opaque bytes,
-                    // without the first-event check and without an error event at a break.
-                    tracing::debug!(account = %account.name(), "compressed event stream passed through unchecked");
-                }
-                observe(gateway, &live, claim, &Observation::Healthy { latency_ms });
-                // Forward chunks as they arrive: the upstream body itself becomes the client's body (no stream
-                // adapter, its size hint kept). Dropping it (client gone) drops the upstream response, which
-                // closes its connection and so cancels the upstream call.
-                let (mut parts, body) = http::Response::from(response).into_parts();
-                strip_hop_by_hop(&mut parts.headers);
-                return Ok(build(status, parts.headers, Body::new(body), account.name()));
-            }
-            Verdict::CredentialRejected => {
-                let answer = ErrorAnswer::read(response, MAX_ERROR_BODY).await;
-                let message =
-                    upstream::error_message(&answer.body).unwrap_or_else(|| format!("the upstream answered {status}"));
-                account.mark_error(format!("upstream rejected the credential ({}): {message}", status.as_u16()));
-                tracing::warn!(attempt, account = %account.name(), "{} credential rejected; trying another account", status.as_u16());
-                last_failure = Some(Failure::Upstream { answer, account: account.name().into() });
-            }
-            Verdict::RetryElsewhere { observation, reason } => {
-                // Judged from the status and headers alone, so recorded before the body is read.
-                observe(gateway, &live, claim, &observation);
-                let answer = ErrorAnswer::read(response, MAX_ERROR_BODY).await;
-                tracing::warn!(attempt, account = %account.name(), "{reason}; trying another account");
-                last_failure = Some(Failure::Upstream { answer, account: account.name().into() });
+                self.recorder.refuse(error, Outcome::NoAccount)
             }
         }
     }
-    Ok(last_failure.map_or_else(
-        || ApiError::unavailable("no attempt was made (routing.max_attempts)").into_response(),
-        Failure::into_response,
-    ))
-}
-
-/// One upstream call's inputs.
-struct Call<'a> {
-    endpoint: Endpoint,
-    path_and_query: &'a str,
-    headers: &'a HeaderMap,
-    body: &'a Bytes,
-}
-
-enum AttemptError {
-    Upstream(UpstreamError),
-    OAuth(OAuthError),
-    BadBody(String),
-}
-
-/// Sends one attempt with the account's credential. OAuth accounts get a valid access token (refreshed if due),
-/// the request enhancement (bearer, oauth beta, identity system prompt), and one refresh-and-retry when the
-/// upstream rejects the token with 401.
-async fn send_attempt(
-    gateway: &Gateway,
-    live: &Live,
-    account: &LiveAccount,
-    call: &Call<'_>,
-) -> Result<reqwest::Response, AttemptError> {
-    let method = call.endpoint.method();
-    if account.kind() == AccountKind::ApiKey {
-        return live
-            .upstream
-            .send(
-                account,
-                account.credential.as_ref(),
-                method,
-                call.path_and_query,
-                call.headers.clone(),
-                call.body.clone(),
-            )
-            .await
-            .map_err(AttemptError::Upstream);
-    }
-    let settings = gateway.oauth_settings(&live.config, Some(&account.config));
-    let token = gateway.oauth().access_token(account.id(), &settings).await.map_err(AttemptError::OAuth)?;
-    let send = |token: Secret| async move {
-        let mut headers = call.headers.clone();
-        let body = oauth::enhance_request(call.body, &mut headers, &token, &live.config.oauth.system_prompt)
-            .map_err(|e| AttemptError::BadBody(e.to_string()))?
-            .unwrap_or_else(|| call.body.clone());
-        live.upstream
-            .send(account, None, call.endpoint.method(), call.path_and_query, headers, body)
-            .await
-            .map_err(AttemptError::Upstream)
-    };
-    let response = send(token.clone()).await?;
-    if response.status() != StatusCode::UNAUTHORIZED {
-        return Ok(response);
-    }
-    // Most likely "OAuth token has expired": refresh (single-flight; skipped if another request already did)
-    // and retry once. A second 401 is then a real credential failure.
-    drop(response);
-    tracing::info!(account = %account.name(), "upstream refused the OAuth token; refreshing and retrying once");
-    let fresh =
-        gateway.oauth().refresh_after_rejection(account.id(), &settings, &token).await.map_err(AttemptError::OAuth)?;
-    send(fresh).await
 }
 
 fn log_pick(pick: &Pick, attempt: u32) {
@@ -306,18 +228,6 @@ fn log_pick(pick: &Pick, attempt: u32) {
         tracing::info!(attempt, from = %from, to = %pick.claim.account().name(), "session moved to another account");
     } else if attempt > 1 {
         tracing::info!(attempt, account = %pick.claim.account().name(), "failing over");
-    }
-}
-
-fn observe(gateway: &Gateway, live: &Live, claim: Claim, observation: &Observation) {
-    let account = claim.account().clone();
-    if let Some((until, reason)) = claim.observe(observation, gateway.now_ms(), &live.policy) {
-        tracing::warn!(
-            account = %account.name(),
-            reason = reason.as_str(),
-            until = %crate::clock::rfc3339(until),
-            "account benched"
-        );
     }
 }
 
@@ -338,29 +248,15 @@ fn session_key(headers: &HeaderMap, summary: &MessagesSummary<'_>) -> u64 {
     hasher.finish()
 }
 
+/// The session the usage store groups by: the one the client names (Claude Code's header, else
+/// `metadata.user_id`), hashed stably; none when the client names none.
+fn usage_session(headers: &HeaderMap, summary: &MessagesSummary<'_>) -> Option<u64> {
+    match headers.get("x-claude-code-session-id").and_then(|v| v.to_str().ok()) {
+        Some(id) => Some(session_hash(id)),
+        None => summary.session_id.as_deref().map(session_hash),
+    }
+}
+
 fn prefix(s: Option<&str>) -> Option<&[u8]> {
     s.map(|s| &s.as_bytes()[..s.len().min(SESSION_PREFIX_BYTES)])
-}
-
-fn is_event_stream(headers: &HeaderMap) -> bool {
-    headers
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim_start().starts_with("text/event-stream"))
-}
-
-fn build(status: StatusCode, headers: HeaderMap, body: Body, account: &str) -> Response {
-    let mut response = Response::new(body);
-    *response.status_mut() = status;
-    *response.headers_mut() = headers;
-    response.extensions_mut().insert(AccountUsed(account.to_string()));
-    response
-}
-
-fn with_account(error: ApiError, account: &LiveAccount) -> ApiError {
-    ApiError { message: format!("{} (account `{}`)", error.message, account.name()), ..error }
-}
-
-fn upstream_failure(e: &UpstreamError) -> ApiError {
-    if e.is_timeout() { ApiError::gateway_timeout(e.to_string()) } else { ApiError::bad_gateway(e.to_string()) }
 }

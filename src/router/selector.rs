@@ -11,7 +11,7 @@ use rand::Rng;
 use super::Affinity;
 use crate::accounts::{AccountState, Claim, LiveAccount};
 use crate::clock::hh_mm;
-use crate::config::Strategy;
+use crate::config::{ClientKey, Strategy};
 
 /// Chooses an account per request.
 #[derive(Debug, Default)]
@@ -39,6 +39,15 @@ pub struct SelectRequest<'a> {
     pub affinity_ttl_ms: u64,
     /// Current time (Unix ms).
     pub now_ms: u64,
+    /// The client key, when its `accounts` or `priority_tiers` narrow the choice.
+    pub key: Option<&'a ClientKey>,
+}
+
+impl SelectRequest<'_> {
+    /// Whether the client key (if any) lets this request use `account`.
+    fn key_allows(&self, account: &LiveAccount) -> bool {
+        self.key.is_none_or(|k| k.allows_account(&account.config))
+    }
 }
 
 /// The chosen account.
@@ -163,6 +172,7 @@ impl Tier {
                 || req.exclude.contains(&i)
                 || lost.contains(&i)
                 || !req.model.is_none_or(|m| a.config.serves(m))
+                || !req.key_allows(a)
             {
                 continue;
             }
@@ -201,7 +211,12 @@ fn explain(req: &SelectRequest<'_>) -> NoAccount {
     let mut errors = Vec::new();
     let mut not_serving = 0;
     let mut needs_login = Vec::new();
+    let mut not_allowed = 0;
     for a in accounts {
+        if !req.key_allows(a) {
+            not_allowed += 1;
+            continue;
+        }
         match a.state(now) {
             AccountState::Disabled => counts[0] += 1,
             AccountState::MissingCredential => counts[1] += 1,
@@ -243,6 +258,15 @@ fn explain(req: &SelectRequest<'_>) -> NoAccount {
         && not_serving > 0
     {
         parts.push(format!("{} not serving model `{model}`", plural(not_serving)));
+    }
+    if let Some(key) = req.key
+        && not_allowed > 0
+    {
+        parts.push(format!(
+            "{} not allowed for gateway key `{}` (its accounts / priority_tiers)",
+            plural(not_allowed),
+            key.name
+        ));
     }
     NoAccount {
         reason: format!("no usable account: {}", parts.join("; ")),

@@ -36,6 +36,7 @@ fn request<'a>(strategy: Strategy, accounts: &'a [Arc<LiveAccount>], schedule: &
         session: None,
         affinity_ttl_ms: 3_600_000,
         now_ms: 1_000,
+        key: None,
     }
 }
 
@@ -144,4 +145,23 @@ fn only_one_request_takes_a_half_open_trial() {
     let again = s.select(&req).unwrap();
     assert_eq!(again.claim.account().name(), "recovering", "a trial claim dropped without an outcome is given back");
     assert!(again.claim.is_trial());
+}
+
+#[test]
+fn a_client_key_narrows_the_choice_to_its_accounts_and_tiers() {
+    let accounts = vec![account("work", 1, 0, &[]), account("home", 1, 0, &[]), account("spare", 1, 1, &[])];
+    let s = Selector::new();
+    let mut req = request(Strategy::RoundRobin, &accounts, &[]);
+    let by_name = crate::config::ClientKey { name: "ci".into(), accounts: vec!["home".into()], ..Default::default() };
+    req.key = Some(&by_name);
+    assert_eq!(pick_names(&s, &req, 3), ["home"; 3]);
+    // A tier restriction reaches past the better tier: the key may use only the spare tier.
+    let by_tier = crate::config::ClientKey { name: "batch".into(), priority_tiers: vec![1], ..Default::default() };
+    req.key = Some(&by_tier);
+    assert_eq!(pick_names(&s, &req, 2), ["spare"; 2]);
+    // Nothing allowed left: the 503 says why.
+    let exclude = [2];
+    req.exclude = &exclude;
+    let err = s.select(&req).unwrap_err();
+    assert!(err.reason.contains("2 accounts not allowed for gateway key `batch`"), "{err}");
 }

@@ -3,10 +3,12 @@
 //! Only SHA-256 hashes are stored. Keys carry 256 random bits, so a fast hash is enough (no password stretching
 //! needed), and every stored hash is compared in constant time without an early exit.
 
+use std::sync::Arc;
+
 use base64::Engine;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
+use subtle::{ConditionallySelectable, ConstantTimeEq};
 
 use crate::config::ClientKey;
 
@@ -33,7 +35,13 @@ pub struct ClientKeySet {
 struct KeyEntry {
     hash: [u8; 32],
     loopback_only: bool,
+    key: Arc<ClientKey>,
 }
+
+/// The gateway key a request authenticated with (a request extension the auth layer sets): its name for the
+/// request log, its limits for the proxy. Absent on an open loopback gateway.
+#[derive(Debug, Clone)]
+pub struct AuthenticatedKey(pub Arc<ClientKey>);
 
 /// What a matching key allows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,7 +60,7 @@ impl ClientKeySet {
             let Some(hash) = hex::decode(&key.sha256).ok().and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok()) else {
                 continue;
             };
-            set.keys.push(KeyEntry { hash, loopback_only: key.loopback_only });
+            set.keys.push(KeyEntry { hash, loopback_only: key.loopback_only, key: Arc::new(key.clone()) });
             set.general += usize::from(key.is_general());
         }
         set
@@ -87,19 +95,28 @@ impl ClientKeySet {
 
     /// The scope of `key` if it is one of the set, in time independent of which (if any) matches.
     pub fn check(&self, key: &str) -> Option<KeyScope> {
+        self.find(key).map(|(scope, _)| scope)
+    }
+
+    /// The scope and configuration of `key` if it is one of the set, in time independent of which (if any)
+    /// matches: every stored hash is compared, and the match is selected without a branch.
+    pub fn find(&self, key: &str) -> Option<(KeyScope, Arc<ClientKey>)> {
         let presented = hash_key(key);
         let mut found = subtle::Choice::from(0);
         let mut loopback_only = subtle::Choice::from(0);
-        for entry in &self.keys {
+        let mut index = 0u32;
+        for (i, entry) in self.keys.iter().enumerate() {
             let hit = presented.ct_eq(&entry.hash);
             found |= hit;
             loopback_only |= hit & subtle::Choice::from(u8::from(entry.loopback_only));
+            index = u32::conditional_select(&index, &u32::try_from(i).unwrap_or(u32::MAX), hit);
         }
-        match (bool::from(found), bool::from(loopback_only)) {
-            (false, _) => None,
-            (true, false) => Some(KeyScope::Any),
-            (true, true) => Some(KeyScope::LoopbackOnly),
+        if !bool::from(found) {
+            return None;
         }
+        let scope = if bool::from(loopback_only) { KeyScope::LoopbackOnly } else { KeyScope::Any };
+        let entry = self.keys.get(usize::try_from(index).ok()?)?;
+        Some((scope, entry.key.clone()))
     }
 }
 
@@ -141,6 +158,8 @@ mod tests {
         ]);
         assert_eq!(set.check(&general), Some(KeyScope::Any));
         assert_eq!(set.check(&local), Some(KeyScope::LoopbackOnly));
+        assert_eq!(set.find(&local).map(|(_, k)| k.name.clone()).as_deref(), Some("claude-code"));
+        assert_eq!(set.find(&general).map(|(_, k)| k.name.clone()).as_deref(), Some("laptop"));
         assert_eq!(set.check("lgw-wrong"), None);
         assert_eq!(ClientKeySet::default().check(&general), None);
     }

@@ -52,6 +52,13 @@ pub fn month_start(ms: u64) -> u64 {
     u64::try_from(first.midnight().assume_utc().unix_timestamp()).map_or(0, |s| s * 1000)
 }
 
+/// Start of the UTC calendar month after the one containing `ms`.
+pub fn next_month_start(ms: u64) -> u64 {
+    let start = month_start(ms);
+    // 32 days after the 1st is always in the next month.
+    month_start(start + 32 * DAY_MS)
+}
+
 impl KeyCounters {
     /// Counters as the daily rollups say, for the day and month of `now_ms`: two small indexed queries.
     pub fn load(conn: &Connection, now_ms: u64) -> rusqlite::Result<Self> {
@@ -176,6 +183,8 @@ mod tests {
     fn month_and_day_starts_are_utc() {
         assert_eq!(day_start(NOW), 1_794_700_800_000); // 2026-11-15T00:00Z
         assert_eq!(month_start(NOW), 1_793_491_200_000); // 2026-11-01T00:00Z
+        assert_eq!(next_month_start(NOW), 1_796_083_200_000); // 2026-12-01T00:00Z
+        assert_eq!(next_month_start(1_796_083_200_000), 1_798_761_600_000); // 2027-01-01T00:00Z
     }
 
     #[test]

@@ -13,18 +13,20 @@ use super::query::{Reader, uint};
 use super::record::{Attempt, ClientKind, CostBasis, Outcome, RequestRecord, Route, Tokens};
 use super::write::int;
 
-/// Status classes for the request log filter.
+/// The request log's status filter: `2xx`, `4xx`, `5xx`, `error` (400 and above) or one status code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub enum StatusClass {
     /// 200–299
-    #[serde(rename = "2xx")]
     Success,
     /// 400–499
-    #[serde(rename = "4xx")]
     ClientError,
     /// 500–599
-    #[serde(rename = "5xx")]
     ServerError,
+    /// 400 and above: every failure.
+    Error,
+    /// Exactly this status.
+    Code(u16),
 }
 
 impl StatusClass {
@@ -33,6 +35,39 @@ impl StatusClass {
             Self::Success => (200, 300),
             Self::ClientError => (400, 500),
             Self::ServerError => (500, 600),
+            Self::Error => (400, 1000),
+            Self::Code(c) => (c, c.saturating_add(1)),
+        }
+    }
+
+    /// The filter named `2xx`, `4xx`, `5xx`, `error`, or a status code.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "2xx" => Some(Self::Success),
+            "4xx" => Some(Self::ClientError),
+            "5xx" => Some(Self::ServerError),
+            "error" => Some(Self::Error),
+            code => code.parse().ok().filter(|c| (100..1000).contains(c)).map(Self::Code),
+        }
+    }
+}
+
+impl TryFrom<String> for StatusClass {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        Self::parse(&text).ok_or_else(|| format!("unknown status filter `{text}`"))
+    }
+}
+
+impl From<StatusClass> for String {
+    fn from(class: StatusClass) -> String {
+        match class {
+            StatusClass::Success => "2xx".into(),
+            StatusClass::ClientError => "4xx".into(),
+            StatusClass::ServerError => "5xx".into(),
+            StatusClass::Error => "error".into(),
+            StatusClass::Code(c) => c.to_string(),
         }
     }
 }
@@ -73,7 +108,7 @@ pub struct LogQuery {
 }
 
 /// One logged request.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LoggedRequest {
     /// This row's cursor.
     pub cursor: String,
@@ -83,9 +118,10 @@ pub struct LoggedRequest {
 }
 
 /// A page of the request log.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LogPage {
-    /// The requests: newest first, or oldest first with `after`.
+    /// The requests: newest first, or oldest first with `after` (`requests` in JSON).
+    #[serde(rename = "requests")]
     pub items: Vec<LoggedRequest>,
     /// Pass as `cursor` for the next (older) page; none at the end.
     pub next_cursor: Option<String>,

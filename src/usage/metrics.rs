@@ -330,6 +330,19 @@ impl Metrics {
         self.refreshes.get_or_create(&RefreshLabels { account, result: if ok { "ok" } else { "error" } }).inc();
     }
 
+    /// Brings an account's token-refresh counters up to the totals the token manager keeps (called at scrape
+    /// time; counters only move forward).
+    pub fn set_token_refreshes(&self, account: &str, ok_total: u64, failed_total: u64) {
+        let account = self.account_label(Some(account));
+        for (result, total) in [("ok", ok_total), ("error", failed_total)] {
+            let counter = self.refreshes.get_or_create(&RefreshLabels { account: account.clone(), result });
+            let now = counter.get();
+            if total > now {
+                counter.inc_by(total - now);
+            }
+        }
+    }
+
     /// Counts a failover that is not part of a finished record (normally [`observe`](Self::observe) counts them).
     pub fn failover(&self, reason: FailoverReason) {
         self.failovers.get_or_create(&ReasonLabels { reason: reason.as_str() }).inc();

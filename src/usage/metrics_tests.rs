@@ -162,3 +162,16 @@ fn dropped_usage_records_show_in_the_metrics() {
     assert_eq!(written + dropped, 100);
     assert_eq!(sample(&m.render(), "llm_gateway_usage_records_written", &[]), Some(written as f64));
 }
+
+#[test]
+fn token_refresh_counters_follow_the_token_managers_totals() {
+    let m = Metrics::default();
+    m.set_token_refreshes("max", 2, 1);
+    m.set_token_refreshes("max", 2, 1);
+    let text = m.render();
+    assert_eq!(sample(&text, "llm_gateway_token_refreshes", &[("account", "max"), ("result", "ok")]), Some(2.0));
+    assert_eq!(sample(&text, "llm_gateway_token_refreshes", &[("account", "max"), ("result", "error")]), Some(1.0));
+    m.set_token_refreshes("max", 5, 1);
+    let text = m.render();
+    assert_eq!(sample(&text, "llm_gateway_token_refreshes", &[("account", "max"), ("result", "ok")]), Some(5.0));
+}

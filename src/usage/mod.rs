@@ -15,10 +15,12 @@
 
 pub mod counters;
 pub mod db;
+mod json;
 pub mod log;
 pub mod metrics;
 pub mod prices;
 pub mod query;
+pub mod rate;
 pub mod record;
 pub mod tap;
 pub mod write;
@@ -34,10 +36,12 @@ use arc_swap::ArcSwap;
 use serde::{Deserialize, Serialize};
 
 pub use counters::{KeyCounters, KeyUsage};
+pub(crate) use json::parse_time;
 pub use log::{LogPage, LogQuery, LoggedRequest, StatusClass};
 pub use metrics::Metrics;
 pub use prices::PriceTable;
 pub use query::{GroupBy, PlanWindow, Reader, SessionRow, UsageQuery, UsageReport, UsageRow, UsageTotals};
+pub use rate::RequestRate;
 pub use record::{Attempt, ClientKind, CostBasis, FailoverReason, Outcome, RequestRecord, Route, Tokens, session_hash};
 pub use tap::{Seen, UsageTap};
 pub use write::{PlanUpdate, Writer};
@@ -187,7 +191,9 @@ impl UsageStats {
     }
 }
 
-/// The usage store's handle: cheap to clone; a disabled handle does nothing.
+/// The usage store's handle: cheap to clone. Without a database (`usage.enabled: false`, or one that could not be
+/// opened) it still keeps the per-key day and month counters in memory, so client-key limits hold (until a
+/// restart); [`Usage::disabled`] does nothing at all.
 #[derive(Debug, Clone, Default)]
 pub struct Usage {
     inner: Option<Arc<Inner>>,
@@ -195,37 +201,55 @@ pub struct Usage {
 
 #[derive(Debug)]
 struct Inner {
-    tx: Sender<Msg>,
-    stats: Arc<Stats>,
     counters: KeyCounters,
     prices: ArcSwap<PriceTable>,
+    clock: Arc<dyn Clock>,
+    /// The database and its writer; none when recording is off.
+    store: Option<Store>,
+}
+
+#[derive(Debug)]
+struct Store {
+    tx: Sender<Msg>,
+    stats: Arc<Stats>,
     reader: Mutex<Option<(u64, Reader)>>,
     path: PathBuf,
-    clock: Arc<dyn Clock>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// The writer thread, to wake it for flush and shutdown.
     writer_thread: std::thread::Thread,
 }
 
 impl Usage {
-    /// A handle that records nothing (`usage.enabled: false`).
+    /// A handle that records and counts nothing.
     pub fn disabled() -> Self {
         Self { inner: None }
     }
 
-    /// Opens the store and starts its writer. Never fails: `usage.enabled: false` gives a disabled handle, and so
-    /// does a database that cannot be opened even after moving a corrupt one aside (logged as a warning).
-    /// Blocking (file I/O): call it from `spawn_blocking` on an async runtime.
+    /// A handle without a database: records are priced and counted per key in memory only.
+    pub fn in_memory(config: &UsageConfig, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            inner: Some(Arc::new(Inner {
+                counters: KeyCounters::default(),
+                prices: ArcSwap::from_pointee(PriceTable::new(&config.prices)),
+                clock,
+                store: None,
+            })),
+        }
+    }
+
+    /// Opens the store and starts its writer. Never fails: `usage.enabled: false` gives an in-memory handle (see
+    /// [`Usage::in_memory`]), and so does a database that cannot be opened even after moving a corrupt one aside
+    /// (logged as a warning). Blocking (file I/O): call it from `spawn_blocking` on an async runtime.
     pub fn open(options: UsageOptions) -> Self {
         if !options.config.enabled {
-            return Self::disabled();
+            return Self::in_memory(&options.config, options.clock);
         }
-        let path = options.path.clone();
+        let (path, config, clock) = (options.path.clone(), options.config.clone(), options.clock.clone());
         match Self::try_open(options) {
             Ok(usage) => usage,
             Err(e) => {
                 tracing::warn!(path = %path.display(), "usage recording is off: {e}");
-                Self::disabled()
+                Self::in_memory(&config, clock)
             }
         }
     }
@@ -265,27 +289,33 @@ impl Usage {
         let writer_thread = handle.thread().clone();
         Ok(Self {
             inner: Some(Arc::new(Inner {
-                tx,
-                stats,
                 counters,
                 prices: ArcSwap::from_pointee(PriceTable::new(&config.prices)),
-                reader: Mutex::new(None),
-                path,
                 clock,
-                writer: Mutex::new(Some(handle)),
-                writer_thread,
+                store: Some(Store {
+                    tx,
+                    stats,
+                    reader: Mutex::new(None),
+                    path,
+                    writer: Mutex::new(Some(handle)),
+                    writer_thread,
+                }),
             })),
         })
     }
 
+    fn store(&self) -> Option<&Store> {
+        self.inner.as_deref().and_then(|i| i.store.as_ref())
+    }
+
     /// Whether records are being stored.
     pub fn is_enabled(&self) -> bool {
-        self.inner.is_some()
+        self.store().is_some()
     }
 
     /// The database file, when enabled.
     pub fn path(&self) -> Option<&Path> {
-        self.inner.as_deref().map(|i| i.path.as_path())
+        self.store().map(|s| s.path.as_path())
     }
 
     /// Replaces the price overrides (config reload).
@@ -311,13 +341,16 @@ impl Usage {
         };
         record.cost_micros = record.model().and_then(|m| inner.prices.load().cost_micros(m, &record.tokens));
         inner.counters.add(&record);
-        match inner.tx.try_send(Msg::Record(Box::new(record))) {
+        let Some(store) = &inner.store else {
+            return;
+        };
+        match store.tx.try_send(Msg::Record(Box::new(record))) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
-                inner.stats.dropped_queue_full.fetch_add(1, Ordering::Relaxed);
+                store.stats.dropped_queue_full.fetch_add(1, Ordering::Relaxed);
             }
             Err(TrySendError::Closed(_)) => {
-                inner.stats.dropped_write_error.fetch_add(1, Ordering::Relaxed);
+                store.stats.dropped_write_error.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
@@ -325,11 +358,11 @@ impl Usage {
     /// Keeps the latest rate-limit state of an account or own login (e.g. `RateWindows` as JSON), so status and
     /// the UI show it right after a restart. Never blocks; coalesced per subject by the writer.
     pub fn save_plan_window(&self, subject: PlanSubject, state: serde_json::Value) {
-        let Some(inner) = &self.inner else {
+        let (Some(inner), Some(store)) = (&self.inner, self.store()) else {
             return;
         };
         let update = PlanUpdate { subject, state, at_ms: inner.clock.now_ms() };
-        if inner.tx.try_send(Msg::Plan(Box::new(update))).is_err() {
+        if store.tx.try_send(Msg::Plan(Box::new(update))).is_err() {
             tracing::debug!("usage queue full; plan-window update skipped (the next response carries it again)");
         }
     }
@@ -344,24 +377,24 @@ impl Usage {
 
     /// Recording counters.
     pub fn stats(&self) -> UsageStats {
-        let Some(inner) = &self.inner else {
+        let Some(store) = self.store() else {
             return UsageStats::default();
         };
         UsageStats {
             enabled: true,
-            path: Some(inner.path.clone()),
-            written: inner.stats.written.load(Ordering::Relaxed),
-            dropped_queue_full: inner.stats.dropped_queue_full.load(Ordering::Relaxed),
-            dropped_write_error: inner.stats.dropped_write_error.load(Ordering::Relaxed),
+            path: Some(store.path.clone()),
+            written: store.stats.written.load(Ordering::Relaxed),
+            dropped_queue_full: store.stats.dropped_queue_full.load(Ordering::Relaxed),
+            dropped_write_error: store.stats.dropped_write_error.load(Ordering::Relaxed),
         }
     }
 
     /// Waits until everything queued so far is written (and runs pruning if due). Blocking; for tests and tools.
     pub fn flush(&self) {
-        if let Some(inner) = &self.inner {
+        if let Some(store) = self.store() {
             let (ack, done) = std::sync::mpsc::sync_channel(1);
-            if send_waiting(&inner.tx, Msg::Flush(ack)) {
-                inner.writer_thread.unpark();
+            if send_waiting(&store.tx, Msg::Flush(ack)) {
+                store.writer_thread.unpark();
                 let _ = done.recv();
             }
         }
@@ -370,14 +403,14 @@ impl Usage {
     /// Writes everything queued and stops the writer. Blocking (call from `spawn_blocking`); later records are
     /// counted as dropped. Idempotent.
     pub fn shutdown(&self) {
-        let Some(inner) = &self.inner else {
+        let Some(store) = self.store() else {
             return;
         };
-        let handle = inner.writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        let handle = store.writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
         if let Some(handle) = handle {
             let (ack, done) = std::sync::mpsc::sync_channel(1);
-            if send_waiting(&inner.tx, Msg::Shutdown(ack)) {
-                inner.writer_thread.unpark();
+            if send_waiting(&store.tx, Msg::Shutdown(ack)) {
+                store.writer_thread.unpark();
                 let _ = done.recv();
             }
             let _ = handle.join();
@@ -386,11 +419,11 @@ impl Usage {
 
     /// Runs `f` on the read connection (opened on first use, reopened after the database was replaced). Blocking.
     pub fn with_reader<T>(&self, f: impl FnOnce(&Reader) -> Result<T, UsageError>) -> Result<T, UsageError> {
-        let inner = self.inner.as_ref().ok_or(UsageError::Disabled)?;
-        let mut slot = inner.reader.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let generation = inner.stats.generation.load(Ordering::SeqCst);
+        let store = self.store().ok_or(UsageError::Disabled)?;
+        let mut slot = store.reader.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let generation = store.stats.generation.load(Ordering::SeqCst);
         if slot.as_ref().is_none_or(|(g, _)| *g != generation) {
-            *slot = Some((generation, Reader::open(&inner.path)?));
+            *slot = Some((generation, Reader::open(&store.path)?));
         }
         let Some((_, reader)) = slot.as_ref() else {
             return Err(UsageError::Disabled);
@@ -415,7 +448,7 @@ impl Usage {
 
     /// Today's totals (since UTC midnight) for the tray and UI. Blocking; see [`query`](Self::query).
     pub fn summary_today(&self) -> Result<UsageTotals, UsageError> {
-        let now = self.inner.as_ref().ok_or(UsageError::Disabled)?.clock.now_ms();
+        let now = self.now_ms();
         self.with_reader(|r| r.summary_since(counters::day_start(now), now))
     }
 

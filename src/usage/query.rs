@@ -72,8 +72,9 @@ pub struct UsageQuery {
     pub client_kind: Option<ClientKind>,
 }
 
-/// Summed usage of a set of requests.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+/// Summed usage of a set of requests. Its JSON is the admin API's `UsageTotals` (see `json.rs`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(into = "super::json::TotalsJson", from = "super::json::TotalsJson")]
 pub struct UsageTotals {
     /// Requests.
     pub requests: u64,
@@ -108,16 +109,15 @@ pub struct UsageTotals {
     /// Mean time the gateway added (latency minus upstream time), ms.
     pub avg_gateway_ms: f64,
     /// The sums behind the means, so groups can be added up exactly.
-    #[serde(skip)]
-    sums: TimeSums,
+    pub(super) sums: TimeSums,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-struct TimeSums {
-    latency: u64,
-    first_byte: u64,
-    first_byte_count: u64,
-    upstream: u64,
+pub(super) struct TimeSums {
+    pub(super) latency: u64,
+    pub(super) first_byte: u64,
+    pub(super) first_byte_count: u64,
+    pub(super) upstream: u64,
 }
 
 impl UsageTotals {
@@ -157,20 +157,22 @@ impl UsageTotals {
 }
 
 /// One group of a usage report.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UsageRow {
-    /// The group's value (account id, key name, model, client kind, or bucket start in Unix ms); `""` = none.
+    /// The group's value (account id, key name, model, client kind, or bucket start in Unix ms — RFC 3339 in
+    /// JSON); `""` = none.
     pub key: String,
-    /// For accounts: the account's last known name.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// For accounts: the account's last known name (`label` in JSON).
+    #[serde(rename = "label", default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// The sums.
     #[serde(flatten)]
     pub totals: UsageTotals,
 }
 
-/// A usage report.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// A usage report. Its JSON is the admin API's `UsageReport` (`from`, `to`, `by`, `rows`, `totals`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(into = "super::json::ReportJson", try_from = "super::json::ReportJson")]
 pub struct UsageReport {
     /// The range covered (hour-aligned).
     pub since_ms: u64,
@@ -185,7 +187,8 @@ pub struct UsageReport {
 }
 
 /// One session's totals (a session active in the range, with everything it used while its rows are kept).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(into = "super::json::SessionJson", try_from = "super::json::SessionJson")]
 pub struct SessionRow {
     /// The session hash, hex.
     pub session: String,

@@ -243,16 +243,17 @@ impl FailoverReason {
     }
 }
 
-/// One upstream attempt of a request.
+/// One upstream attempt of a request. JSON: `{"account", "status", "reason", "ms"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Attempt {
     /// The account tried.
+    #[serde(rename = "account", alias = "account_id")]
     pub account_id: String,
     /// The upstream's status, or none when no answer came (network, timeout, no token).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
     /// Why the gateway moved on to another account; none for the attempt that answered the client.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "reason", alias = "failover", default)]
     pub failover: Option<FailoverReason>,
     /// Time spent on this attempt, until its answer's head (or its failure).
     pub ms: u64,
@@ -337,31 +338,27 @@ impl CostBasis {
 }
 
 /// One finished client request. The proxy fills it in; [`crate::usage::Usage::record`] prices it (`cost_micros`)
-/// and hands it to the store.
+/// and hands it to the store. Its JSON is the admin API's `RequestRecord` (see `json.rs`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(into = "super::json::RequestJson", try_from = "super::json::RequestJson")]
 pub struct RequestRecord {
     /// When the request arrived, Unix milliseconds.
     pub started_at_ms: u64,
     /// The gateway's request id (`req_gw_…`).
     pub request_id: String,
     /// The client key's name; none on an open loopback gateway.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_key: Option<String>,
     /// What kind of client sent it.
     pub client_kind: ClientKind,
     /// The account that answered (the last one tried); none when no account was used.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account_id: Option<String>,
     /// That account's name when the request ended.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account_name: Option<String>,
     /// The route.
     pub route: Route,
     /// The `model` the client asked for (after OpenAI alias mapping).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_requested: Option<String>,
     /// The `model` the upstream answered with.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_answered: Option<String>,
     /// The HTTP status the client got.
     pub status: u16,
@@ -369,35 +366,29 @@ pub struct RequestRecord {
     pub outcome: Outcome,
     /// `stop_reason` of the answer (`end_turn`, `max_tokens`, `tool_use`, …), or the `error.type` of an error
     /// event.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_reason: Option<String>,
     /// Whether the answer was streamed.
     pub stream: bool,
     /// Request arrival → last byte to the client (or the client's disconnect), milliseconds.
     pub latency_ms: u64,
     /// Request arrival → first body byte to the client.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_byte_ms: Option<u64>,
     /// Time spent waiting on the upstream: every attempt until its answer's head, plus the body's transfer.
     /// `latency_ms - upstream_ms` is what the gateway added (see [`RequestRecord::gateway_ms`]).
     pub upstream_ms: u64,
     /// Each upstream attempt in order; the last one is the account that answered. The store keeps the list only
     /// when there was a failover (a request answered by its first attempt reads back with none).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attempts: Vec<Attempt>,
     /// Tokens the upstream reported (for a cancelled stream: what had been seen).
     pub tokens: Tokens,
     /// Estimated cost in millionths of a US dollar; none when the model has no price. Filled in by
     /// [`crate::usage::Usage::record`] from the price table.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost_micros: Option<u64>,
     /// Whether the cost is spend or API-equivalent value.
     pub cost_basis: CostBasis,
     /// A stable hash of the session key (see [`session_hash`]), for "top sessions".
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session: Option<u64>,
     /// The request spilled over to an API-key account because the subscriptions were exhausted (issue #13).
-    #[serde(default)]
     pub spillover: bool,
 }
 

@@ -475,11 +475,12 @@ fn request_log_pages_newest_first_with_filters_and_follows() {
 
     let bad = usage.with_reader(|r| r.requests(&LogQuery { cursor: Some("nonsense!".into()), ..LogQuery::default() }));
     assert!(matches!(bad, Err(UsageError::BadCursor(_))));
-    // JSON shape the admin API returns.
+    // JSON shape the admin API returns (docs/admin-api.yaml), and back.
     let json = serde_json::to_value(&first).unwrap();
-    assert!(json["items"][0]["cursor"].is_string());
-    assert_eq!(json["items"][0]["client_kind"], "openai");
-    assert_eq!(json["items"][0]["outcome"], "ok");
+    assert!(json["requests"][0]["cursor"].is_string());
+    assert_eq!(json["requests"][0]["client_kind"], "openai");
+    assert_eq!(json["requests"][0]["outcome"], "ok");
+    assert_eq!(serde_json::from_value::<LogPage>(json).unwrap(), first);
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -489,6 +490,6 @@ async fn queries_run_off_the_async_runtime() {
     let report = usage.query(move |r| r.usage(&q)).await.unwrap();
     assert_eq!(report.total.requests, 36);
     let json = serde_json::to_value(&report).unwrap();
-    assert_eq!(json["group_by"], "model");
-    assert!(json["rows"][0]["tokens"]["input"].is_u64());
+    assert_eq!(json["by"], "model");
+    assert!(json["rows"][0]["input_tokens"].is_u64());
 }

@@ -31,8 +31,9 @@ pub struct PlanUpdate {
     pub at_ms: u64,
 }
 
-/// Rollup dimensions: bucket start, account, client key, model, client kind ('' = none).
-type RollupKey = (u64, String, String, String, &'static str);
+/// Rollup dimensions: bucket start, account, client key, model, client kind ('' = none). Borrowed from the batch's
+/// records: folding a record into its four rollups allocates nothing.
+type RollupKey<'a> = (u64, &'a str, &'a str, &'a str, &'static str);
 
 #[derive(Debug, Default, Clone, Copy)]
 struct Totals {
@@ -174,7 +175,7 @@ impl Writer {
     pub fn write_batch(&mut self, records: &[RequestRecord], plans: &[PlanUpdate]) -> rusqlite::Result<()> {
         let tx = self.conn.transaction()?;
         // One map per table of `db::ROLLUP_TABLES`, in that order.
-        let mut rollups: [HashMap<RollupKey, Totals>; 4] = Default::default();
+        let mut rollups: [HashMap<RollupKey<'_>, Totals>; 4] = Default::default();
         let mut sessions: HashMap<u64, SessionTotals> = HashMap::new();
         let mut accounts: HashMap<&str, (&str, u64)> = HashMap::new();
         {
@@ -217,17 +218,9 @@ impl Writer {
                     r.spillover,
                 ])?;
                 let model = r.model().unwrap_or_default();
-                let dims = |bucket: u64| -> RollupKey {
-                    (
-                        bucket,
-                        r.account_id.clone().unwrap_or_default(),
-                        r.client_key.clone().unwrap_or_default(),
-                        model.to_string(),
-                        r.client_kind.as_str(),
-                    )
-                };
-                let by_model =
-                    |bucket: u64| -> RollupKey { (bucket, String::new(), String::new(), model.to_string(), "") };
+                let (account, key) = (r.account_id.as_deref().unwrap_or(""), r.client_key.as_deref().unwrap_or(""));
+                let dims = |bucket: u64| -> RollupKey<'_> { (bucket, account, key, model, r.client_kind.as_str()) };
+                let by_model = |bucket: u64| -> RollupKey<'_> { (bucket, "", "", model, "") };
                 let t = r.started_at_ms;
                 let (hour, day) = (t - t % HOUR_MS, t - t % DAY_MS);
                 rollups[0].entry(dims(hour)).or_default().add(r);

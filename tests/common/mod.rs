@@ -181,6 +181,18 @@ impl TestManager {
     }
 }
 
+/// Creates a client key with the limits `limits` sets (offline, as the CLI does); returns the key.
+pub fn create_key(
+    path: &std::path::Path,
+    name: &str,
+    limits: impl FnOnce(&mut llm_gateway::manage::ClientKeyLimits),
+) -> String {
+    let mut l = llm_gateway::manage::ClientKeyLimits::default();
+    limits(&mut l);
+    let (ops, name) = (manager(path).ops(), name.to_string());
+    run_blocking(async move { ops.create_client_key(NewClientKey { name, limits: l }).await }).expect("create key").key
+}
+
 /// Changes the config file directly (before or while the gateway runs).
 pub fn edit_config(path: &std::path::Path, change: impl FnOnce(&mut llm_gateway::config::Config)) {
     ConfigFile::new(path)

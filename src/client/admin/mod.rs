@@ -12,6 +12,7 @@ mod config;
 mod error;
 mod keys;
 mod session;
+mod usage;
 
 mod events;
 
@@ -62,6 +63,9 @@ fn v1_table() -> Vec<(&'static str, &'static [&'static str], Handler)> {
         ("/claude-code/restore", &["POST"], post(claude_code::restore)),
         ("/session/code", &["POST"], post(session::mint_code)),
         ("/events", &["GET"], get(events::stream)),
+        ("/usage", &["GET"], get(usage::usage)),
+        ("/usage/sessions", &["GET"], get(usage::sessions)),
+        ("/requests", &["GET"], get(usage::requests)),
     ]
 }
 

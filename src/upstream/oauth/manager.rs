@@ -108,6 +108,16 @@ impl TokenManager {
         futures_util::future::join_all(jobs).await;
     }
 
+    /// Token refreshes since start-up per account id: `(account_id, granted, failed)` (the `/metrics` counters).
+    pub fn refresh_counts(&self) -> Vec<(String, u64, u64)> {
+        let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+        lock(&self.inner.slots)
+            .iter()
+            .map(|(id, slot)| (id.clone(), load(&slot.refreshes[0]), load(&slot.refreshes[1])))
+            .filter(|(_, ok, failed)| ok + failed > 0)
+            .collect()
+    }
+
     /// The account's token state, expiry and last refresh. The first call for an account reads the secret
     /// store on a blocking thread (never on the async runtime: a slow keychain must not stall other tasks).
     pub async fn status(&self, account_id: &str) -> OAuthStatus {
@@ -305,8 +315,12 @@ impl TokenManager {
         let now = unix_now();
         let set = match result {
             Ok(set) => set,
-            Err(e) => return self.refresh_failed(account_id, slot, refresh_token, e),
+            Err(e) => {
+                slot.refreshes[1].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return self.refresh_failed(account_id, slot, refresh_token, e);
+            }
         };
+        slot.refreshes[0].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let record = TokenRecord {
             access_token: set.access_token,
             refresh_token: set.refresh_token.or_else(|| Some(refresh_token.clone())),

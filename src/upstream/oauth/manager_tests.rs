@@ -110,6 +110,7 @@ async fn hundred_concurrent_callers_cause_one_refresh() {
         tokens.push(t.await.unwrap().unwrap().expose().to_string());
     }
     assert_eq!(f.mock.oauth_stats().refresh_calls, 1);
+    assert_eq!(f.manager.refresh_counts(), [("acc_1".to_string(), 1, 0)], "one refresh counted for /metrics");
     assert_eq!(tokens.len(), 100);
     assert!(tokens.iter().all(|t| *t == tokens[0]));
     assert_eq!(tokens[0], f.stored("access_token"));
@@ -156,6 +157,7 @@ async fn invalid_grant_means_needs_login_without_retries() {
     }
     f.manager.refresh_due(&[("acc_1".into(), f.settings.clone())], DEFAULT_REFRESH_MARGIN).await;
     assert_eq!(f.mock.oauth_stats().refresh_calls, 2);
+    assert_eq!(f.manager.refresh_counts(), [("acc_1".to_string(), 0, 1)], "the refused refresh counted for /metrics");
 
     // A new login (another process) is picked up without a restart.
     let url = start_login(f.store.as_ref(), &f.settings, "acc_1").unwrap();

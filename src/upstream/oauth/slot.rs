@@ -14,6 +14,8 @@ use crate::secrets::Secret;
 pub(super) struct Slot {
     pub(super) flight: tokio::sync::Mutex<()>,
     pub(super) state: Mutex<SlotState>,
+    /// Refreshes the token endpoint granted, and refused or failed (metrics), since start-up.
+    pub(super) refreshes: [std::sync::atomic::AtomicU64; 2],
 }
 
 #[derive(Debug, Default)]

@@ -5,7 +5,8 @@
 //! Default behaviour (no [`Scripted`] queued): every response carries `request-id: req_mock_<n>`
 //! and `anthropic-organization-id`; the API key's name selects account-level errors
 //! (`invalid`, `ratelimited`, `overloaded`, `oauthlimited`, `broken`); the request headers
-//! `x-mock-status`, `x-mock-event-interval-ms`, `x-mock-text` and `x-mock-tools: none` steer one
+//! `x-mock-status`, `x-mock-event-interval-ms`, `x-mock-text`, `x-mock-tools: none` and
+//! `x-mock-cache-tokens: CREATION,READ` (prompt-cache tokens in `usage`) steer one
 //! request; `/v1/messages` answers with text or a `tool_use` of the first tool, streamed as
 //! SSE when `stream: true`. Answers are gzip-compressed when the request's `accept-encoding` allows it
 //! (streams flushed event by event); `x-mock-encoding: gzip|identity` overrides that.

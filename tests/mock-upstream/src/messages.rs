@@ -149,7 +149,14 @@ pub(crate) fn create(body: &[u8], headers: &HeaderMap, extra: Vec<(String, Strin
         Ok(r) => r,
         Err(e) => return e.into_response(request_id),
     };
-    let reply = build_reply(&req, headers, estimate_tokens(body));
+    let mut reply = build_reply(&req, headers, estimate_tokens(body));
+    if let Some((creation, read)) = header_str(headers, "x-mock-cache-tokens").and_then(|v| {
+        let (c, r) = v.split_once(',')?;
+        Some((c.trim().parse().ok()?, r.trim().parse().ok()?))
+    }) {
+        reply.cache_creation = creation;
+        reply.cache_read = read;
+    }
     if req.get("stream").and_then(Value::as_bool) == Some(true) {
         let interval =
             header_str(headers, "x-mock-event-interval-ms").and_then(|v| v.trim().parse::<u64>().ok()).unwrap_or(0);

@@ -84,12 +84,23 @@ pub(crate) struct Reply {
     pub blocks: Vec<Block>,
     pub stop_reason: &'static str,
     pub input_tokens: u64,
+    /// Prompt-cache tokens reported in `usage` (`x-mock-cache-tokens: CREATION,READ`).
+    pub cache_creation: u64,
+    pub cache_read: u64,
 }
 
 impl Reply {
     /// A reply with a fresh `msg_mock_<n>` id.
     pub fn new(model: &str, blocks: Vec<Block>, stop_reason: &'static str, input_tokens: u64) -> Self {
-        Reply { id: next_message_id(), model: model.to_string(), blocks, stop_reason, input_tokens }
+        Reply {
+            id: next_message_id(),
+            model: model.to_string(),
+            blocks,
+            stop_reason,
+            input_tokens,
+            cache_creation: 0,
+            cache_read: 0,
+        }
     }
 
     /// Word count of the text plus a rough count for tool inputs; at least 1.
@@ -100,8 +111,8 @@ impl Reply {
     fn usage(&self, output_tokens: u64) -> Value {
         json!({
             "input_tokens": self.input_tokens,
-            "cache_creation_input_tokens": 0,
-            "cache_read_input_tokens": 0,
+            "cache_creation_input_tokens": self.cache_creation,
+            "cache_read_input_tokens": self.cache_read,
             "output_tokens": output_tokens,
         })
     }

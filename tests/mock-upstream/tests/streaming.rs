@@ -219,3 +219,22 @@ async fn raw_chunks_can_cut_a_stream_in_the_middle_of_an_event() {
     assert!(errored, "the body ends in an error");
     assert_eq!(received, chunks[0].as_bytes(), "exactly the scripted bytes, cut mid-event");
 }
+
+#[tokio::test]
+async fn cache_tokens_are_reported_when_asked() {
+    let mock = MockUpstream::start().await.unwrap();
+    for stream in [false, true] {
+        let resp = post(&mock.base_url(), "sk-ant-api03-good", &body(stream))
+            .header("x-mock-cache-tokens", "1200, 3400")
+            .send()
+            .await
+            .unwrap();
+        let usage = if stream {
+            read_events(resp).await.0[0].data["message"]["usage"].clone()
+        } else {
+            resp.json::<serde_json::Value>().await.unwrap()["usage"].clone()
+        };
+        assert_eq!(usage["cache_creation_input_tokens"], 1200, "stream {stream}");
+        assert_eq!(usage["cache_read_input_tokens"], 3400, "stream {stream}");
+    }
+}

@@ -1,0 +1,134 @@
+//! The gateway's side of usage: where a finished request's record goes (metrics, the store, events), the plan
+//! windows kept across restarts, and the metrics page with its scrape-time gauges.
+
+use super::Gateway;
+use crate::accounts::{AccountList, LiveAccount, RateWindows};
+use crate::usage::{Metrics, PlanSubject, RequestRate, RequestRecord, Usage};
+
+/// An account's windows are written at most this often (API keys report new `remaining` counts on every answer).
+const WINDOW_SAVE_INTERVAL_MS: u64 = 1000;
+
+impl Gateway {
+    /// The usage store.
+    pub fn usage(&self) -> &Usage {
+        &self.usage
+    }
+
+    /// The Prometheus metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Per-client-key requests-per-minute buckets.
+    pub(crate) fn key_rates(&self) -> &RequestRate {
+        &self.key_rates
+    }
+
+    /// Takes a finished request's record: counted in the metrics, then handed to the store (never waits: a full
+    /// queue drops and counts it).
+    pub(crate) fn record_request(&self, record: RequestRecord) {
+        self.metrics.observe(&record);
+        // TODO(events): publish `request_finished` here (`self.publish_request(…)`, issue 11's events bus), and a
+        // `usage` event with today's totals at most once a second.
+        self.usage.record(record);
+    }
+
+    /// After an answer from `account`: persists its rate-limit windows when they changed (at most once a second
+    /// per account), so status shows them right after a restart.
+    pub(crate) fn save_windows(&self, account: &LiveAccount, now_ms: u64) {
+        if !self.usage.is_enabled() {
+            return;
+        }
+        if let Some(windows) = account.windows_to_save(now_ms, WINDOW_SAVE_INTERVAL_MS) {
+            save(&self.usage, account, &windows);
+        }
+    }
+
+    /// Persists every account's latest windows not saved yet (at shutdown, before the store closes).
+    pub(crate) fn save_all_windows(&self) {
+        let now = self.now_ms();
+        for account in &self.live().accounts {
+            if let Some(windows) = account.windows_to_save(now, 0) {
+                save(&self.usage, account, &windows);
+            }
+        }
+    }
+
+    /// The metrics page: account state, cooldown and plan-utilisation gauges and token-refresh counters brought up
+    /// to date, then everything rendered (OpenMetrics text).
+    pub fn render_metrics(&self) -> String {
+        let live = self.live();
+        let now = self.now_ms();
+        for account in &live.accounts {
+            let view = account.view(now);
+            let name = view.name.as_str();
+            self.metrics.set_account_state(name, view.state.as_str());
+            let remaining = account.health.benched(now).map_or(0, |(until, _)| until.saturating_sub(now));
+            self.metrics.set_cooldown_remaining(name, remaining as f64 / 1000.0);
+            if let Some(windows) = &view.windows {
+                for (window, utilization) in utilizations(windows) {
+                    self.metrics.set_plan_utilization(name, window, utilization);
+                }
+            }
+        }
+        for (id, ok, failed) in self.oauth.refresh_counts() {
+            let name = live.accounts.iter().find(|a| a.id() == id).map_or(id.as_str(), |a| a.name());
+            self.metrics.set_token_refreshes(name, ok, failed);
+        }
+        self.metrics.render()
+    }
+}
+
+fn save(usage: &Usage, account: &LiveAccount, windows: &RateWindows) {
+    match serde_json::to_value(windows) {
+        Ok(state) => usage.save_plan_window(PlanSubject::Account(account.id().to_string()), state),
+        Err(e) => tracing::debug!(account = %account.name(), "rate-limit windows not saved: {e}"),
+    }
+}
+
+/// Each window's used fraction: the plan's 5-hour and 7-day windows, and API-key limits as `1 - remaining/limit`.
+fn utilizations(w: &RateWindows) -> Vec<(&'static str, f64)> {
+    let mut out = Vec::new();
+    for (name, window) in [("5h", &w.five_hour), ("7d", &w.seven_day)] {
+        if let Some(u) = window.as_ref().and_then(|w| w.utilization) {
+            out.push((name, u));
+        }
+    }
+    for (name, limit) in [
+        ("requests", &w.requests),
+        ("tokens", &w.tokens),
+        ("input_tokens", &w.input_tokens),
+        ("output_tokens", &w.output_tokens),
+    ] {
+        if let Some(l) = limit
+            && let (Some(limit), Some(remaining)) = (l.limit, l.remaining)
+            && limit > 0
+        {
+            out.push((name, 1.0 - remaining.min(limit) as f64 / limit as f64));
+        }
+    }
+    out
+}
+
+/// Shows each account the windows the store kept from before the restart (until the upstream reports new ones).
+/// Reads the database: call off the async runtime.
+pub(crate) fn seed_plan_windows(usage: &Usage, accounts: &AccountList) {
+    if !usage.is_enabled() || accounts.is_empty() {
+        return;
+    }
+    let stored = match usage.with_reader(|r| r.plan_windows()) {
+        Ok(stored) => stored,
+        Err(e) => {
+            tracing::warn!("stored rate-limit windows could not be read: {e}");
+            return;
+        }
+    };
+    for plan in stored {
+        let PlanSubject::Account(id) = &plan.subject else { continue };
+        let Some(account) = accounts.iter().find(|a| a.id() == id) else { continue };
+        match serde_json::from_value::<RateWindows>(plan.state) {
+            Ok(windows) => account.restore_windows(windows),
+            Err(e) => tracing::debug!(account = %account.name(), "stored rate-limit windows unreadable: {e}"),
+        }
+    }
+}
