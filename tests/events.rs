@@ -303,6 +303,29 @@ async fn a_login_that_cannot_complete_is_announced_as_failed_with_its_account() 
 }
 
 #[tokio::test]
+async fn a_finished_request_is_published_with_its_tokens_then_todays_totals_follow() {
+    let h = Harness::start().await;
+    let mut events = Events::follow(&h);
+    let response = h.message(&[]).await;
+    assert_eq!(response.status(), 200);
+    let request_id = response.headers()["x-gateway-request-id"].to_str().unwrap().to_string();
+    let answer: serde_json::Value = response.json().await.unwrap();
+    let (_, finished) = events.wait_for("request_finished", |k| matches!(k, EventKind::RequestFinished { .. })).await;
+    let json = serde_json::to_value(&finished).unwrap();
+    assert_eq!(json["type"], "request_finished");
+    assert_eq!(json["request"]["id"], request_id);
+    assert_eq!(json["request"]["status"], 200);
+    assert_eq!(json["request"]["input_tokens"], answer["usage"]["input_tokens"], "{json}");
+    assert_eq!(json["request"]["output_tokens"], answer["usage"]["output_tokens"], "{json}");
+    assert!(json["request"]["cost_usd"].as_f64().is_some_and(|c| c > 0.0), "priced before publishing: {json}");
+    let (_, usage) = events.wait_for("usage", |k| matches!(k, EventKind::Usage { .. })).await;
+    let EventKind::Usage { today } = &usage.kind else { unreachable!() };
+    assert_eq!(today.requests, 1, "today's totals include the request");
+    assert_eq!(today.tokens.output, answer["usage"]["output_tokens"].as_u64().unwrap());
+    h.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_subscriber_that_falls_behind_is_told_how_many_it_missed_and_continues() {
     let h = Harness::start().await;
     let gateway = h.gateway.as_ref().unwrap().gateway().clone();

@@ -167,6 +167,24 @@ async fn plain_and_streamed_answers_are_recorded_with_the_upstreams_exact_tokens
 }
 
 #[tokio::test]
+async fn a_gzip_answer_goes_to_the_client_compressed_and_is_recorded_with_its_tokens() {
+    let h = Harness::start().await;
+    let response = post_messages(&h, simple_body(false), &[("accept-encoding", "gzip")]).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-encoding"], "gzip", "the upstream's bytes, untouched");
+    let compressed = response.bytes().await.unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&compressed[..]), &mut text).unwrap();
+    let answer: Value = serde_json::from_str(&text).unwrap();
+    let log = logged(&h).await;
+    assert_eq!(log.len(), 1, "{log:#?}");
+    assert_tokens(&log[0], &answer["usage"]);
+    assert!(log[0]["output_tokens"].as_u64().unwrap() > 0);
+    assert_eq!(log[0]["stop_reason"], "end_turn");
+    h.shutdown().await;
+}
+
+#[tokio::test]
 async fn openai_requests_are_recorded_with_the_upstream_tokens_before_conversion() {
     let h = Harness::start().await;
     for stream in [false, true] {
@@ -356,6 +374,14 @@ async fn a_restart_keeps_usage_plan_windows_and_per_key_day_counts() {
     let status = h.status_json().await;
     assert_eq!(status["accounts"][0]["windows"], windows, "windows shown right after the restart");
     assert_eq!(status["today"]["requests"], before.len() as u64);
+    let gateway = h.gateway.as_ref().unwrap().gateway().clone();
+    assert_eq!(
+        gateway.requests_today(),
+        Some(before.len() as u64),
+        "the tray's in-memory count starts from the database"
+    );
+    assert_eq!(post_messages(&h, simple_body(false), &[("x-api-key", &key)]).await.status(), 200);
+    assert_eq!(gateway.requests_today(), Some(before.len() as u64 + 1), "and counts on");
     let (_, report) = admin(&h, "/usage?by=client_key").await;
     let metered = report["rows"].as_array().unwrap().iter().find(|r| r["key"] == "metered").unwrap();
     assert_eq!(metered["input_tokens"].as_u64().unwrap() + metered["output_tokens"].as_u64().unwrap(), used);

@@ -155,8 +155,8 @@ fn as_rfc3339_opt<S: Serializer>(ms: &Option<u64>, s: S) -> Result<S::Ok, S::Err
     }
 }
 
-/// The gateway's event channel.
-#[derive(Debug)]
+/// The gateway's event channel (clones share it).
+#[derive(Debug, Clone)]
 pub struct EventBus {
     sender: broadcast::Sender<Event>,
     /// Live [`Subscription`]s: read with one atomic load before anything is built (the broadcast sender's own

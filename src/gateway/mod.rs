@@ -68,6 +68,8 @@ pub struct Gateway {
     metrics: Metrics,
     /// Per-client-key requests-per-minute buckets.
     key_rates: RequestRate,
+    /// A `usage` event is scheduled (`usage.rs`): requests finishing meanwhile share it.
+    usage_event_due: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Gateway {
@@ -109,6 +111,7 @@ impl Gateway {
             usage,
             metrics,
             key_rates: RequestRate::default(),
+            usage_event_due: Arc::default(),
         }
     }
 

@@ -1,9 +1,15 @@
 //! The gateway's side of usage: where a finished request's record goes (metrics, the store, events), the plan
 //! windows kept across restarts, and the metrics page with its scrape-time gauges.
 
-use super::Gateway;
+use std::sync::atomic::Ordering;
+
+use super::{EventKind, Gateway};
 use crate::accounts::{AccountList, LiveAccount, RateWindows};
 use crate::usage::{Metrics, PlanSubject, RequestRate, RequestRecord, Usage};
+
+/// How long after a finished request the `usage` event follows: past the writer's batch window, so the totals
+/// include the request; requests finishing meanwhile share the event.
+const USAGE_EVENT_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// An account's windows are written at most this often (API keys report new `remaining` counts on every answer).
 const WINDOW_SAVE_INTERVAL_MS: u64 = 1000;
@@ -26,11 +32,47 @@ impl Gateway {
 
     /// Takes a finished request's record: counted in the metrics, then handed to the store (never waits: a full
     /// queue drops and counts it).
-    pub(crate) fn record_request(&self, record: RequestRecord) {
+    /// With event subscribers, the record (priced) is also published as `request_finished`, and a `usage` event
+    /// with today's totals follows within [`USAGE_EVENT_DELAY`] (one per burst: the totals come from the store,
+    /// after the writer's batch). Without subscribers nothing is cloned or scheduled.
+    pub(crate) fn record_request(&self, mut record: RequestRecord) {
         self.metrics.observe(&record);
-        // TODO(events): publish `request_finished` here (`self.publish_request(…)`, issue 11's events bus), and a
-        // `usage` event with today's totals at most once a second.
-        self.usage.record(record);
+        self.usage.price(&mut record);
+        if self.events.has_subscribers() {
+            self.publish_request(record.clone());
+            self.schedule_usage_event();
+        }
+        self.usage.record_priced(record);
+    }
+
+    /// Requests started today (UTC), from memory (`None` when recording is off): the tray's count.
+    pub fn requests_today(&self) -> Option<u64> {
+        self.usage.requests_today()
+    }
+
+    /// Publishes today's totals once, [`USAGE_EVENT_DELAY`] from now, unless that is already scheduled.
+    fn schedule_usage_event(&self) {
+        if !self.usage.is_enabled() || self.usage_event_due.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            self.usage_event_due.store(false, Ordering::Release);
+            return;
+        };
+        let (usage, events, due) = (self.usage.clone(), self.events.clone(), self.usage_event_due.clone());
+        runtime.spawn(async move {
+            tokio::time::sleep(USAGE_EVENT_DELAY).await;
+            due.store(false, Ordering::Release);
+            if !events.has_subscribers() {
+                return;
+            }
+            let store = usage.clone();
+            match tokio::task::spawn_blocking(move || store.summary_today()).await {
+                Ok(Ok(today)) => events.publish(|| EventKind::Usage { today: Box::new(today) }),
+                Ok(Err(e)) => tracing::debug!(error = %e, "today's usage for the usage event"),
+                Err(e) => tracing::debug!(error = %e, "today's usage task"),
+            }
+        });
     }
 
     /// After an answer from `account`: persists its rate-limit windows when they changed (at most once a second

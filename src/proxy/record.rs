@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use http::{Extensions, HeaderMap};
+use http::{Extensions, HeaderMap, HeaderValue};
 use http_body::{Frame, SizeHint};
 
 use crate::accounts::LiveAccount;
@@ -148,14 +148,9 @@ impl Recorder {
     /// upstream failure passed on (every account failed); else it follows from the status and the body.
     pub(crate) fn deliver(mut self, response: Response, outcome: Option<Outcome>) -> Delivery {
         let headers = response.headers();
-        let encoded = headers
-            .get(http::header::CONTENT_ENCODING)
-            .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"identity"));
-        // A compressed body cannot be read for tokens (the gateway has no decompressor): it passes uncounted.
-        if !encoded {
-            let content_type = headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
-            self.tap = Some(UsageTap::for_content_type(content_type));
-        }
+        let text = |name| headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok());
+        // A gzip/deflate JSON answer is decoded for the tap only; the client gets the upstream's bytes.
+        self.tap = Some(UsageTap::for_response(text(http::header::CONTENT_TYPE), text(http::header::CONTENT_ENCODING)));
         let status = response.status().as_u16();
         if let Some(r) = self.record() {
             r.status = status;

@@ -29,6 +29,8 @@ struct State {
     day_start: u64,
     month_start: u64,
     keys: HashMap<String, KeyUsage>,
+    /// Every request started today, with or without a key (the tray's count).
+    requests_today: u64,
 }
 
 /// The in-memory counters. Cheap to update (one short lock per record); reads copy one key's numbers.
@@ -101,20 +103,29 @@ impl KeyCounters {
             usage.spend_month_micros = spend;
             usage.equivalent_month_micros = equivalent;
         }
-        Ok(Self { state: Mutex::new(State { day_start: day, month_start: month, keys }) })
+        let requests_today: i64 = conn.query_row(
+            "SELECT coalesce(sum(requests), 0) FROM rollup_daily WHERE bucket = ?1",
+            params![int(day)],
+            |r| r.get(0),
+        )?;
+        let requests_today = requests_today.max(0) as u64;
+        Ok(Self { state: Mutex::new(State { day_start: day, month_start: month, keys, requests_today }) })
     }
 
     /// Adds a finished request (priced) to its key's counters. A request that started before the current day or
     /// month (a long stream across midnight) counts where the rollups put it: in the earlier period.
     pub fn add(&self, record: &RequestRecord) {
-        let Some(key) = &record.client_key else {
-            return;
-        };
         let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let (day, month) = (day_start(record.started_at_ms), month_start(record.started_at_ms));
         state.roll(day, month);
         let counts_today = day == state.day_start;
         let counts_month = month == state.month_start;
+        if counts_today {
+            state.requests_today += 1;
+        }
+        let Some(key) = &record.client_key else {
+            return;
+        };
         if !counts_today && !counts_month {
             return;
         }
@@ -140,6 +151,13 @@ impl KeyCounters {
         state.roll(day_start(now_ms), month_start(now_ms));
         state.keys.get(key).copied().unwrap_or_default()
     }
+
+    /// Requests started in the day of `now_ms`, every key and none (0 for a day with none yet).
+    pub fn requests_today(&self, now_ms: u64) -> u64 {
+        let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        state.roll(day_start(now_ms), month_start(now_ms));
+        state.requests_today
+    }
 }
 
 impl State {
@@ -154,6 +172,7 @@ impl State {
         }
         if day > self.day_start {
             self.day_start = day;
+            self.requests_today = 0;
             for u in self.keys.values_mut() {
                 u.requests_today = 0;
                 u.tokens_today = Tokens::default();

@@ -336,10 +336,22 @@ impl Usage {
     /// Records a finished request: fills in `cost_micros`, adds it to the key counters and queues it for the
     /// writer. Never blocks: with the queue full the record is dropped and counted.
     pub fn record(&self, mut record: RequestRecord) {
+        self.price(&mut record);
+        self.record_priced(record);
+    }
+
+    /// Fills in a record's estimated cost from the price table (what [`record`](Self::record) does first).
+    pub fn price(&self, record: &mut RequestRecord) {
+        if let Some(inner) = &self.inner {
+            record.cost_micros = record.model().and_then(|m| inner.prices.load().cost_micros(m, &record.tokens));
+        }
+    }
+
+    /// [`record`](Self::record) for a record [`price`](Self::price) has priced already.
+    pub fn record_priced(&self, record: RequestRecord) {
         let Some(inner) = &self.inner else {
             return;
         };
-        record.cost_micros = record.model().and_then(|m| inner.prices.load().cost_micros(m, &record.tokens));
         inner.counters.add(&record);
         let Some(store) = &inner.store else {
             return;
@@ -373,6 +385,14 @@ impl Usage {
             Some(inner) => inner.counters.get(key, inner.clock.now_ms()),
             None => KeyUsage::default(),
         }
+    }
+
+    /// Requests started today (UTC), from memory: every request recorded since start plus what the database
+    /// held for today when it opened. `None` when recording is off.
+    pub fn requests_today(&self) -> Option<u64> {
+        let inner = self.inner.as_ref()?;
+        self.store()?;
+        Some(inner.counters.requests_today(inner.clock.now_ms()))
     }
 
     /// Recording counters.

@@ -10,6 +10,9 @@
 //!   larger body (rare: a very long non-streamed answer) keeps its first and last [`JSON_EDGE`] bytes, and
 //!   `model` is read from the head, `usage` and `stop_reason` from the tail (Anthropic writes them last).
 //!
+//! - a gzip- or deflate-encoded JSON body (non-streamed answers keep the client's `Accept-Encoding`): decoded as
+//!   it passes into the same bounded copy; the client still gets the upstream's bytes untouched.
+//!
 //! Pure and synchronous: no I/O, no panics on any input, and any chunking of the same bytes gives the same result.
 
 use serde::Deserialize;
@@ -49,6 +52,11 @@ pub struct UsageTap {
 enum Mode {
     Sse(Box<sse_parse::SseParser>),
     Json(JsonCopy),
+    /// A compressed JSON body, decoded into the copy. `None` once the encoding proved broken (nothing is counted).
+    Gzip(Option<Box<flate2::write::MultiGzDecoder<JsonCopy>>>),
+    Deflate(Option<Box<flate2::write::ZlibDecoder<JsonCopy>>>),
+    /// An encoding the tap cannot read: the body passes uncounted.
+    Opaque,
 }
 
 impl UsageTap {
@@ -70,6 +78,26 @@ impl UsageTap {
         }
     }
 
+    /// The right tap for a response's `content-type` and `content-encoding`: a gzip or deflate JSON body is decoded
+    /// as it passes; another encoding (or a compressed stream, which the gateway never asks for) is not read.
+    pub fn for_response(content_type: Option<&str>, content_encoding: Option<&str>) -> Self {
+        let encoding = content_encoding.map(str::trim).filter(|e| !e.is_empty() && !e.eq_ignore_ascii_case("identity"));
+        let Some(encoding) = encoding else {
+            return Self::for_content_type(content_type);
+        };
+        let plain = Self::for_content_type(content_type);
+        let mode = match plain.mode {
+            Mode::Json(copy) if encoding.eq_ignore_ascii_case("gzip") || encoding.eq_ignore_ascii_case("x-gzip") => {
+                Mode::Gzip(Some(Box::new(flate2::write::MultiGzDecoder::new(copy))))
+            }
+            Mode::Json(copy) if encoding.eq_ignore_ascii_case("deflate") => {
+                Mode::Deflate(Some(Box::new(flate2::write::ZlibDecoder::new(copy))))
+            }
+            _ => Mode::Opaque,
+        };
+        Self { mode, seen: Seen::default() }
+    }
+
     /// Whether this tap reads an SSE stream.
     pub fn is_stream(&self) -> bool {
         matches!(self.mode, Mode::Sse(_))
@@ -85,6 +113,17 @@ impl UsageTap {
                 }
             }
             Mode::Json(copy) => copy.push(chunk),
+            Mode::Gzip(decoder) => {
+                if decoder.as_mut().is_some_and(|d| std::io::Write::write_all(d.as_mut(), chunk).is_err()) {
+                    *decoder = None;
+                }
+            }
+            Mode::Deflate(decoder) => {
+                if decoder.as_mut().is_some_and(|d| std::io::Write::write_all(d.as_mut(), chunk).is_err()) {
+                    *decoder = None;
+                }
+            }
+            Mode::Opaque => {}
         }
     }
 
@@ -105,6 +144,17 @@ impl UsageTap {
                 }
             }
             Mode::Json(copy) => copy.parse_into(&mut self.seen),
+            Mode::Gzip(decoder) => {
+                if let Some(mut copy) = decoder.take().and_then(|d| d.finish().ok()) {
+                    copy.parse_into(&mut self.seen);
+                }
+            }
+            Mode::Deflate(decoder) => {
+                if let Some(mut copy) = decoder.take().and_then(|d| d.finish().ok()) {
+                    copy.parse_into(&mut self.seen);
+                }
+            }
+            Mode::Opaque => {}
         }
         self.seen
     }
@@ -244,6 +294,18 @@ impl Tail {
         let mut out = self.ring;
         out.rotate_left(self.pos);
         out
+    }
+}
+
+/// The decoders write the decoded body into the copy (bounded like an uncompressed one).
+impl std::io::Write for JsonCopy {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.push(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 

@@ -192,6 +192,63 @@ fn content_type_picks_the_tap() {
     assert!(!UsageTap::for_content_type(None).is_stream());
 }
 
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
+fn zlib(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
+#[test]
+fn a_gzip_or_deflate_json_body_is_decoded_for_its_usage() {
+    let plain = tap_all(UsageTap::json(), &[BODY.as_bytes()]);
+    assert!(plain.complete);
+    for (encoding, body) in
+        [("gzip", gzip(BODY.as_bytes())), ("GZIP", gzip(BODY.as_bytes())), ("deflate", zlib(BODY.as_bytes()))]
+    {
+        let tap = UsageTap::for_response(Some("application/json"), Some(encoding));
+        let (a, b) = body.split_at(body.len() / 3);
+        assert_eq!(tap_all(tap, &[a, b]), plain, "{encoding}");
+    }
+    // identity is no encoding at all.
+    let tap = UsageTap::for_response(Some("application/json"), Some("identity"));
+    assert_eq!(tap_all(tap, &[BODY.as_bytes()]), plain);
+}
+
+#[test]
+fn a_broken_or_unknown_encoding_counts_nothing_and_never_panics() {
+    let mut broken = gzip(BODY.as_bytes());
+    broken.truncate(broken.len() / 2);
+    let tap = UsageTap::for_response(Some("application/json"), Some("gzip"));
+    assert_eq!(tap_all(tap, &[&broken]), Seen::default(), "a cut gzip body");
+    let tap = UsageTap::for_response(Some("application/json"), Some("gzip"));
+    assert_eq!(tap_all(tap, &[b"not gzip at all", BODY.as_bytes()]), Seen::default());
+    let tap = UsageTap::for_response(Some("application/json"), Some("br"));
+    assert_eq!(tap_all(tap, &[BODY.as_bytes()]), Seen::default(), "brotli is not decoded");
+}
+
+#[test]
+fn a_huge_gzip_body_stays_within_the_copys_bounds() {
+    let text = "x".repeat(3 * JSON_CAP);
+    let body = BODY.replace("\"content\":[", &format!("\"content\":[{{\"type\":\"text\",\"text\":\"{text}\"}},"));
+    let compressed = gzip(body.as_bytes());
+    assert!(compressed.len() < JSON_CAP / 10, "compresses well: {}", compressed.len());
+    let mut tap = UsageTap::for_response(Some("application/json"), Some("gzip"));
+    for chunk in compressed.chunks(4096) {
+        tap.feed(chunk);
+    }
+    let seen = tap.finish();
+    assert_eq!(seen.tokens.output, 503);
+    assert_eq!(seen.model.as_deref(), Some("claude-haiku-4-5-20251001"));
+}
+
 fn chunked(bytes: &[u8], cuts: &[usize]) -> Vec<Vec<u8>> {
     let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (bytes.len() + 1)).collect();
     cuts.sort_unstable();
@@ -224,7 +281,9 @@ proptest! {
 
     #[test]
     fn garbage_never_panics(data in proptest::collection::vec(any::<u8>(), 0..2000), cuts in proptest::collection::vec(0usize..2000, 0..10)) {
-        for tap in [UsageTap::sse(), UsageTap::json()] {
+        let gzip = || UsageTap::for_response(Some("application/json"), Some("gzip"));
+        let deflate = || UsageTap::for_response(Some("application/json"), Some("deflate"));
+        for tap in [UsageTap::sse(), UsageTap::json(), gzip(), deflate()] {
             let chunks = chunked(&data, &cuts);
             let refs: Vec<&[u8]> = chunks.iter().map(Vec::as_slice).collect();
             let _ = tap_all(tap, &refs);

@@ -188,7 +188,7 @@ def test_quit_from_the_tray_drains_a_running_stream_then_exits_0(tray_app):
         headers={"content-type": "application/json", "anthropic-version": "2023-06-01"},
     )
     assert status == 200
-    tray.wait_label("the counts line to count it", lambda labels: "1 request since start" in labels)
+    tray.wait_label("the counts line to count it (the usage store's day count)", lambda labels: "1 request today" in labels)
 
     events: list[bytes] = []
     done = threading.Event()

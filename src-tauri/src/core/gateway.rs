@@ -181,9 +181,9 @@ impl GatewayOps {
             addr: self.gateway.listen(),
             secrets_in_file_fallback: file_fallback,
             requests: report.accounts.iter().map(|a| a.requests).sum(),
-            // Today's totals come with the gateway's `usage` events (the monitor fills them in); once the in-memory
-            // status report carries them too, they go here.
-            today_requests: None,
+            // From the usage store's in-memory day count (`None` with recording off: the tray then counts since
+            // start); the `usage` events refresh it too.
+            today_requests: self.gateway.requests_today(),
             accounts: report.accounts.iter().map(account_line).collect(),
         }
     }
