@@ -81,7 +81,6 @@ async function go(route) {
 
 const card = (name) => page.locator(`li.account[data-account="${name}"]`);
 
-/** The statuses of admin API GETs made with the page's session (to tell a missing endpoint, 404, from the rest). */
 
 /**
  * Presses Tab (at most 80 times) until the focused element is `name` (its aria-label, label or text), optionally
