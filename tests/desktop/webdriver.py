@@ -10,10 +10,12 @@ both drivers).
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import socket
 import subprocess
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -86,11 +88,22 @@ class Session:
         request = urllib.request.Request(
             f"{self.base}{path}", data=data, method=method, headers={"content-type": "application/json"}
         )
-        try:
-            with urllib.request.urlopen(request, timeout=timeout_s) as response:
-                return json.loads(response.read() or b"{}").get("value")
-        except urllib.error.HTTPError as e:
-            raise WebDriverError(f"{method} {path}: {e.code} {e.read()[:2000]!r}") from None
+        # tauri-driver forwards each command over a pooled connection to WebKitWebDriver; when that connection was
+        # closed meanwhile, it drops ours without an answer ("Error serving connection … SendRequest" in its log).
+        # Commands that only read or find (and navigation) are sent again; a click or keys are not (they may have
+        # happened).
+        retry = method in ("GET", "DELETE") or path.endswith(("/elements", "/element", "/execute/sync", "/url"))
+        for attempt in range(3 if retry else 1):
+            try:
+                with urllib.request.urlopen(request, timeout=timeout_s) as response:
+                    return json.loads(response.read() or b"{}").get("value")
+            except urllib.error.HTTPError as e:
+                raise WebDriverError(f"{method} {path}: {e.code} {e.read()[:2000]!r}") from None
+            except (http.client.RemoteDisconnected, ConnectionResetError) as e:
+                if attempt == 2 or not retry:
+                    raise
+                print(f"{method} {path}: {e!r}; sending it again", flush=True)
+                time.sleep(0.2)
 
     def call(self, method: str, path: str, body: dict | None = None):
         return self._call(method, f"/session/{self.id}{path}", body)
