@@ -4,7 +4,7 @@
 use std::io::{BufRead, IsTerminal};
 
 use anyhow::{Context, Result, bail};
-use llm_gateway::secrets::Secret;
+use llm_gateway::manage::Secret;
 use zeroize::Zeroizing;
 
 /// Longest line accepted from a pipe; keys and secrets are a few hundred bytes at most.

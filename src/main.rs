@@ -13,10 +13,10 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use llm_gateway::config::AccountClients;
 use llm_gateway::config::default_config_path;
+use llm_gateway::manage::Secret;
 use llm_gateway::manage::{
     ClientKeyLimits, ErrorKind, NewApiKeyAccount, NewClientKey, NewOAuthAccount, Ops, ServerSync,
 };
-use llm_gateway::secrets::Secret;
 
 /// mimalloc instead of the system allocator: the proxy allocates and frees many small buffers per request, and
 /// glibc's malloc showed up as ~15 % of its CPU per request (bench/results/profile-*.txt).
@@ -457,7 +457,7 @@ async fn manage(ops: Ops, command: Command) -> Result<ExitCode> {
 async fn serve(config_path: PathBuf, listen: Option<String>) -> Result<()> {
     // Each connection and each request upstream holds a descriptor; `start` warns if server.max_connections
     // still does not fit.
-    if let Some(limit) = llm_gateway::client::raise_open_files_limit() {
+    if let Some(limit) = llm_gateway::raise_open_files_limit() {
         tracing::debug!(limit, "open-files limit");
     }
     let handle = llm_gateway::start(llm_gateway::StartOptions { config_path, listen, ..Default::default() }).await?;

@@ -1,10 +1,8 @@
 //! Human and JSON output for the CLI.
 
 use anyhow::Result;
-use llm_gateway::accounts::AccountView;
-use llm_gateway::gateway::{ReportSource, StatusReport};
-use llm_gateway::manage::ClientKeyView;
-use llm_gateway::upstream::probe::ProbeResult;
+use llm_gateway::manage::{AccountView, ClientKeyView, ProbeResult, RateWindows};
+use llm_gateway::{ReportSource, StatusReport};
 
 fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
@@ -71,7 +69,7 @@ fn account_rows(accounts: &[AccountView], with_usage: bool) -> Vec<Vec<String>> 
 }
 
 /// "5h 82% 7d 40%" or "req 45/50 tok 9000/10000".
-fn windows_summary(w: &llm_gateway::accounts::RateWindows) -> String {
+fn windows_summary(w: &RateWindows) -> String {
     let mut parts = Vec::new();
     if let Some(status) = &w.unified_status {
         parts.push(status.clone());

@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use anyhow::Result;
 use clap::{Args, ValueEnum};
-use llm_gateway::manage::{Ops, RequestParams, UsageParams};
-use llm_gateway::usage::{GroupBy, LoggedRequest, UsageReport, UsageTotals};
+use llm_gateway::manage::{
+    CostBasis, GroupBy, LoggedRequest, Ops, RequestParams, UsageParams, UsageReport, UsageTotals,
+};
 
 /// How often `requests --follow` asks for new requests.
 const FOLLOW_EVERY: Duration = Duration::from_secs(1);
@@ -226,7 +227,7 @@ fn print_requests(items: &[LoggedRequest], json: bool, header: bool) {
     for item in items {
         let r = &item.record;
         let cost = match r.cost_micros {
-            Some(c) if r.cost_basis == llm_gateway::usage::CostBasis::ApiEquivalent => format!("({})", usd(c)),
+            Some(c) if r.cost_basis == CostBasis::ApiEquivalent => format!("({})", usd(c)),
             Some(c) => usd(c),
             None => "-".into(),
         };

@@ -115,14 +115,62 @@ fn modules_import_only_lower_layers() {
     );
 }
 
-#[test]
-fn every_library_module_has_a_layer() {
+/// The library's modules as `lib.rs` declares them: `mod x;` lines and the `internal_modules!(…)` list, each with
+/// whether it is internal.
+fn library_modules() -> Vec<(String, bool)> {
     let lib = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/lib.rs")).expect("lib.rs");
+    let mut modules = Vec::new();
     for line in lib.lines() {
         let line = line.trim();
+        if let Some(list) = line.strip_prefix("internal_modules!(").and_then(|rest| rest.strip_suffix(");")) {
+            modules.extend(list.split(',').map(str::trim).filter(|n| !n.is_empty()).map(|n| (n.to_string(), true)));
+            continue;
+        }
         let declared = ["pub mod ", "mod ", "pub(crate) mod "].iter().find_map(|p| line.strip_prefix(p));
-        if let Some(name) = declared.and_then(|rest| rest.strip_suffix(';')) {
-            assert!(layer_of(name).is_some(), "module `{name}` is in no layer of tests/architecture.rs");
+        if let Some(name) = declared.and_then(|rest| rest.strip_suffix(';')).filter(|n| !n.starts_with('$')) {
+            modules.push((name.to_string(), !line.starts_with("pub mod ")));
+        }
+    }
+    modules
+}
+
+#[test]
+fn every_library_module_has_a_layer() {
+    let modules = library_modules();
+    assert!(modules.len() > 10, "lib.rs read: {modules:?}");
+    for (name, _) in &modules {
+        assert!(layer_of(name).is_some(), "module `{name}` is in no layer of tests/architecture.rs");
+    }
+}
+
+/// The front doors (the CLI binary's files and the desktop app) use the library's façade only: no internal module
+/// by path. (The compiler enforces it too when they build without the `internals` feature; this names the file.)
+#[test]
+fn front_doors_use_only_the_facade() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let internal: Vec<String> = library_modules().into_iter().filter(|(_, i)| *i).map(|(n, _)| n).collect();
+    assert!(internal.iter().any(|n| n == "proxy"), "{internal:?}");
+    let mut files = Vec::new();
+    rust_files(&root.join("src-tauri/src"), &mut files);
+    let lib_dirs: Vec<PathBuf> = library_modules().iter().map(|(n, _)| root.join("src").join(n)).collect();
+    for entry in std::fs::read_dir(root.join("src")).expect("src").flatten() {
+        let path = entry.path();
+        let is_library_file = path.file_name().is_some_and(|f| f == "lib.rs")
+            || lib_dirs.iter().any(|d| path == *d || path == d.with_extension("rs"));
+        if path.extension().is_some_and(|e| e == "rs") && !is_library_file {
+            files.push(path);
+        }
+    }
+    assert!(files.iter().any(|f| f.ends_with("src/main.rs")), "{files:?}");
+    for file in files {
+        let text = std::fs::read_to_string(&file).expect("readable");
+        for module in &internal {
+            let path = format!("llm_gateway::{module}::");
+            assert!(
+                !text.contains(&path),
+                "{} uses `{path}…`, an internal module: use what lib.rs or `manage` exports",
+                file.display()
+            );
         }
     }
 }

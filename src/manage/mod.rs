@@ -30,6 +30,12 @@ pub use login::{LoginRedirect, LoginStart};
 pub use status::ServerSync;
 pub use usage::{RequestParams, SessionParams, SessionsReport, UsageParams};
 
+// The types the operations take and return, for front doors (their modules are internal).
+pub use crate::accounts::{AccountState, AccountView, RateWindows};
+pub use crate::secrets::Secret;
+pub use crate::upstream::probe::ProbeResult;
+pub use crate::usage::{CostBasis, GroupBy, LoggedRequest, UsageReport, UsageTotals};
+
 use crate::config::{Config, ConfigFile};
 use crate::gateway::Gateway;
 use crate::secrets::SecretStore;

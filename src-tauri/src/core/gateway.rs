@@ -12,10 +12,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use llm_gateway::accounts::{AccountState, AccountView};
 use llm_gateway::claude_code::{ChangeAction, Level};
 use llm_gateway::config::{AccountKind, ConfigFile, SecretsBackend};
-use llm_gateway::manage::{LoginRedirect, NewOAuthAccount, Ops};
+use llm_gateway::manage::{AccountState, AccountView, LoginRedirect, NewOAuthAccount, Ops};
 use llm_gateway::{EventKind, Gateway, GatewayHandle, StartError, StartOptions};
 
 /// The config file the CLI uses too: `LLM_GATEWAY_CONFIG`, else the platform default.
