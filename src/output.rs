@@ -185,6 +185,12 @@ pub fn status(report: &StatusReport, json: bool) -> Result<()> {
             money(t.equivalent_micros)
         );
     }
+    if let Some(c) = report.clients_seen.filter(|c| c.claude_code + c.anthropic_sdk + c.openai + c.other > 0) {
+        println!(
+            "clients since start: Claude Code {}, Anthropic SDK {}, OpenAI {}, other {}",
+            c.claude_code, c.anthropic_sdk, c.openai, c.other
+        );
+    }
     if let Some(dropped) = report.usage_dropped.filter(|d| *d > 0) {
         println!("usage: {dropped} request records dropped (the usage store fell behind; see the log)");
     }

@@ -400,6 +400,12 @@ impl Account {
         format!("account:{}:oauth_client_secret", self.id)
     }
 
+    /// Whether this account may serve requests that are not Claude Code's: API-key accounts always; subscription
+    /// (OAuth) accounts only with `clients: any` (Anthropic's terms reserve their credentials for Claude Code).
+    pub fn serves_any_client(&self) -> bool {
+        self.kind == AccountKind::ApiKey || self.clients == Some(AccountClients::Any)
+    }
+
     /// Whether this account serves `model` per its allowlist.
     pub fn serves(&self, model: &str) -> bool {
         self.models.is_empty() || self.models.iter().any(|m| glob_match(m, model))

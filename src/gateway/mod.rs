@@ -34,7 +34,7 @@ pub use reload::ReloadError;
 use sessions::UiSessions;
 pub use sessions::{SessionError, UiCode, UiSession};
 pub(crate) use status::with_oauth;
-pub use status::{ReportSource, StatusReport};
+pub use status::{ClientCounts, ReportSource, StatusReport};
 pub(crate) use usage::seed_plan_windows;
 
 #[derive(Debug)]
@@ -68,6 +68,8 @@ pub struct Gateway {
     metrics: Metrics,
     /// Per-client-key requests-per-minute buckets.
     key_rates: RequestRate,
+    /// Requests since start-up by client kind.
+    clients_seen: usage::ClientCounter,
 }
 
 impl Gateway {
@@ -109,6 +111,7 @@ impl Gateway {
             usage,
             metrics,
             key_rates: RequestRate::default(),
+            clients_seen: usage::ClientCounter::default(),
         }
     }
 

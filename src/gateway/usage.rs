@@ -3,7 +3,39 @@
 
 use super::Gateway;
 use crate::accounts::{AccountList, LiveAccount, RateWindows};
-use crate::usage::{Metrics, PlanSubject, RequestRate, RequestRecord, Usage};
+use crate::usage::{ClientKind, Metrics, PlanSubject, RequestRate, RequestRecord, Usage};
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Requests since start-up by client kind (status shows them; one relaxed atomic add per request).
+#[derive(Debug, Default)]
+pub(crate) struct ClientCounter([AtomicU64; ClientKind::ALL.len()]);
+
+impl ClientCounter {
+    fn index(kind: ClientKind) -> usize {
+        match kind {
+            ClientKind::ClaudeCode => 0,
+            ClientKind::AnthropicSdk => 1,
+            ClientKind::Openai => 2,
+            ClientKind::Other => 3,
+        }
+    }
+
+    fn add(&self, kind: ClientKind) {
+        self.0[Self::index(kind)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The counts so far.
+    pub(crate) fn snapshot(&self) -> super::status::ClientCounts {
+        let n = |kind: ClientKind| self.0[Self::index(kind)].load(Ordering::Relaxed);
+        super::status::ClientCounts {
+            claude_code: n(ClientKind::ClaudeCode),
+            anthropic_sdk: n(ClientKind::AnthropicSdk),
+            openai: n(ClientKind::Openai),
+            other: n(ClientKind::Other),
+        }
+    }
+}
 
 /// An account's windows are written at most this often (API keys report new `remaining` counts on every answer).
 const WINDOW_SAVE_INTERVAL_MS: u64 = 1000;
@@ -27,6 +59,7 @@ impl Gateway {
     /// Takes a finished request's record: counted in the metrics, then handed to the store (never waits: a full
     /// queue drops and counts it).
     pub(crate) fn record_request(&self, record: RequestRecord) {
+        self.clients_seen.add(record.client_kind);
         self.metrics.observe(&record);
         // TODO(events): publish `request_finished` here (`self.publish_request(…)`, issue 11's events bus), and a
         // `usage` event with today's totals at most once a second.

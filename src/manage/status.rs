@@ -58,6 +58,7 @@ impl Ops {
             config: None,
             today,
             usage_dropped: None,
+            clients_seen: None,
         })
     }
 

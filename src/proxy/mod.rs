@@ -29,7 +29,7 @@ use crate::gateway::{Gateway, Live};
 use crate::router::{NoAccount, Pick, SelectRequest};
 use crate::transform::anthropic::{MessagesSummary, inspect_messages_request};
 use crate::upstream::request_headers_for_upstream;
-use crate::usage::{Outcome, session_hash};
+use crate::usage::{ClientKind, Outcome, session_hash};
 
 /// The upstream endpoints the gateway forwards to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,6 +95,7 @@ pub(crate) async fn exchange(
         recorder.request(&s.model, s.stream, usage_session(&headers, s));
     }
     let key = recorder.key().cloned();
+    let claude_code = recorder.client_kind() == ClientKind::ClaudeCode;
     if let Some(key) = &key
         && let Err(refusal) = limits::check(&gateway, key, summary.as_ref().map(|s| s.model.as_str()), gateway.now_ms())
     {
@@ -127,6 +128,7 @@ pub(crate) async fn exchange(
         model,
         session,
         key,
+        claude_code,
         tried: Vec::with_capacity(2),
         last_failure: None,
         recorder,
@@ -146,6 +148,9 @@ struct Exchange {
     model: Option<String>,
     session: Option<u64>,
     key: Option<Arc<ClientKey>>,
+    /// The request is Claude Code's (it carries its own identity; subscription accounts reserved for Claude
+    /// Code may serve it).
+    claude_code: bool,
     tried: Vec<usize>,
     last_failure: Option<Failure>,
     recorder: Recorder,
@@ -171,6 +176,7 @@ impl Exchange {
                 path_and_query: &self.path_and_query,
                 headers: &self.headers,
                 body: &self.body,
+                claude_code: self.claude_code,
             };
             let sent = send_attempt(&self.gateway, &self.live, &account, &call).await;
             match judge(&self.gateway, &self.live, claim, sent, started, attempt).await {
@@ -200,6 +206,7 @@ impl Exchange {
             affinity_ttl_ms: routing.affinity_ttl_secs.saturating_mul(1000),
             now_ms: self.gateway.now_ms(),
             key: self.key.as_deref().filter(|k| k.restricts_accounts()),
+            claude_code: self.claude_code,
         };
         self.gateway.selector().select(&request)
     }

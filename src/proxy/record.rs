@@ -91,6 +91,11 @@ impl Recorder {
         &self.gateway
     }
 
+    /// What kind of client sent the request (the one classification, made when the record started).
+    pub(crate) fn client_kind(&self) -> ClientKind {
+        self.record.as_ref().map_or(ClientKind::Other, |r| r.client_kind)
+    }
+
     /// The client key the request authenticated with.
     pub(crate) fn key(&self) -> Option<&Arc<ClientKey>> {
         self.key.as_ref()
