@@ -200,6 +200,10 @@ pub fn status(report: &StatusReport, json: bool) -> Result<()> {
         println!();
         table(account_rows(&report.accounts, report.source == ReportSource::Server));
     }
+    if !report.own_logins.is_empty() {
+        println!("\nclients' own logins (passed through, never stored): {}", report.own_logins.len());
+        table(account_rows(&report.own_logins, true));
+    }
     Ok(())
 }
 

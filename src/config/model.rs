@@ -26,6 +26,29 @@ pub struct Config {
     pub models: ModelsConfig,
     /// The usage store: request log, token and cost accounting, retention, prices.
     pub usage: UsageConfig,
+    /// Claude Pro/Max subscriptions: clients' own logins passed through.
+    pub subscriptions: SubscriptionsConfig,
+}
+
+/// `subscriptions:` settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct SubscriptionsConfig {
+    /// What to do with a request that carries its own Anthropic credential (Claude Code's claude.ai login, or an
+    /// Anthropic API key) instead of only a gateway key.
+    pub own_login: OwnLogin,
+}
+
+/// `subscriptions.own_login`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum OwnLogin {
+    /// Forward it upstream untouched (with the client's betas, no enhancement), never storing it: only a short
+    /// hash groups its usage, windows and cooldowns.
+    #[default]
+    Forward,
+    /// Answer 401, saying how to use a gateway key instead.
+    Refuse,
 }
 
 /// `usage:` settings (the request log and usage database).

@@ -6,6 +6,7 @@ mod events;
 mod live;
 mod login;
 mod monitor;
+mod own_logins;
 mod reload;
 mod sessions;
 mod status;
@@ -30,6 +31,7 @@ use crate::usage::{Metrics, RequestRate, RequestRecord, Usage};
 pub use events::{CAPACITY as EVENT_CAPACITY, Event, EventBus, EventKind, Subscription};
 pub use live::Live;
 pub(crate) use live::load_accounts;
+pub use own_logins::{CredentialHeader, OwnCredential, OwnCredentialKind, OwnLogins};
 pub use reload::ReloadError;
 use sessions::UiSessions;
 pub use sessions::{SessionError, UiCode, UiSession};
@@ -70,6 +72,8 @@ pub struct Gateway {
     key_rates: RequestRate,
     /// Requests since start-up by client kind.
     clients_seen: usage::ClientCounter,
+    /// Clients' own logins passed through, tracked like accounts (hashes only).
+    own_logins: OwnLogins,
 }
 
 impl Gateway {
@@ -112,7 +116,13 @@ impl Gateway {
             metrics,
             key_rates: RequestRate::default(),
             clients_seen: usage::ClientCounter::default(),
+            own_logins: OwnLogins::default(),
         }
+    }
+
+    /// Clients' own logins passed through (`subscriptions.own_login: forward`).
+    pub fn own_logins(&self) -> &OwnLogins {
+        &self.own_logins
     }
 
     /// Sets the environment Claude Code would start in (`StartOptions::claude_code_env`); only the first call

@@ -59,6 +59,7 @@ impl Ops {
             today,
             usage_dropped: None,
             clients_seen: None,
+            own_logins: Vec::new(),
         })
     }
 

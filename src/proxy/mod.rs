@@ -10,6 +10,7 @@ mod attempt;
 mod error_body;
 mod limits;
 pub mod openai;
+mod own_login;
 mod record;
 mod stream;
 
@@ -25,10 +26,11 @@ use self::attempt::{Call, Failure, Judgement, judge, send_attempt};
 pub use self::record::{Arrival, Delivery, Recorder};
 use crate::common::ApiError;
 use crate::config::ClientKey;
+use crate::gateway::CredentialHeader;
 use crate::gateway::{Gateway, Live};
 use crate::router::{NoAccount, Pick, SelectRequest};
 use crate::transform::anthropic::{MessagesSummary, inspect_messages_request};
-use crate::upstream::request_headers_for_upstream;
+use crate::upstream::{request_headers_for_own_login, request_headers_for_upstream};
 use crate::usage::{ClientKind, Outcome, session_hash};
 
 /// The upstream endpoints the gateway forwards to.
@@ -111,7 +113,12 @@ pub(crate) async fn exchange(
         Some(q) if !q.is_empty() => format!("{}?{q}", endpoint.path()),
         _ => endpoint.path().to_string(),
     };
-    let mut upstream_headers = request_headers_for_upstream(headers);
+    // A request with its own Anthropic credential goes upstream with it (and nothing of the gateway's).
+    let own = recorder.own_credential().cloned();
+    let mut upstream_headers = match &own {
+        Some(own) => request_headers_for_own_login(headers, own.header == CredentialHeader::Authorization),
+        None => request_headers_for_upstream(headers),
+    };
     if stream {
         // The gateway reads a stream's first event and may end a broken stream with an error event: neither is
         // possible inside a compressed body. Non-streamed answers keep the client's Accept-Encoding and come back
@@ -133,7 +140,10 @@ pub(crate) async fn exchange(
         last_failure: None,
         recorder,
     };
-    exchange.run().await
+    match own {
+        Some(own) => exchange.run_own_login(&own).await,
+        None => exchange.run().await,
+    }
 }
 
 /// One request on its way through the failover loop: what every attempt needs, the accounts tried so far, the
