@@ -350,3 +350,12 @@ async fn an_own_login_at_its_plan_limit_is_benched_and_answered_429_until_the_re
     assert_eq!(status["accounts"][0]["requests"], 0);
     h.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_fresh_gateway_without_any_account_serves_claude_code_on_its_own_login() {
+    let h = Harness::with(|_| {}).await;
+    assert_eq!(own_login_request(&h, OWN_TOKEN, None).await.status(), 200, "a new Pro/Max user needs nothing stored");
+    let message = common::error_of(sdk_request(&h).await, 503, "api_error").await;
+    assert!(message.contains("no account is configured"), "other tools still need an account: {message}");
+    h.shutdown().await;
+}
