@@ -341,6 +341,7 @@ async fn an_own_login_at_its_plan_limit_is_benched_and_answered_429_until_the_re
     assert_eq!(second.status(), 429);
     let retry_after: u64 = second.headers()["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((3500..=3600).contains(&retry_after), "retry-after at the 5-hour window's reset: {retry_after}");
+    assert_eq!(second.headers()["x-should-retry"], "false", "an hour away: report it rather than retry");
     let message = common::error_of(second, 429, "rate_limit_error").await;
     assert!(message.contains("Claude Code login ·"), "{message}");
     let sent = h.mock.requests().into_iter().filter(|r| r.path == "/v1/messages").count();

@@ -16,6 +16,9 @@ use crate::usage::Outcome;
 
 /// `retry-after` when the path is between a bench and its half-open trial (another request holds the trial).
 const TRIAL_BUSY_RETRY_SECS: u64 = 1;
+/// Past this wait, the 429 says `x-should-retry: false`: Claude Code (and the SDKs) then report the limit at once
+/// instead of sleeping through retries for up to hours.
+const RETRY_SOON_MAX_SECS: u64 = 60;
 
 impl Exchange {
     /// Sends the request once with the client's own credential and judges the answer like any attempt: a success
@@ -77,6 +80,8 @@ impl Exchange {
             ),
         };
         tracing::info!(path = %path.name(), retry_after, "own login exhausted; answering 429");
-        self.recorder.refuse(ApiError::rate_limited(message, retry_after), Outcome::NoAccount)
+        let error =
+            ApiError { no_retry: retry_after > RETRY_SOON_MAX_SECS, ..ApiError::rate_limited(message, retry_after) };
+        self.recorder.refuse(error, Outcome::NoAccount)
     }
 }
