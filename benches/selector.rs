@@ -54,6 +54,7 @@ fn selection(c: &mut Criterion) {
             affinity_ttl_ms: 3_600_000,
             now_ms: 1_000,
             key: None,
+            claude_code: true,
         };
         c.bench_function(&format!("select_100_accounts/{name}"), |b| {
             b.iter(|| black_box(selector.select(black_box(&request)).map(|p| p.index)))

@@ -183,6 +183,12 @@ pub fn status(report: &StatusReport, json: bool) -> Result<()> {
             money(t.equivalent_micros)
         );
     }
+    if let Some(c) = report.clients_seen.filter(|c| c.claude_code + c.anthropic_sdk + c.openai + c.other > 0) {
+        println!(
+            "clients since start: Claude Code {}, Anthropic SDK {}, OpenAI {}, other {}",
+            c.claude_code, c.anthropic_sdk, c.openai, c.other
+        );
+    }
     if let Some(dropped) = report.usage_dropped.filter(|d| *d > 0) {
         println!("usage: {dropped} request records dropped (the usage store fell behind; see the log)");
     }
@@ -191,6 +197,10 @@ pub fn status(report: &StatusReport, json: bool) -> Result<()> {
     if !report.accounts.is_empty() {
         println!();
         table(account_rows(&report.accounts, report.source == ReportSource::Server));
+    }
+    if !report.own_logins.is_empty() {
+        println!("\nclients' own logins (passed through, never stored): {}", report.own_logins.len());
+        table(account_rows(&report.own_logins, true));
     }
     Ok(())
 }

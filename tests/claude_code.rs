@@ -45,9 +45,16 @@ async fn the_claude_code_key_leaves_a_loopback_gateway_open_and_works_once_keys_
     for header in [("x-llm-gateway-key", key.as_str()), ("x-api-key", &key), ("authorization", &bearer)] {
         assert_eq!(h.message(&[header]).await.status(), 200, "{}", header.0);
     }
-    // Claude Code keeping its own login sends its token in Authorization and the gateway key beside it.
-    let own_login = [("authorization", "Bearer sk-ant-oat01-not-a-gateway-key"), ("x-llm-gateway-key", key.as_str())];
+    // Claude Code keeping its own login sends its token in Authorization (with its oauth beta) and the gateway key
+    // beside it: the token is forwarded (issue #13), the gateway key is not.
+    let own_login = [
+        ("authorization", "Bearer sk-ant-oat01-not-a-gateway-key"),
+        ("anthropic-beta", "oauth-2025-04-20"),
+        ("x-llm-gateway-key", key.as_str()),
+    ];
     assert_eq!(h.message(&own_login).await.status(), 200);
+    let forwarded = h.mock.requests().into_iter().rev().find(|r| r.path == "/v1/messages").unwrap();
+    assert_eq!(forwarded.header("authorization"), Some("Bearer sk-ant-oat01-not-a-gateway-key"));
     let message = error_of(h.message(&[("x-llm-gateway-key", "lgw-wrong")]).await, 401, "authentication_error").await;
     assert_eq!(message, "invalid gateway key");
     for request in h.mock.requests() {

@@ -214,7 +214,8 @@ async fn an_invalid_config_file_is_announced_as_rejected_with_the_reason() {
     h.shutdown().await;
 }
 
-/// A gateway whose OAuth endpoints are the mock's, with one OAuth account `max` that has not logged in.
+/// A gateway whose OAuth endpoints are the mock's, with one OAuth account `max` that has not logged in (serving any
+/// client: the requests here are SDK-style).
 async fn oauth_gateway() -> (Harness, String) {
     let mut id = String::new();
     let h = Harness::with(|p| {
@@ -231,7 +232,7 @@ async fn oauth_gateway() -> (Harness, String) {
                 weight: 1,
                 priority: 0,
                 models: vec![],
-                clients: None,
+                clients: Some(llm_gateway::config::AccountClients::Any),
             })
             .unwrap()
             .id;

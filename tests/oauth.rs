@@ -6,11 +6,13 @@ mod common;
 
 use common::Harness;
 use futures_util::StreamExt;
+use llm_gateway::config::AccountClients;
 use llm_gateway::manage::NewOAuthAccount;
 use mock_upstream::OAuthMockConfig;
 use serde_json::Value;
 
-/// A gateway whose OAuth endpoints are the mock's, with one OAuth account (not logged in yet).
+/// A gateway whose OAuth endpoints are the mock's, with one OAuth account (not logged in yet) that serves any
+/// client (`clients: any`: these tests send SDK-style requests; tests/subscriptions.rs has the Claude Code rule).
 async fn oauth_harness(redirect_uri: Option<&str>) -> (Harness, String) {
     let mut id = String::new();
     let redirect = redirect_uri.map(String::from);
@@ -31,7 +33,7 @@ async fn oauth_harness(redirect_uri: Option<&str>) -> (Harness, String) {
                 weight: 1,
                 priority: 0,
                 models: vec![],
-                clients: None,
+                clients: Some(AccountClients::Any),
             })
             .unwrap()
             .id;
@@ -58,7 +60,7 @@ async fn post(h: &Harness, system: Option<Value>) -> reqwest::Response {
     }
     h.http
         .post(format!("{}/v1/messages?beta=true", h.url))
-        .header("anthropic-beta", "claude-code-20250219,interleaved-thinking-2025-05-14")
+        .header("anthropic-beta", "interleaved-thinking-2025-05-14,fine-grained-tool-streaming-2025-05-14")
         .header("x-api-key", "client-key-never-forwarded")
         .body(body.to_string())
         .send()
@@ -86,7 +88,7 @@ async fn pasted_code_login_then_requests_carry_bearer_oauth_beta_and_the_identit
     assert!(sent.header("x-api-key").is_none());
     assert_eq!(
         sent.header("anthropic-beta"),
-        Some("claude-code-20250219,interleaved-thinking-2025-05-14,oauth-2025-04-20")
+        Some("interleaved-thinking-2025-05-14,fine-grained-tool-streaming-2025-05-14,oauth-2025-04-20")
     );
     let body = sent.json().unwrap();
     assert_eq!(body["system"][0]["text"], "You are Claude Code, Anthropic's official CLI for Claude.");
@@ -287,7 +289,7 @@ async fn forged_callbacks_cost_no_secret_store_read_and_a_cli_started_login_stil
                 weight: 1,
                 priority: 0,
                 models: vec![],
-                clients: None,
+                clients: Some(AccountClients::Any),
             })
             .unwrap()
             .id;

@@ -233,6 +233,15 @@ impl LiveAccount {
         self.signal.notify();
     }
 
+    /// Takes back a rejection recorded by [`mark_error`](Self::mark_error): for a client's own login, which the
+    /// client renews itself, once the upstream accepts it again.
+    pub fn clear_error(&self) {
+        if self.credential_error.swap(false, Ordering::AcqRel) {
+            self.detail().error = None;
+            self.signal.notify();
+        }
+    }
+
     /// Builds the account's public view at `now_ms`.
     pub fn view(&self, now_ms: u64) -> AccountView {
         let detail = self.detail().clone();

@@ -91,8 +91,7 @@ impl Inputs {
             managed_dir: default_managed_dir(),
             gateway_url: gateway_url(config, &loaded.server.listen),
             gateway_has_general_keys: loaded.client_keys.iter().any(|k| k.is_general()),
-            // TODO(issue 13): read `subscriptions.own_login` (forward | refuse, default forward) once it exists.
-            own_login_forwarding: true,
+            own_login_forwarding: loaded.subscriptions.own_login == crate::config::OwnLogin::Forward,
             state_dir: config.dir(),
         })
     }

@@ -26,6 +26,29 @@ pub struct Config {
     pub models: ModelsConfig,
     /// The usage store: request log, token and cost accounting, retention, prices.
     pub usage: UsageConfig,
+    /// Claude Pro/Max subscriptions: clients' own logins passed through.
+    pub subscriptions: SubscriptionsConfig,
+}
+
+/// `subscriptions:` settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct SubscriptionsConfig {
+    /// What to do with a request that carries its own Anthropic credential (Claude Code's claude.ai login, or an
+    /// Anthropic API key) instead of only a gateway key.
+    pub own_login: OwnLogin,
+}
+
+/// `subscriptions.own_login`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum OwnLogin {
+    /// Forward it upstream untouched (with the client's betas, no enhancement), never storing it: only a short
+    /// hash groups its usage, windows and cooldowns.
+    #[default]
+    Forward,
+    /// Answer 401, saying how to use a gateway key instead.
+    Refuse,
 }
 
 /// `usage:` settings (the request log and usage database).
@@ -398,6 +421,12 @@ impl Account {
     /// The secret store id of an OAuth account's client secret (only when `add-oauth --client-secret` was given).
     pub fn client_secret_id(&self) -> String {
         format!("account:{}:oauth_client_secret", self.id)
+    }
+
+    /// Whether this account may serve requests that are not Claude Code's: API-key accounts always; subscription
+    /// (OAuth) accounts only with `clients: any` (Anthropic's terms reserve their credentials for Claude Code).
+    pub fn serves_any_client(&self) -> bool {
+        self.kind == AccountKind::ApiKey || self.clients == Some(AccountClients::Any)
     }
 
     /// Whether this account serves `model` per its allowlist.

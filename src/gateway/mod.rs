@@ -6,6 +6,7 @@ mod events;
 mod live;
 mod login;
 mod monitor;
+mod own_logins;
 mod reload;
 mod sessions;
 mod status;
@@ -30,11 +31,12 @@ use crate::usage::{Metrics, RequestRate, RequestRecord, Usage};
 pub use events::{CAPACITY as EVENT_CAPACITY, Event, EventBus, EventKind, Subscription};
 pub use live::Live;
 pub(crate) use live::load_accounts;
+pub use own_logins::{CredentialHeader, OwnCredential, OwnCredentialKind, OwnLogins};
 pub use reload::ReloadError;
 use sessions::UiSessions;
 pub use sessions::{SessionError, UiCode, UiSession};
 pub(crate) use status::with_oauth;
-pub use status::{ReportSource, StatusReport};
+pub use status::{ClientCounts, ReportSource, StatusReport};
 pub(crate) use usage::seed_plan_windows;
 
 #[derive(Debug)]
@@ -70,6 +72,10 @@ pub struct Gateway {
     key_rates: RequestRate,
     /// A `usage` event is scheduled (`usage.rs`): requests finishing meanwhile share it.
     usage_event_due: Arc<std::sync::atomic::AtomicBool>,
+    /// Requests since start-up by client kind.
+    clients_seen: usage::ClientCounter,
+    /// Clients' own logins passed through, tracked like accounts (hashes only).
+    own_logins: OwnLogins,
 }
 
 impl Gateway {
@@ -112,7 +118,14 @@ impl Gateway {
             metrics,
             key_rates: RequestRate::default(),
             usage_event_due: Arc::default(),
+            clients_seen: usage::ClientCounter::default(),
+            own_logins: OwnLogins::default(),
         }
+    }
+
+    /// Clients' own logins passed through (`subscriptions.own_login: forward`).
+    pub fn own_logins(&self) -> &OwnLogins {
+        &self.own_logins
     }
 
     /// Sets the environment Claude Code would start in (`StartOptions::claude_code_env`); only the first call

@@ -63,6 +63,26 @@ pub struct StatusReport {
     /// Server reports: request records not stored since start-up (the writer fell behind, or the disk failed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage_dropped: Option<u64>,
+    /// Server reports: clients' own logins passed through (`subscriptions.own_login: forward`), each tracked like
+    /// an account under a short hash of its credential ("Claude Code login ·a1b2"), most recently used first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub own_logins: Vec<AccountView>,
+    /// Server reports: requests since start-up by client kind (`usage::ClientKind::detect`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clients_seen: Option<ClientCounts>,
+}
+
+/// Requests by client kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientCounts {
+    /// The Claude Code CLI.
+    pub claude_code: u64,
+    /// Anthropic SDKs and other Messages clients.
+    pub anthropic_sdk: u64,
+    /// OpenAI-format clients.
+    pub openai: u64,
+    /// Anything else.
+    pub other: u64,
 }
 
 impl StatusReport {
@@ -133,6 +153,8 @@ impl Gateway {
             config: Some(self.config_sync.borrow().clone()),
             today,
             usage_dropped: stats.enabled.then(|| stats.dropped()),
+            clients_seen: Some(self.clients_seen.snapshot()),
+            own_logins: self.own_logins.views(now),
         }
     }
 }

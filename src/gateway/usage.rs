@@ -1,11 +1,41 @@
 //! The gateway's side of usage: where a finished request's record goes (metrics, the store, events), the plan
 //! windows kept across restarts, and the metrics page with its scrape-time gauges.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::{EventKind, Gateway};
 use crate::accounts::{AccountList, LiveAccount, RateWindows};
-use crate::usage::{Metrics, PlanSubject, RequestRate, RequestRecord, Usage};
+use crate::usage::{ClientKind, Metrics, PlanSubject, RequestRate, RequestRecord, Usage};
+
+/// Requests since start-up by client kind (status shows them; one relaxed atomic add per request).
+#[derive(Debug, Default)]
+pub(crate) struct ClientCounter([AtomicU64; ClientKind::ALL.len()]);
+
+impl ClientCounter {
+    fn index(kind: ClientKind) -> usize {
+        match kind {
+            ClientKind::ClaudeCode => 0,
+            ClientKind::AnthropicSdk => 1,
+            ClientKind::Openai => 2,
+            ClientKind::Other => 3,
+        }
+    }
+
+    fn add(&self, kind: ClientKind) {
+        self.0[Self::index(kind)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The counts so far.
+    pub(crate) fn snapshot(&self) -> super::status::ClientCounts {
+        let n = |kind: ClientKind| self.0[Self::index(kind)].load(Ordering::Relaxed);
+        super::status::ClientCounts {
+            claude_code: n(ClientKind::ClaudeCode),
+            anthropic_sdk: n(ClientKind::AnthropicSdk),
+            openai: n(ClientKind::Openai),
+            other: n(ClientKind::Other),
+        }
+    }
+}
 
 /// How long after a finished request the `usage` event follows: past the writer's batch window, so the totals
 /// include the request; requests finishing meanwhile share the event.
@@ -36,6 +66,7 @@ impl Gateway {
     /// with today's totals follows within [`USAGE_EVENT_DELAY`] (one per burst: the totals come from the store,
     /// after the writer's batch). Without subscribers nothing is cloned or scheduled.
     pub(crate) fn record_request(&self, mut record: RequestRecord) {
+        self.clients_seen.add(record.client_kind);
         self.metrics.observe(&record);
         self.usage.price(&mut record);
         if self.events.has_subscribers() {

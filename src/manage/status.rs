@@ -58,6 +58,8 @@ impl Ops {
             config: None,
             today,
             usage_dropped: None,
+            clients_seen: None,
+            own_logins: Vec::new(),
         })
     }
 

@@ -28,6 +28,8 @@ pub(super) struct Call<'a> {
     pub(super) path_and_query: &'a str,
     pub(super) headers: &'a HeaderMap,
     pub(super) body: &'a Bytes,
+    /// The request is Claude Code's: it carries Claude Code's identity already, so none is added.
+    pub(super) claude_code: bool,
 }
 
 /// Why an attempt got no answer.
@@ -66,8 +68,9 @@ pub(super) enum Judgement {
 }
 
 /// Sends one attempt with the account's credential. OAuth accounts get a valid access token (refreshed if due),
-/// the request enhancement (bearer, oauth beta, identity system prompt), and one refresh-and-retry when the
-/// upstream rejects the token with 401.
+/// the request enhancement (bearer, oauth beta, and the identity system prompt only for a request that is not
+/// Claude Code's, which only a `clients: any` account serves), and one refresh-and-retry when the upstream
+/// rejects the token with 401.
 pub(super) async fn send_attempt(
     gateway: &Gateway,
     live: &Live,
@@ -91,9 +94,11 @@ pub(super) async fn send_attempt(
     }
     let settings = gateway.oauth_settings(&live.config, Some(&account.config));
     let token = gateway.oauth().access_token(account.id(), &settings).await.map_err(AttemptError::OAuth)?;
+    // Claude Code's own requests carry its identity (and its billing block) already: never a second copy.
+    let identity = if call.claude_code { "" } else { live.config.oauth.system_prompt.as_str() };
     let send = |token: Secret| async move {
         let mut headers = call.headers.clone();
-        let body = oauth::enhance_request(call.body, &mut headers, &token, &live.config.oauth.system_prompt)
+        let body = oauth::enhance_request(call.body, &mut headers, &token, identity)
             .map_err(|e| AttemptError::BadBody(e.to_string()))?
             .unwrap_or_else(|| call.body.clone());
         live.upstream

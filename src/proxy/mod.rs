@@ -10,6 +10,7 @@ mod attempt;
 mod error_body;
 mod limits;
 pub mod openai;
+mod own_login;
 mod record;
 mod stream;
 
@@ -25,11 +26,12 @@ use self::attempt::{Call, Failure, Judgement, judge, send_attempt};
 pub use self::record::{Arrival, Delivery, Recorder};
 use crate::common::ApiError;
 use crate::config::ClientKey;
+use crate::gateway::CredentialHeader;
 use crate::gateway::{Gateway, Live};
 use crate::router::{NoAccount, Pick, SelectRequest};
 use crate::transform::anthropic::{MessagesSummary, inspect_messages_request};
-use crate::upstream::request_headers_for_upstream;
-use crate::usage::{Outcome, session_hash};
+use crate::upstream::{request_headers_for_own_login, request_headers_for_upstream};
+use crate::usage::{ClientKind, Outcome, session_hash};
 
 /// The upstream endpoints the gateway forwards to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,6 +97,7 @@ pub(crate) async fn exchange(
         recorder.request(&s.model, s.stream, usage_session(&headers, s));
     }
     let key = recorder.key().cloned();
+    let claude_code = recorder.client_kind() == ClientKind::ClaudeCode;
     if let Some(key) = &key
         && let Err(refusal) = limits::check(&gateway, key, summary.as_ref().map(|s| s.model.as_str()), gateway.now_ms())
     {
@@ -110,7 +113,12 @@ pub(crate) async fn exchange(
         Some(q) if !q.is_empty() => format!("{}?{q}", endpoint.path()),
         _ => endpoint.path().to_string(),
     };
-    let mut upstream_headers = request_headers_for_upstream(headers);
+    // A request with its own Anthropic credential goes upstream with it (and nothing of the gateway's).
+    let own = recorder.own_credential().cloned();
+    let mut upstream_headers = match &own {
+        Some(own) => request_headers_for_own_login(headers, own.header == CredentialHeader::Authorization),
+        None => request_headers_for_upstream(headers),
+    };
     if stream {
         // The gateway reads a stream's first event and may end a broken stream with an error event: neither is
         // possible inside a compressed body. Non-streamed answers keep the client's Accept-Encoding and come back
@@ -127,11 +135,15 @@ pub(crate) async fn exchange(
         model,
         session,
         key,
+        claude_code,
         tried: Vec::with_capacity(2),
         last_failure: None,
         recorder,
     };
-    exchange.run().await
+    match own {
+        Some(own) => exchange.run_own_login(&own).await,
+        None => exchange.run().await,
+    }
 }
 
 /// One request on its way through the failover loop: what every attempt needs, the accounts tried so far, the
@@ -146,6 +158,9 @@ struct Exchange {
     model: Option<String>,
     session: Option<u64>,
     key: Option<Arc<ClientKey>>,
+    /// The request is Claude Code's (it carries its own identity; subscription accounts reserved for Claude
+    /// Code may serve it).
+    claude_code: bool,
     tried: Vec<usize>,
     last_failure: Option<Failure>,
     recorder: Recorder,
@@ -171,6 +186,7 @@ impl Exchange {
                 path_and_query: &self.path_and_query,
                 headers: &self.headers,
                 body: &self.body,
+                claude_code: self.claude_code,
             };
             let sent = send_attempt(&self.gateway, &self.live, &account, &call).await;
             match judge(&self.gateway, &self.live, claim, sent, started, attempt).await {
@@ -200,6 +216,7 @@ impl Exchange {
             affinity_ttl_ms: routing.affinity_ttl_secs.saturating_mul(1000),
             now_ms: self.gateway.now_ms(),
             key: self.key.as_deref().filter(|k| k.restricts_accounts()),
+            claude_code: self.claude_code,
         };
         self.gateway.selector().select(&request)
     }

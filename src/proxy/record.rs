@@ -17,7 +17,7 @@ use http_body::{Frame, SizeHint};
 use crate::accounts::LiveAccount;
 use crate::common::ApiError;
 use crate::config::ClientKey;
-use crate::gateway::Gateway;
+use crate::gateway::{Gateway, OwnCredential};
 use crate::secrets::keys::AuthenticatedKey;
 use crate::usage::{Attempt, ClientKind, CostBasis, FailoverReason, Outcome, RequestRecord, Route, UsageTap};
 
@@ -57,6 +57,8 @@ pub struct Recorder {
     record: Option<Box<RequestRecord>>,
     arrived: Instant,
     key: Option<Arc<ClientKey>>,
+    /// The request's own Anthropic credential (kind and hash only), when it brought one.
+    own: Option<OwnCredential>,
     tap: Option<UsageTap>,
     /// When the answer's head was handed over: the body's transfer counts as upstream time.
     delivered: Option<Instant>,
@@ -80,6 +82,7 @@ impl Recorder {
             record: Some(Box::new(record)),
             arrived,
             key,
+            own: extensions.get::<OwnCredential>().cloned(),
             tap: None,
             delivered: None,
             outcome: None,
@@ -89,6 +92,16 @@ impl Recorder {
     /// The gateway the request runs on.
     pub(crate) fn gateway(&self) -> &Arc<Gateway> {
         &self.gateway
+    }
+
+    /// What kind of client sent the request (the one classification, made when the record started).
+    pub(crate) fn client_kind(&self) -> ClientKind {
+        self.record.as_ref().map_or(ClientKind::Other, |r| r.client_kind)
+    }
+
+    /// The request's own Anthropic credential (kind and hash), when it brought one to be forwarded.
+    pub(crate) fn own_credential(&self) -> Option<&OwnCredential> {
+        self.own.as_ref()
     }
 
     /// The client key the request authenticated with.

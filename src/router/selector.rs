@@ -41,12 +41,21 @@ pub struct SelectRequest<'a> {
     pub now_ms: u64,
     /// The client key, when its `accounts` or `priority_tiers` narrow the choice.
     pub key: Option<&'a ClientKey>,
+    /// Whether the request is Claude Code's (`usage::ClientKind::detect`): subscription accounts with `clients:
+    /// claude_code` (the default) serve only those.
+    pub claude_code: bool,
 }
 
 impl SelectRequest<'_> {
     /// Whether the client key (if any) lets this request use `account`.
     fn key_allows(&self, account: &LiveAccount) -> bool {
         self.key.is_none_or(|k| k.allows_account(&account.config))
+    }
+
+    /// Whether `account` serves this request's kind of client (a subscription account reserved for Claude Code
+    /// does not serve the others).
+    fn client_allowed(&self, account: &LiveAccount) -> bool {
+        self.claude_code || account.config.serves_any_client()
     }
 }
 
@@ -173,6 +182,7 @@ impl Tier {
                 || lost.contains(&i)
                 || !req.model.is_none_or(|m| a.config.serves(m))
                 || !req.key_allows(a)
+                || !req.client_allowed(a)
             {
                 continue;
             }
@@ -212,9 +222,14 @@ fn explain(req: &SelectRequest<'_>) -> NoAccount {
     let mut not_serving = 0;
     let mut needs_login = Vec::new();
     let mut not_allowed = 0;
+    let mut claude_code_only = 0;
     for a in accounts {
         if !req.key_allows(a) {
             not_allowed += 1;
+            continue;
+        }
+        if !req.client_allowed(a) {
+            claude_code_only += 1;
             continue;
         }
         match a.state(now) {
@@ -268,10 +283,29 @@ fn explain(req: &SelectRequest<'_>) -> NoAccount {
             key.name
         ));
     }
+    if claude_code_only > 0 {
+        parts.push(claude_code_only_reason(claude_code_only));
+    }
     NoAccount {
         reason: format!("no usable account: {}", parts.join("; ")),
         retry_after_secs: earliest.map(|e| e.saturating_sub(now).div_ceil(1000).max(1)),
     }
+}
+
+/// Why subscription accounts reserved for Claude Code did not serve this request, and the switch that changes it.
+fn claude_code_only_reason(n: usize) -> String {
+    let accounts = if n == 1 {
+        "1 subscription (OAuth) account serves".to_string()
+    } else {
+        format!("{n} subscription (OAuth) accounts serve")
+    };
+    format!(
+        "{accounts} Claude Code only (`clients: claude_code`, the default) and this request is not Claude Code's. \
+         Anthropic's terms reserve subscription credentials for Claude Code and Anthropic's own apps; other tools' \
+         traffic may be billed as extra usage or get the account suspended. To accept that risk, set `clients: any` \
+         on the account (in the config file, or PATCH /admin/api/v1/accounts/ID with {{\"clients\":\"any\"}}); \
+         or add an API-key account (`llm-gateway add-api-key`)"
+    )
 }
 
 fn plural(n: usize) -> String {

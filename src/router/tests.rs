@@ -37,6 +37,7 @@ fn request<'a>(strategy: Strategy, accounts: &'a [Arc<LiveAccount>], schedule: &
         affinity_ttl_ms: 3_600_000,
         now_ms: 1_000,
         key: None,
+        claude_code: true,
     }
 }
 
@@ -164,4 +165,32 @@ fn a_client_key_narrows_the_choice_to_its_accounts_and_tiers() {
     req.exclude = &exclude;
     let err = s.select(&req).unwrap_err();
     assert!(err.reason.contains("2 accounts not allowed for gateway key `batch`"), "{err}");
+}
+
+fn oauth(name: &str, clients: Option<crate::config::AccountClients>) -> Arc<LiveAccount> {
+    let mut config = account(name, 1, 0, &[]).config.clone();
+    config.kind = AccountKind::Oauth;
+    config.clients = clients;
+    Arc::new(LiveAccount::new(config, "http://up", Some(Secret::new("token-record"))))
+}
+
+#[test]
+fn a_subscription_account_serves_other_clients_only_when_opted_in() {
+    use crate::config::AccountClients;
+    let accounts = vec![oauth("max", None), oauth("pro", Some(AccountClients::ClaudeCode))];
+    let s = Selector::new();
+    let claude_code = request(Strategy::RoundRobin, &accounts, &[]);
+    assert!(s.select(&claude_code).is_ok(), "Claude Code's requests may use them");
+    let sdk = SelectRequest { claude_code: false, ..claude_code };
+    let none = s.select(&sdk).unwrap_err();
+    assert!(none.reason.contains("2 subscription (OAuth) accounts serve Claude Code only"), "{}", none.reason);
+    assert!(none.reason.contains("`clients: any`") && none.reason.contains("Anthropic's terms"), "{}", none.reason);
+    assert_eq!(none.retry_after_secs, None, "waiting would not help");
+
+    // An API-key account and an opted-in subscription serve anyone; the reserved one is skipped.
+    let accounts = vec![oauth("max", None), oauth("any", Some(AccountClients::Any)), account("key", 1, 0, &[])];
+    let sdk = SelectRequest { claude_code: false, ..request(Strategy::RoundRobin, &accounts, &[]) };
+    let picks = pick_names(&s, &sdk, 4);
+    assert!(picks.iter().all(|n| n != "max"), "{picks:?}");
+    assert!(picks.contains(&"any".to_string()) && picks.contains(&"key".to_string()), "{picks:?}");
 }

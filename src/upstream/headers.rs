@@ -57,6 +57,25 @@ pub fn request_headers_for_upstream(mut client: HeaderMap) -> HeaderMap {
     client
 }
 
+/// The headers of a request that goes upstream with the client's own Anthropic credential (issue #13): as
+/// [`request_headers_for_upstream`], but the header carrying that credential (`Authorization` when
+/// `keep_authorization`, else `x-api-key`) stays, marked sensitive so no log prints it; the other credential
+/// header and `x-llm-gateway-key` (the gateway's own key) never leave.
+pub fn request_headers_for_own_login(mut client: HeaderMap, keep_authorization: bool) -> HeaderMap {
+    let kept = if keep_authorization { header::AUTHORIZATION } else { HeaderName::from_static("x-api-key") };
+    remove_where(&mut client, |name, listed| {
+        is_hop_by_hop(name, listed)
+            || name == header::HOST
+            || name == header::CONTENT_LENGTH
+            || (name != kept && (name == header::AUTHORIZATION || name.as_str() == "x-api-key"))
+            || name.as_str() == "x-llm-gateway-key"
+    });
+    if let Some(value) = client.get_mut(&kept) {
+        value.set_sensitive(true);
+    }
+    client
+}
+
 /// The upstream's response headers as they go back to the client, filtered in place.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     remove_where(headers, is_hop_by_hop);
@@ -97,6 +116,28 @@ mod tests {
         assert_eq!(out["anthropic-beta"], "claude-code-20250219,context-1m-2025-08-07");
         assert_eq!(out.get_all("x-custom").iter().count(), 2);
         assert_eq!(out["x-claude-code-session-id"], "s-1");
+    }
+
+    #[test]
+    fn an_own_login_keeps_its_credential_and_betas_but_never_the_gateway_key() {
+        let mut h = HeaderMap::new();
+        h.insert("authorization", HeaderValue::from_static("Bearer sk-ant-oat01-own"));
+        h.insert("x-api-key", HeaderValue::from_static("lgw-gateway"));
+        h.insert("x-llm-gateway-key", HeaderValue::from_static("lgw-gateway"));
+        h.insert("anthropic-beta", HeaderValue::from_static("claude-code-20250219,oauth-2025-04-20"));
+        h.insert("host", HeaderValue::from_static("127.0.0.1:8787"));
+        let out = request_headers_for_own_login(h.clone(), true);
+        assert_eq!(out["authorization"], "Bearer sk-ant-oat01-own");
+        assert!(out["authorization"].is_sensitive());
+        assert_eq!(out["anthropic-beta"], "claude-code-20250219,oauth-2025-04-20");
+        for dropped in ["x-api-key", "x-llm-gateway-key", "host"] {
+            assert!(!out.contains_key(dropped), "{dropped} must not go upstream");
+        }
+        h.insert("x-api-key", HeaderValue::from_static("sk-ant-api03-own"));
+        h.insert("authorization", HeaderValue::from_static("Bearer lgw-gateway"));
+        let out = request_headers_for_own_login(h, false);
+        assert_eq!(out["x-api-key"], "sk-ant-api03-own");
+        assert!(!out.contains_key("authorization") && !out.contains_key("x-llm-gateway-key"));
     }
 
     #[test]

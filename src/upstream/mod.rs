@@ -8,7 +8,9 @@ pub mod outcome;
 pub mod probe;
 
 pub use client::{UpstreamClient, UpstreamError};
-pub use headers::{request_headers_for_upstream, response_headers_for_client, strip_hop_by_hop};
+pub use headers::{
+    request_headers_for_own_login, request_headers_for_upstream, response_headers_for_client, strip_hop_by_hop,
+};
 
 /// The `error.message` of an Anthropic error body (`{"type":"error","error":{"type","message"}}`), if it is one.
 pub fn error_message(body: &[u8]) -> Option<String> {

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ClientKind {
-    /// The Claude Code CLI (`x-app: cli` or a `claude-cli/` user agent).
+    /// The Claude Code CLI (`x-app: cli`, a `claude-cli/` user agent, or a `claude-code-…` beta).
     ClaudeCode,
     /// An Anthropic SDK or another Messages client (`anthropic-version` sent).
     AnthropicSdk,
@@ -24,12 +24,25 @@ impl ClientKind {
     /// Every kind, in display order.
     pub const ALL: [ClientKind; 4] = [Self::ClaudeCode, Self::AnthropicSdk, Self::Openai, Self::Other];
 
-    /// Tells the client kind from the route and a few headers; no allocation. Claude Code sends `x-app: cli` and a
-    /// `claude-cli/<version>` user agent (protocol.md §7); Anthropic SDKs always send `anthropic-version`; OpenAI
-    /// clients use the chat route or omit `anthropic-version` on `/v1/models` (§8).
+    /// Tells the client kind from the route and a few headers; no allocation. Claude Code sends `x-app: cli`, a
+    /// `claude-cli/<version>` user agent and its `claude-code-<date>` beta (protocol.md §7): any one of them makes
+    /// a request Claude Code's (issue #13's rule, whatever the route). Anthropic SDKs always send
+    /// `anthropic-version`; OpenAI clients use the chat route or omit `anthropic-version` on `/v1/models` (§8).
+    /// This is the one classification: routing (which subscription accounts may serve), the OAuth enhancement, the
+    /// usage record and the status counts all read it.
     pub fn detect(route: Route, headers: &HeaderMap) -> Self {
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-        if header("x-app") == Some("cli") || header("user-agent").is_some_and(|ua| ua.starts_with("claude-cli/")) {
+        let claude_code_beta = || {
+            headers
+                .get_all("anthropic-beta")
+                .iter()
+                .flat_map(|v| v.as_bytes().split(|b| *b == b','))
+                .any(|beta| beta.trim_ascii().starts_with(b"claude-code-"))
+        };
+        if header("x-app") == Some("cli")
+            || header("user-agent").is_some_and(|ua| ua.starts_with("claude-cli/"))
+            || claude_code_beta()
+        {
             return Self::ClaudeCode;
         }
         if route == Route::ChatCompletions {
@@ -470,6 +483,14 @@ mod tests {
         assert_eq!(ClientKind::detect(Route::Messages, &claude), ClientKind::ClaudeCode);
         let ua_only = headers(&[("user-agent", "claude-cli/2.1.332 (external, cli)")]);
         assert_eq!(ClientKind::detect(Route::Messages, &ua_only), ClientKind::ClaudeCode);
+        // The beta alone (a Claude Code build with another user agent), among others, in any of several lines.
+        let mut beta_only = headers(&[("anthropic-version", "2023-06-01"), ("anthropic-beta", "oauth-2025-04-20")]);
+        beta_only
+            .append("anthropic-beta", HeaderValue::from_static("fine-grained-tool-streaming, claude-code-20250219"));
+        assert_eq!(ClientKind::detect(Route::Messages, &beta_only), ClientKind::ClaudeCode);
+        let other_beta =
+            headers(&[("anthropic-version", "2023-06-01"), ("anthropic-beta", "code-execution-2025-05-22")]);
+        assert_eq!(ClientKind::detect(Route::Messages, &other_beta), ClientKind::AnthropicSdk);
         let sdk = headers(&[("anthropic-version", "2026-10-21"), ("user-agent", "Anthropic/Python 2.14.0")]);
         assert_eq!(ClientKind::detect(Route::Messages, &sdk), ClientKind::AnthropicSdk);
         assert_eq!(ClientKind::detect(Route::Models, &sdk), ClientKind::AnthropicSdk);

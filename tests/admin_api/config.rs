@@ -116,7 +116,15 @@ async fn max_attempts_changed_through_the_api_bounds_the_next_request() {
 #[tokio::test]
 async fn status_reports_the_running_gateway() {
     let api = Api::start().await;
+    // A request on its own claude.ai login (passed through, shown under a hash) and the count by client kind: both
+    // in the answer, which is checked against the documented schema.
+    let own_login = [("authorization", "Bearer sk-ant-oat01-status-check"), ("anthropic-beta", "oauth-2025-04-20")];
+    assert_eq!(api.h.message(&own_login).await.status(), 200);
     let status = api.get("/status", None).await;
+    let shown = status.ok(200);
+    assert!(shown["own_logins"][0]["name"].as_str().unwrap().starts_with("Claude Code login ·"), "{shown}");
+    assert_eq!(shown["clients_seen"]["anthropic_sdk"], 1, "{shown}");
+    assert!(!shown.to_string().contains("status-check"), "never the credential");
     let status = status.ok(200);
     assert_eq!(status["source"], "server");
     assert_eq!(status["url"], api.h.url.as_str());

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ACCOUNT_KEY, _free_port
+from conftest import ACCOUNT_KEY, _free_port, _http
 from test_claude_code import CLI_TIMEOUT_S, MOCK_ANSWER, claude_bin  # noqa: F401 (fixture)
 
 # A user's settings file with what the best-known switcher used to wipe: hooks, enabled plugins, a status line,
@@ -152,6 +152,9 @@ def test_setup_with_claude_code_s_own_token_sends_the_dedicated_key_beside_it(cl
     gw_bin = gw.env["LLM_GATEWAY_BIN"]
     oauth_token = "sk-ant-oat01-test-own-login-token"
     cli_env = _cli_env(gw.env, cc_home, CLAUDE_CODE_OAUTH_TOKEN=oauth_token)
+    # The upstream knows this user's login (the mock accepts only the tokens it is told about once any is listed).
+    status, _ = _http("POST", f"{mock.url}/_mock/oauth/config", body=json.dumps({"accept_tokens": [oauth_token]}).encode())
+    assert status in (200, 204)
 
     report = json.loads(_ok(_gateway_cli(gw_bin, gw.config_path, cli_env, "claude-code", "setup", "--json")))
 
@@ -166,8 +169,12 @@ def test_setup_with_claude_code_s_own_token_sends_the_dedicated_key_beside_it(cl
 
     assert result.get("is_error") is False, result
     assert MOCK_ANSWER in result["result"], result
-    # Until own-login forwarding (issue 13) lands, the gateway still sends its own account's key upstream.
-    _upstream_saw_only_the_account_key(mock, [dedicated])
+    # The gateway forwards Claude Code's own login (subscriptions.own_login: forward, issue 13), never its key.
+    posts = mock.requests_to("POST", "/v1/messages")
+    assert posts and all(r.header_all("authorization") == [f"Bearer {oauth_token}"] for r in posts), posts
+    assert all(r.header_all("x-api-key") == [] for r in posts), "no stored account's key beside it"
+    leaked = [(n, v) for r in mock.requests() for n, v in r.headers if dedicated in v]
+    assert not leaked, f"the gateway key reached the upstream: {leaked}"
 
     _ok(_gateway_cli(gw_bin, gw.config_path, cli_env, "claude-code", "restore"))
     assert (cc_home / ".claude" / "settings.json").read_text() == ORIGINAL_SETTINGS

@@ -214,6 +214,11 @@ fn default_response(shared: &Shared, parts: &Parts, body: &[u8], request_id: &st
             return err.into_response(request_id);
         }
     }
+    if cred.is_oauth() && !cred.key.starts_with(oauth::MOCK_ACCESS_PREFIX) && !shared.oauth().accepts_foreign(&cred.key)
+    {
+        // A user's own login the mock was not told about (`accept_tokens`).
+        return ApiError::new(401, "Invalid bearer token").into_response(request_id);
+    }
     if let Some(err) = forced_status(headers) {
         return err.into_response(request_id);
     }

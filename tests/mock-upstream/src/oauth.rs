@@ -55,6 +55,10 @@ pub struct OAuthMockConfig {
     /// Confidential clients: client id → secret. A code exchange for one of these clients must send its
     /// `client_secret`, else it gets `401 invalid_client` (entries add to earlier ones).
     pub client_secrets: Option<HashMap<String, String>>,
+    /// claude.ai access tokens the mock did not issue but accepts, as a user's own Claude Code login (entries add
+    /// to earlier ones). Once any is configured, other such tokens get `401 Invalid bearer token`; before, every
+    /// `sk-ant-oat…` token the mock did not issue is accepted.
+    pub accept_tokens: Option<Vec<String>>,
 }
 
 /// Counters of the token endpoint (`GET /_mock/oauth/stats`).
@@ -138,6 +142,14 @@ impl MockOAuth {
         if let Some(secrets) = c.client_secrets {
             cfg.client_secrets.get_or_insert_with(HashMap::new).extend(secrets);
         }
+        if let Some(tokens) = c.accept_tokens {
+            cfg.accept_tokens.get_or_insert_with(Vec::new).extend(tokens);
+        }
+    }
+
+    /// Whether a claude.ai token the mock did not issue is accepted (see `OAuthMockConfig::accept_tokens`).
+    pub(crate) fn accepts_foreign(&self, token: &str) -> bool {
+        self.config.accept_tokens.as_ref().is_none_or(|tokens| tokens.iter().any(|t| t == token))
     }
 
     /// How long the token endpoint waits before answering.
