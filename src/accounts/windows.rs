@@ -4,6 +4,8 @@
 //! utilisation); API keys report `anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-*` (RFC 3339
 //! resets). See protocol.md §3. Pure functions: headers and the current time in, values out.
 
+use std::collections::BTreeMap;
+
 use http::HeaderMap;
 use serde::{Deserialize, Serialize};
 
@@ -52,6 +54,19 @@ pub struct RateWindows {
     /// The 7-day window.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seven_day: Option<Window>,
+    /// Every other `anthropic-ratelimit-unified-<name>-*` window, by name: per-model weekly windows (`7d_oi`, …)
+    /// and any the upstream adds later (protocol.md §10: the set is open).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub other_windows: BTreeMap<String, Window>,
+    /// Extra usage (overage) beyond the plan: `allowed`, `allowed_warning`, `rejected`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overage_status: Option<String>,
+    /// Why extra usage is off (`org_level_disabled`, `out_of_credits`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overage_disabled_reason: Option<String>,
+    /// The plan is close to a limit: the unified status or a window's status is `allowed_warning`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub warning: bool,
     /// Requests per minute (API keys).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requests: Option<Limit>,
@@ -91,18 +106,6 @@ fn utilization(value: &str) -> Option<f64> {
     value.parse().ok().filter(|u: &f64| u.is_finite() && *u >= 0.0)
 }
 
-/// Header names of one subscription window (used when a 429 is classified; the per-response parse is a single
-/// pass over the headers, see [`parse_windows`]).
-struct WindowNames {
-    status: &'static str,
-    reset: &'static str,
-}
-
-const FIVE_HOUR: WindowNames =
-    WindowNames { status: "anthropic-ratelimit-unified-5h-status", reset: "anthropic-ratelimit-unified-5h-reset" };
-const SEVEN_DAY: WindowNames =
-    WindowNames { status: "anthropic-ratelimit-unified-7d-status", reset: "anthropic-ratelimit-unified-7d-reset" };
-
 /// Header names of one API-key limit.
 struct LimitNames {
     remaining: &'static str,
@@ -127,6 +130,7 @@ const LIMIT_KINDS: [&str; 4] = ["requests-", "tokens-", "input-tokens-", "output
 const UNIFIED_STATUS: &str = "anthropic-ratelimit-unified-status";
 const UNIFIED_RESET: &str = "anthropic-ratelimit-unified-reset";
 const PREFIX: &str = "anthropic-ratelimit-";
+const UNIFIED_PREFIX: &str = "anthropic-ratelimit-unified-";
 
 /// A window's status word.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -171,44 +175,43 @@ struct RawLimit {
     reset_ms: Option<u64>,
 }
 
-/// The rate-limit state one response reported, as plain numbers: recorded on every response without allocating,
-/// turned into the displayed [`RateWindows`] (RFC 3339 strings) only when someone asks.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+/// A window the parser has no field for (`anthropic-ratelimit-unified-<name>-*`), kept by name.
+#[derive(Debug, Clone, PartialEq)]
+struct NamedWindow {
+    name: Box<str>,
+    window: RawWindow,
+}
+
+/// Most unknown windows kept from one response, and the longest name: a hostile or broken upstream cannot make
+/// the gateway hold more than this per account.
+const MAX_OTHER_WINDOWS: usize = 8;
+const MAX_WINDOW_NAME: usize = 32;
+
+/// The rate-limit state one response reported, as plain numbers: recorded on every response, allocating only for
+/// windows beyond 5 h / 7 d and an overage-disabled reason (subscription answers that carry them); turned into
+/// the displayed [`RateWindows`] (RFC 3339 strings) only when someone asks.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Reported {
     unified_status: Option<Status>,
     unified_reset_ms: Option<u64>,
     five_hour: RawWindow,
     seven_day: RawWindow,
+    other: Vec<NamedWindow>,
+    overage_status: Option<Status>,
+    overage_disabled_reason: Option<Box<str>>,
     limits: [RawLimit; 4],
     at_ms: u64,
 }
+
+/// The window attributes read from `anthropic-ratelimit-unified-<name>-<attr>` (others, such as
+/// `surpassed-threshold`, are ignored).
+const WINDOW_ATTRS: [&str; 3] = ["status", "utilization", "reset"];
 
 impl Reported {
     /// Records one `anthropic-ratelimit-*` header (name without the prefix); false when it is not one we know.
     fn set(&mut self, field: &str, value: &str) -> bool {
         if let Some(rest) = field.strip_prefix("unified-") {
-            let (window, attr) = match rest {
-                "status" => {
-                    self.unified_status = Some(Status::parse(value));
-                    return true;
-                }
-                "reset" => {
-                    self.unified_reset_ms = unix_secs_ms(value);
-                    return true;
-                }
-                _ => match (rest.strip_prefix("5h-"), rest.strip_prefix("7d-")) {
-                    (Some(attr), _) => (&mut self.five_hour, attr),
-                    (_, Some(attr)) => (&mut self.seven_day, attr),
-                    _ => return false,
-                },
-            };
-            match attr {
-                "status" => window.status = Some(Status::parse(value)),
-                "utilization" => window.utilization = utilization(value),
-                "reset" => window.reset_ms = unix_secs_ms(value),
-                _ => return false,
-            }
-            return true;
+            return self.set_unified(rest, value);
         }
         let Some((i, attr)) = LIMIT_KINDS.iter().enumerate().find_map(|(i, k)| field.strip_prefix(k).map(|a| (i, a)))
         else {
@@ -224,15 +227,75 @@ impl Reported {
         true
     }
 
+    /// One `anthropic-ratelimit-unified-*` header, `rest` being what follows `unified-`.
+    fn set_unified(&mut self, rest: &str, value: &str) -> bool {
+        match rest {
+            "status" => {
+                self.unified_status = Some(Status::parse(value));
+                return true;
+            }
+            "reset" => {
+                self.unified_reset_ms = unix_secs_ms(value);
+                return true;
+            }
+            "overage-status" => {
+                self.overage_status = Some(Status::parse(value));
+                return true;
+            }
+            "overage-disabled-reason" => {
+                self.overage_disabled_reason = reason_word(value).map(Box::from);
+                return true;
+            }
+            _ => {}
+        }
+        let Some((name, attr)) = WINDOW_ATTRS.iter().find_map(|a| {
+            let name = rest.strip_suffix(a)?.strip_suffix('-')?;
+            Some((name, *a))
+        }) else {
+            return false;
+        };
+        let window = match name {
+            "5h" => &mut self.five_hour,
+            "7d" => &mut self.seven_day,
+            _ if is_window_name(name) => match self.other.iter().position(|w| &*w.name == name) {
+                Some(i) => &mut self.other[i].window,
+                None if self.other.len() < MAX_OTHER_WINDOWS => {
+                    self.other.push(NamedWindow { name: name.into(), window: RawWindow::default() });
+                    let last = self.other.len() - 1;
+                    &mut self.other[last].window
+                }
+                None => return false,
+            },
+            _ => return false,
+        };
+        match attr {
+            "status" => window.status = Some(Status::parse(value)),
+            "utilization" => window.utilization = utilization(value),
+            _ => window.reset_ms = unix_secs_ms(value),
+        }
+        true
+    }
+
     /// Whether `other` reports the same values, whenever it was reported.
     pub fn same_values(&self, other: &Reported) -> bool {
-        Reported { at_ms: 0, ..*self } == Reported { at_ms: 0, ..*other }
+        self.unified_status == other.unified_status
+            && self.unified_reset_ms == other.unified_reset_ms
+            && self.five_hour == other.five_hour
+            && self.seven_day == other.seven_day
+            && self.other == other.other
+            && self.overage_status == other.overage_status
+            && self.overage_disabled_reason == other.overage_disabled_reason
+            && self.limits == other.limits
+    }
+
+    fn windows(&self) -> impl Iterator<Item = &RawWindow> {
+        [&self.five_hour, &self.seven_day].into_iter().chain(self.other.iter().map(|w| &w.window))
     }
 
     /// How full the fullest window is, 0.0–1.0+ (0 when unknown). Used by `health_first`.
     pub fn utilization(&self) -> f64 {
         let mut max: f64 = 0.0;
-        for w in [&self.five_hour, &self.seven_day] {
+        for w in self.windows() {
             max = max.max(w.utilization.unwrap_or(0.0));
         }
         for l in &self.limits {
@@ -248,15 +311,37 @@ impl Reported {
         max
     }
 
+    /// The plan is exhausted: the unified status or a window is `rejected`.
+    pub fn plan_rejected(&self) -> bool {
+        self.unified_status == Some(Status::Rejected) || self.windows().any(|w| w.status == Some(Status::Rejected))
+    }
+
+    /// The plan is close to a limit: the unified status or a window says `allowed_warning`.
+    pub fn warning(&self) -> bool {
+        self.unified_status == Some(Status::AllowedWarning)
+            || self.windows().any(|w| w.status == Some(Status::AllowedWarning))
+    }
+
+    /// The latest future reset these windows name that matters for an exhausted plan: the unified reset and the
+    /// resets of rejected windows; when none is rejected, the latest reset of any window. `None` when none is
+    /// after `now_ms`.
+    pub fn plan_reset_ms(&self, now_ms: u64) -> Option<u64> {
+        let rejected = self.windows().filter(|w| w.status == Some(Status::Rejected)).filter_map(|w| w.reset_ms);
+        let mut latest = self.unified_reset_ms.into_iter().chain(rejected).filter(|&t| t > now_ms).max();
+        if latest.is_none() {
+            latest = self.windows().filter_map(|w| w.reset_ms).filter(|&t| t > now_ms).max();
+        }
+        latest
+    }
+
     /// The displayed form.
     pub fn view(&self) -> RateWindows {
-        let window = |w: &RawWindow| {
-            (*w != RawWindow::default()).then(|| Window {
-                status: w.status.map(|s| s.as_str().to_string()),
-                utilization: w.utilization,
-                reset: w.reset_ms.map(rfc3339),
-            })
+        let window = |w: &RawWindow| Window {
+            status: w.status.map(|s| s.as_str().to_string()),
+            utilization: w.utilization,
+            reset: w.reset_ms.map(rfc3339),
         };
+        let known = |w: &RawWindow| (*w != RawWindow::default()).then(|| window(w));
         let limit = |l: &RawLimit| {
             (*l != RawLimit::default()).then(|| Limit {
                 limit: l.limit,
@@ -268,8 +353,12 @@ impl Reported {
         RateWindows {
             unified_status: self.unified_status.map(|s| s.as_str().to_string()),
             unified_reset: self.unified_reset_ms.map(rfc3339),
-            five_hour: window(&self.five_hour),
-            seven_day: window(&self.seven_day),
+            five_hour: known(&self.five_hour),
+            seven_day: known(&self.seven_day),
+            other_windows: self.other.iter().map(|w| (w.name.to_string(), window(&w.window))).collect(),
+            overage_status: self.overage_status.map(|s| s.as_str().to_string()),
+            overage_disabled_reason: self.overage_disabled_reason.as_deref().map(str::to_string),
+            warning: self.warning(),
             requests: limit(requests),
             tokens: limit(tokens),
             input_tokens: limit(input_tokens),
@@ -277,6 +366,18 @@ impl Reported {
             updated_at: Some(rfc3339(self.at_ms)),
         }
     }
+}
+
+/// A window name worth keeping: short, lowercase letters, digits and `_` (`7d_oi`).
+fn is_window_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_WINDOW_NAME
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// A reason word (`org_level_disabled`, `out_of_credits`): the same rule as window names.
+fn reason_word(value: &str) -> Option<&str> {
+    is_window_name(value).then_some(value)
 }
 
 /// Whether the response carries any rate-limit information at all.
@@ -325,16 +426,22 @@ pub fn retry_after_ms(headers: &HeaderMap, now_ms: u64) -> Option<u64> {
     retry_after_delay_ms(headers, now_ms).map(|delay| now_ms.saturating_add(delay))
 }
 
-/// Until when a 429 benches the account: the latest of `retry-after`, the unified reset, the 5 h / 7 d resets of
-/// windows whose status is `rejected`, and the resets of API-key limits with nothing remaining; capped at
+/// Until when a 429 benches the account: the latest of `retry-after`, the unified reset, the resets of unified
+/// windows (5 h, 7 d, per-model, any by name) whose status is `rejected`, and the resets of API-key limits with nothing remaining; capped at
 /// `now + cap_ms`. `None` when the response names no future time.
 pub fn rate_limit_until(headers: &HeaderMap, now_ms: u64, cap_ms: u64) -> Option<u64> {
     let mut candidates = Vec::with_capacity(8);
     candidates.extend(retry_after_ms(headers, now_ms));
     candidates.extend(header(headers, UNIFIED_RESET).and_then(unix_secs_ms));
-    for w in [&FIVE_HOUR, &SEVEN_DAY] {
-        if header(headers, w.status) == Some("rejected") {
-            candidates.extend(header(headers, w.reset).and_then(unix_secs_ms));
+    // Every rejected unified window: 5 h, 7 d, per-model weekly ones and any other by name.
+    for (name, value) in headers {
+        if let Some(window) = name.as_str().strip_prefix(UNIFIED_PREFIX).and_then(|r| r.strip_suffix("-status"))
+            // `overage-status: rejected` says extra usage is off, not that a window is exhausted.
+            && window != "overage"
+            && value.as_bytes().trim_ascii() == b"rejected"
+            && let Some(reset) = headers.get(format!("{UNIFIED_PREFIX}{window}-reset").as_str())
+        {
+            candidates.extend(reset.to_str().ok().and_then(|v| unix_secs_ms(v.trim())));
         }
     }
     for l in &LIMITS {
@@ -437,6 +544,42 @@ mod tests {
     fn past_resets_give_no_bench() {
         let h = headers(&[("anthropic-ratelimit-unified-reset", "1000")]);
         assert_eq!(rate_limit_until(&h, NOW, 86_400_000), None);
+    }
+
+    #[test]
+    fn overage_per_model_and_unknown_windows_are_kept_and_the_warning_flag_follows_allowed_warning() {
+        let h = headers(&[
+            ("anthropic-ratelimit-unified-status", "allowed"),
+            ("anthropic-ratelimit-unified-5h-status", "allowed_warning"),
+            ("anthropic-ratelimit-unified-5h-utilization", "0.91"),
+            ("anthropic-ratelimit-unified-7d_oi-status", "allowed"),
+            ("anthropic-ratelimit-unified-7d_oi-reset", "1786006800"),
+            ("anthropic-ratelimit-unified-7d_oi-utilization", "0.4"),
+            ("anthropic-ratelimit-unified-9x-reset", "1786006800"),
+            ("anthropic-ratelimit-unified-overage-status", "rejected"),
+            ("anthropic-ratelimit-unified-overage-disabled-reason", "out_of_credits"),
+            ("anthropic-ratelimit-unified-fallback-percentage", "0.5"),
+            ("anthropic-ratelimit-unified-representative-claim", "five_hour"),
+        ]);
+        let reported = parse_windows(&h, NOW).unwrap();
+        assert!(!reported.plan_rejected(), "overage off is not an exhausted plan");
+        let w = reported.view();
+        assert!(w.warning);
+        assert_eq!(w.overage_status.as_deref(), Some("rejected"));
+        assert_eq!(w.overage_disabled_reason.as_deref(), Some("out_of_credits"));
+        let oi = &w.other_windows["7d_oi"];
+        assert_eq!((oi.status.as_deref(), oi.utilization), (Some("allowed"), Some(0.4)));
+        assert_eq!(oi.reset.as_deref(), Some("2026-08-06T09:00:00Z"));
+        assert_eq!(w.other_windows["9x"].reset, oi.reset, "an unknown window is kept by name");
+        assert_eq!(w.other_windows.len(), 2, "fallback-percentage and representative-claim are not windows");
+        // The latest reset is the plan's when nothing is rejected; a rejected per-model window is exhausted.
+        assert_eq!(reported.plan_reset_ms(NOW), Some(1_786_006_800_000));
+        let rejected =
+            parse_windows(&headers(&[("anthropic-ratelimit-unified-7d_oi-status", "rejected")]), NOW).unwrap();
+        assert!(rejected.plan_rejected() && !rejected.view().warning);
+        // The view round-trips through the JSON the usage store keeps.
+        let json = serde_json::to_value(&w).unwrap();
+        assert_eq!(serde_json::from_value::<RateWindows>(json).unwrap(), w);
     }
 
     #[test]

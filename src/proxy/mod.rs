@@ -11,6 +11,7 @@ mod error_body;
 mod limits;
 pub mod openai;
 mod record;
+pub mod spillover;
 mod stream;
 
 use std::hash::{Hash, Hasher};

@@ -1,0 +1,76 @@
+//! Claude Code requests and their subscription paths: which accounts a request may use as its failover goes on
+//! ([`Lane`]), when every subscription path is exhausted, and what happens then ([`when_subscriptions_exhausted`]:
+//! spill over to API-key accounts, or a 429 until the earliest reset).
+//!
+//! **A subscription path for a request** is, for a Claude Code request (`usage::ClientKind::ClaudeCode`), each
+//! stored subscription (OAuth) account that could serve it were it not benched: enabled, logged in (credential
+//! present and not rejected), serving the requested model, and allowed by the request's gateway key (its
+//! `accounts` / `priority_tiers`). (A client's own claude.ai login passed through is its request's only path; that
+//! path calls [`when_subscriptions_exhausted`] itself.) A path is **exhausted** while it is benched for a plan
+//! limit: a 429 naming a reset (`rate_limited`) or extra usage avoided (`extra_usage`). Other benches (529,
+//! circuit breaker) are passing trouble, not an exhausted plan.
+//!
+//! A Claude Code request with at least one subscription path uses only those (API-key accounts are kept for the
+//! other tools); when all are exhausted, `routing.spillover: api_keys` lets the API-key accounts serve it, and
+//! `none` answers 429. A Claude Code request with no subscription path, and every other request, routes as usual.
+
+use axum::http::HeaderValue;
+
+use crate::clock::hh_mm;
+use crate::common::ApiError;
+use crate::config::{RoutingConfig, Spillover};
+
+/// The header on an answer an API-key account served because the request's subscriptions were exhausted.
+pub const SPILLOVER_HEADER: &str = "x-llm-gateway-spillover";
+/// Its value.
+pub const SPILLOVER_API_KEY: HeaderValue = HeaderValue::from_static("api_key");
+
+/// What becomes of a Claude Code request whose subscription paths are all exhausted.
+#[derive(Debug)]
+pub enum WhenExhausted {
+    /// `routing.spillover: api_keys`: an API-key account serves it (mark the answer with [`SPILLOVER_HEADER`] and
+    /// its usage record as spill-over).
+    SpillOver,
+    /// `routing.spillover: none`: this 429 (`retry-after` at the earliest reset), in the client's format.
+    Refuse(ApiError),
+}
+
+/// The decision for a Claude Code request whose every subscription path is exhausted until `earliest_reset_ms` at
+/// the earliest: spill over to API-key accounts, or a 429 until then. The own-login path calls this too.
+pub fn when_subscriptions_exhausted(routing: &RoutingConfig, earliest_reset_ms: u64, now_ms: u64) -> WhenExhausted {
+    match routing.spillover {
+        Spillover::ApiKeys => WhenExhausted::SpillOver,
+        Spillover::None => WhenExhausted::Refuse(plan_limit_error(
+            format!(
+                "every Claude subscription this request may use has reached a plan limit until {}; wait for the \
+                 reset, or set routing.spillover: api_keys to let an API-key account take over",
+                hh_mm(earliest_reset_ms)
+            ),
+            earliest_reset_ms,
+            now_ms,
+        )),
+    }
+}
+
+/// The failure of an attempt refused under `subscriptions.extra_usage: avoid` on `account` (benched until
+/// `until_ms`): what the client gets when no other account takes the request.
+pub fn extra_usage_avoided_error(account: &str, why: &str, until_ms: u64, now_ms: u64) -> ApiError {
+    plan_limit_error(
+        format!(
+            "the Claude subscription of account `{account}` cannot serve this request until {}: {why}, and going on \
+             would be billed as extra usage, which the gateway avoids (subscriptions.extra_usage: avoid). Wait for \
+             the reset, set routing.spillover: api_keys to let an API-key account take over, or set \
+             subscriptions.extra_usage: allow to pay for extra usage",
+            hh_mm(until_ms)
+        ),
+        until_ms,
+        now_ms,
+    )
+}
+
+/// A 429 with `retry-after` at `until_ms` and `x-should-retry: false` (a plan window takes minutes to days; a
+/// client retrying within seconds cannot help).
+fn plan_limit_error(message: String, until_ms: u64, now_ms: u64) -> ApiError {
+    let secs = until_ms.saturating_sub(now_ms).div_ceil(1000).max(1);
+    ApiError { no_retry: true, ..ApiError::rate_limited(message, secs) }
+}
