@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 
 const TOKEN_A: &str = "sk-ant-oat01-plan-a";
 const TOKEN_B: &str = "sk-ant-oat01-plan-b";
+const API_KEY: &str = "sk-ant-api03-spill-key";
 
 /// Claude Code's own request headers (protocol.md §7).
 const CLAUDE_CODE: [(&str, &str); 2] = [("x-app", "cli"), ("user-agent", "claude-cli/2.1.197 (external, cli)")];
@@ -255,5 +256,142 @@ async fn status_shows_each_plan_window_per_model_windows_the_overage_status_and_
         json!({"status": "allowed", "utilization": 0.4, "reset": rfc3339(now + 4 * 86_400)})
     );
     assert_eq!(account(&status, "max")["state"], "active", "a warning is not a limit");
+    h.shutdown().await;
+}
+
+/// The request log (newest first), once every record so far is written.
+async fn logged(h: &Harness) -> Vec<Value> {
+    let usage = h.gateway.as_ref().unwrap().gateway().usage().clone();
+    tokio::task::spawn_blocking(move || usage.flush()).await.unwrap();
+    let page: Value = h
+        .http
+        .get(format!("{}/admin/api/v1/requests?limit=100", h.url))
+        .bearer_auth(h.admin_token())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    page["requests"].as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn spillover_lets_an_api_key_account_serve_claude_code_when_its_subscription_is_exhausted_and_marks_it() {
+    let clock = clock();
+    let now = clock.now_ms() / 1000;
+    let h = gateway(&clock, &yaml("avoid", "api_keys"), |p| {
+        add_subscription(p, "max", TOKEN_A, 0, None);
+        common::add_account(p, "key", API_KEY, &[]);
+    })
+    .await;
+    h.mock.plan(plan(TOKEN_A, PlanMode::Exhausted, now + 3600));
+
+    let response = h.message(&CLAUDE_CODE).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-llm-gateway-spillover"], "api_key");
+    assert_eq!((sent_with(&h, TOKEN_A), sent_with(&h, API_KEY)), (1, 1), "the plan first, then the API key");
+    // While the plan is benched, Claude Code goes straight to the API key, still marked.
+    let response = h.message(&CLAUDE_CODE).await;
+    assert_eq!(response.headers()["x-llm-gateway-spillover"], "api_key");
+    assert_eq!((sent_with(&h, TOKEN_A), sent_with(&h, API_KEY)), (1, 2));
+    // Another tool's request on the same API key is ordinary routing, not a spill-over.
+    let response = h.message(&[]).await;
+    assert_eq!(response.status(), 200);
+    assert!(response.headers().get("x-llm-gateway-spillover").is_none());
+
+    let log = logged(&h).await;
+    let marks: Vec<_> = log.iter().map(|r| (r["client_kind"].as_str().unwrap(), r["spillover"] == true)).collect();
+    assert_eq!(marks, [("anthropic_sdk", false), ("claude_code", true), ("claude_code", true)], "{log:#?}");
+    let first = &log[2];
+    assert_eq!(first["attempts"][0]["reason"], "extra_usage", "{first}");
+    assert_eq!(first["account_name"], "key");
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn without_spillover_claude_code_gets_a_429_until_the_earliest_reset_and_no_api_key_is_used() {
+    let clock = clock();
+    let now = clock.now_ms() / 1000;
+    let h = gateway(&clock, &yaml("avoid", "none"), |p| {
+        add_subscription(p, "max-a", TOKEN_A, 0, None);
+        add_subscription(p, "max-b", TOKEN_B, 0, None);
+        common::add_account(p, "key", API_KEY, &[]);
+    })
+    .await;
+    h.mock.plan(plan(TOKEN_A, PlanMode::Exhausted, now + 3600));
+    h.mock.plan(plan(TOKEN_B, PlanMode::Exhausted, now + 1800));
+
+    let response = h.message(&CLAUDE_CODE).await;
+    assert_eq!(retry_after(&response).await, 1800, "the earliest reset of the two plans");
+    let message = common::error_of(response, 429, "rate_limit_error").await;
+    assert!(message.contains("routing.spillover"), "{message}");
+    assert_eq!((sent_with(&h, TOKEN_A), sent_with(&h, TOKEN_B), sent_with(&h, API_KEY)), (1, 1, 0));
+
+    // Ten minutes later: still exhausted, answered without asking the upstream.
+    clock.advance(600_000);
+    let response = h.message(&CLAUDE_CODE).await;
+    assert_eq!(response.status(), 429);
+    assert_eq!(retry_after(&response).await, 1200);
+    assert_eq!(h.mock.requests().len(), 2);
+    // Other tools still use the API key.
+    assert_eq!(h.message(&[]).await.status(), 200);
+    assert_eq!(sent_with(&h, API_KEY), 1);
+    let log = logged(&h).await;
+    assert!(log.iter().all(|r| r["spillover"] == false), "{log:#?}");
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn claude_code_stays_on_its_subscription_while_it_has_room_and_api_keys_serve_the_other_tools() {
+    let clock = clock();
+    // Without session affinity, round robin would alternate between the two accounts.
+    let config = yaml("avoid", "api_keys") + "  session_affinity: false\n";
+    let h = gateway(&clock, &config, |p| {
+        add_subscription(p, "max", TOKEN_A, 0, None);
+        common::add_account(p, "key", API_KEY, &[]);
+    })
+    .await;
+    for _ in 0..4 {
+        let response = h.message(&CLAUDE_CODE).await;
+        assert_eq!(response.status(), 200);
+        assert!(response.headers().get("x-llm-gateway-spillover").is_none());
+    }
+    assert_eq!(
+        (sent_with(&h, TOKEN_A), sent_with(&h, API_KEY)),
+        (4, 0),
+        "round robin does not hand Claude Code to the key"
+    );
+    for _ in 0..2 {
+        assert_eq!(h.message(&[]).await.status(), 200);
+    }
+    assert!(sent_with(&h, API_KEY) >= 1, "other tools use the API key as usual");
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_claude_code_request_with_no_subscription_path_routes_to_api_keys_as_usual() {
+    let clock = clock();
+    let h = gateway(&clock, &yaml("avoid", "none"), |p| {
+        // A subscription that is not logged in is no path.
+        common::manager(p)
+            .add_oauth(NewOAuthAccount {
+                name: "max".into(),
+                client_id: None,
+                client_secret: None,
+                weight: 1,
+                priority: 0,
+                models: vec![],
+                clients: None,
+            })
+            .unwrap();
+        common::add_account(p, "key", API_KEY, &[]);
+    })
+    .await;
+    let response = h.message(&CLAUDE_CODE).await;
+    assert_eq!(response.status(), 200);
+    assert!(response.headers().get("x-llm-gateway-spillover").is_none());
+    assert_eq!(sent_with(&h, API_KEY), 1);
+    assert_eq!(logged(&h).await[0]["spillover"], false);
     h.shutdown().await;
 }

@@ -24,13 +24,14 @@ use bytes::Bytes;
 
 use self::attempt::{Call, Failure, Judgement, judge, send_attempt};
 pub use self::record::{Arrival, Delivery, Recorder};
+use self::spillover::{Lane, PathScope, SPILLOVER_API_KEY, SPILLOVER_HEADER, WhenExhausted};
 use crate::common::ApiError;
 use crate::config::ClientKey;
 use crate::gateway::{Gateway, Live};
 use crate::router::{NoAccount, Pick, SelectRequest};
 use crate::transform::anthropic::{MessagesSummary, inspect_messages_request};
 use crate::upstream::request_headers_for_upstream;
-use crate::usage::{Outcome, session_hash};
+use crate::usage::{ClientKind, Outcome, session_hash};
 
 /// The upstream endpoints the gateway forwards to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,7 +119,10 @@ pub(crate) async fn exchange(
         // byte for byte.
         upstream_headers.insert(http::header::ACCEPT_ENCODING, HeaderValue::from_static("identity"));
     }
+    let scope = PathScope { model: model.as_deref(), key: key.as_deref().filter(|k| k.restricts_accounts()) };
+    let lane = Lane::start(recorder.client_kind() == ClientKind::ClaudeCode, &live.accounts, &scope);
     let exchange = Exchange {
+        lane,
         gateway,
         live,
         endpoint,
@@ -138,6 +142,8 @@ pub(crate) async fn exchange(
 /// One request on its way through the failover loop: what every attempt needs, the accounts tried so far, the
 /// last failure (returned when nothing else is left), and the request's record.
 struct Exchange {
+    /// Which accounts the request may use now (a Claude Code request's subscriptions, spilled over, or all).
+    lane: Lane,
     gateway: Arc<Gateway>,
     live: Arc<Live>,
     endpoint: Endpoint,
@@ -156,9 +162,18 @@ impl Exchange {
     /// Pick, call, judge — until an answer can be delivered, an attempt says stop, or no account is left.
     async fn run(mut self) -> Delivery {
         for attempt in 1..=self.live.config.routing.max_attempts {
-            let pick = match self.select() {
+            let pick = match self.pick() {
                 Ok(pick) => pick,
-                Err(none) => return self.give_up(Some(none)),
+                Err(NoPick::Left(none)) => return self.give_up(Some(none)),
+                Err(NoPick::Refuse(mut error)) => {
+                    // This request met the exhausted plan itself: say what the upstream told it.
+                    if let Some(Failure::Gateway(last)) = &self.last_failure
+                        && last.status == http::StatusCode::TOO_MANY_REQUESTS
+                    {
+                        error.message = format!("{} (this request: {})", error.message, last.message);
+                    }
+                    return self.recorder.refuse(error, Outcome::NoAccount);
+                }
             };
             self.tried.push(pick.index);
             log_pick(&pick, attempt);
@@ -175,8 +190,9 @@ impl Exchange {
             };
             let sent = send_attempt(&self.gateway, &self.live, &account, &call).await;
             match judge(&self.gateway, &self.live, claim, sent, started, attempt).await {
-                Judgement::Deliver(answer) => {
+                Judgement::Deliver(mut answer) => {
                     self.recorder.attempt(&account, Some(answer.status().as_u16()), None, started);
+                    self.mark_spillover(&mut answer);
                     return self.recorder.deliver(answer, None);
                 }
                 Judgement::Retry { reason, status, failure } => {
@@ -189,14 +205,45 @@ impl Exchange {
         self.give_up(None)
     }
 
+    /// The next account to try, in the request's lane; when a Claude Code request's subscriptions are all
+    /// exhausted, spill over to API-key accounts or refuse with a 429 (`spillover.rs`).
+    fn pick(&mut self) -> Result<Pick, NoPick> {
+        let none = match self.select() {
+            Ok(pick) => return Ok(pick),
+            Err(none) => none,
+        };
+        let now = self.gateway.now_ms();
+        let scope =
+            PathScope { model: self.model.as_deref(), key: self.key.as_deref().filter(|k| k.restricts_accounts()) };
+        let earliest = match self.lane {
+            Lane::Subscriptions => scope.all_exhausted(&self.live.accounts, now),
+            Lane::All | Lane::ApiKeys => None,
+        };
+        let Some(earliest) = earliest else {
+            return Err(NoPick::Left(none));
+        };
+        match spillover::when_subscriptions_exhausted(&self.live.config.routing, earliest, now) {
+            WhenExhausted::Refuse(error) => Err(NoPick::Refuse(error)),
+            WhenExhausted::SpillOver => {
+                self.lane = Lane::ApiKeys;
+                tracing::info!(
+                    "every subscription of this Claude Code request is exhausted; spilling over to an API-key account"
+                );
+                self.select()
+                    .map_err(|_| NoPick::Refuse(spillover::subscriptions_exhausted_error(earliest, now, false)))
+            }
+        }
+    }
+
     fn select(&self) -> Result<Pick, NoAccount> {
         let routing = &self.live.config.routing;
+        let exclude = self.lane.exclude(&self.live.accounts, &self.tried);
         let request = SelectRequest {
             strategy: routing.strategy,
             accounts: &self.live.accounts,
             schedule: &self.live.schedule,
             model: self.model.as_deref(),
-            exclude: &self.tried,
+            exclude: &exclude,
             session: self.session,
             affinity_ttl_ms: routing.affinity_ttl_secs.saturating_mul(1000),
             now_ms: self.gateway.now_ms(),
@@ -207,10 +254,12 @@ impl Exchange {
 
     /// No account (left) to try: the last upstream answer goes back as it was; else the gateway's own error
     /// (the last attempt's failure, or a 503 saying why nothing could be tried).
-    fn give_up(self, none: Option<NoAccount>) -> Delivery {
-        match self.last_failure {
+    fn give_up(mut self, none: Option<NoAccount>) -> Delivery {
+        match self.last_failure.take() {
             Some(Failure::Upstream { answer, account }) => {
-                self.recorder.deliver(answer.into_response(&account), Some(Outcome::UpstreamError))
+                let mut answer = answer.into_response(&account);
+                self.mark_spillover(&mut answer);
+                self.recorder.deliver(answer, Some(Outcome::UpstreamError))
             }
             Some(Failure::Gateway(e)) => self.recorder.refuse(e, Outcome::GatewayError),
             None => {
@@ -222,6 +271,25 @@ impl Exchange {
             }
         }
     }
+}
+
+impl Exchange {
+    /// An answer from an API-key account that took over a Claude Code request's exhausted subscriptions says so,
+    /// and so does its usage record.
+    fn mark_spillover(&mut self, answer: &mut Response) {
+        if self.lane == Lane::ApiKeys {
+            answer.headers_mut().insert(SPILLOVER_HEADER, SPILLOVER_API_KEY);
+            self.recorder.spilled_over();
+        }
+    }
+}
+
+/// Why no account was picked.
+enum NoPick {
+    /// Nothing (left) to try: the last failure, or the selector's reasons.
+    Left(NoAccount),
+    /// A Claude Code request's subscriptions are all exhausted and nothing takes over: this 429.
+    Refuse(ApiError),
 }
 
 fn log_pick(pick: &Pick, attempt: u32) {

@@ -91,6 +91,11 @@ impl Recorder {
         &self.gateway
     }
 
+    /// What kind of client sent the request (the one classification, made when the record started).
+    pub(crate) fn client_kind(&self) -> ClientKind {
+        self.record.as_ref().map_or(ClientKind::Other, |r| r.client_kind)
+    }
+
     /// The client key the request authenticated with.
     pub(crate) fn key(&self) -> Option<&Arc<ClientKey>> {
         self.key.as_ref()
@@ -126,6 +131,13 @@ impl Recorder {
             r.account_name = Some(account.name().to_string());
             r.cost_basis = CostBasis::for_account(account.kind());
             r.attempts.push(Attempt { account_id: account.id().to_string(), status, failover, ms: took });
+        }
+    }
+
+    /// The request spilled over to an API-key account because its subscriptions were exhausted.
+    pub(crate) fn spilled_over(&mut self) {
+        if let Some(r) = self.record() {
+            r.spillover = true;
         }
     }
 

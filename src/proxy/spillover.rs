@@ -14,16 +14,83 @@
 //! other tools); when all are exhausted, `routing.spillover: api_keys` lets the API-key accounts serve it, and
 //! `none` answers 429. A Claude Code request with no subscription path, and every other request, routes as usual.
 
+use std::borrow::Cow;
+
 use axum::http::HeaderValue;
 
+use crate::accounts::{BenchReason, LiveAccount};
 use crate::clock::hh_mm;
 use crate::common::ApiError;
-use crate::config::{RoutingConfig, Spillover};
+use crate::config::{AccountKind, ClientKey, RoutingConfig, Spillover};
 
 /// The header on an answer an API-key account served because the request's subscriptions were exhausted.
 pub const SPILLOVER_HEADER: &str = "x-llm-gateway-spillover";
 /// Its value.
 pub const SPILLOVER_API_KEY: HeaderValue = HeaderValue::from_static("api_key");
+
+/// Which accounts a request may use at this point of its failover.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lane {
+    /// Every account (routing as usual).
+    All,
+    /// A Claude Code request's subscription paths only.
+    Subscriptions,
+    /// Spilled over: API-key accounts only.
+    ApiKeys,
+}
+
+impl Lane {
+    /// The lane a request starts in: its subscription paths when it is Claude Code's and has one.
+    pub(crate) fn start(claude_code: bool, accounts: &[std::sync::Arc<LiveAccount>], scope: &PathScope<'_>) -> Self {
+        if claude_code && accounts.iter().any(|a| scope.is_path(a)) { Self::Subscriptions } else { Self::All }
+    }
+
+    /// The account indices the selector must skip: those already `tried`, plus those outside the lane.
+    pub(crate) fn exclude<'a>(self, accounts: &[std::sync::Arc<LiveAccount>], tried: &'a [usize]) -> Cow<'a, [usize]> {
+        let outside = match self {
+            Self::All => return Cow::Borrowed(tried),
+            Self::Subscriptions => AccountKind::ApiKey,
+            Self::ApiKeys => AccountKind::Oauth,
+        };
+        let mut exclude = tried.to_vec();
+        exclude.extend(accounts.iter().enumerate().filter(|(_, a)| a.kind() == outside).map(|(i, _)| i));
+        Cow::Owned(exclude)
+    }
+}
+
+/// What narrows a request's subscription paths besides the accounts' own state.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PathScope<'a> {
+    /// The requested model.
+    pub(crate) model: Option<&'a str>,
+    /// The gateway key, when it restricts accounts.
+    pub(crate) key: Option<&'a ClientKey>,
+}
+
+impl PathScope<'_> {
+    /// Whether `account` is a subscription path for the request (see the module docs).
+    pub(crate) fn is_path(&self, account: &LiveAccount) -> bool {
+        account.kind() == AccountKind::Oauth
+            && account.is_configured_usable()
+            && self.model.is_none_or(|m| account.config.serves(m))
+            && self.key.is_none_or(|k| k.allows_account(&account.config))
+    }
+
+    /// When every subscription path is exhausted at `now_ms`: `Some(earliest reset)`; `None` when at least one is
+    /// not (or there is none).
+    pub(crate) fn all_exhausted(&self, accounts: &[std::sync::Arc<LiveAccount>], now_ms: u64) -> Option<u64> {
+        let mut earliest: Option<u64> = None;
+        for a in accounts.iter().filter(|a| self.is_path(a)) {
+            match a.health.benched(now_ms) {
+                Some((until, BenchReason::RateLimited | BenchReason::ExtraUsage)) => {
+                    earliest = Some(earliest.map_or(until, |e| e.min(until)));
+                }
+                _ => return None,
+            }
+        }
+        earliest
+    }
+}
 
 /// What becomes of a Claude Code request whose subscription paths are all exhausted.
 #[derive(Debug)]
@@ -40,16 +107,27 @@ pub enum WhenExhausted {
 pub fn when_subscriptions_exhausted(routing: &RoutingConfig, earliest_reset_ms: u64, now_ms: u64) -> WhenExhausted {
     match routing.spillover {
         Spillover::ApiKeys => WhenExhausted::SpillOver,
-        Spillover::None => WhenExhausted::Refuse(plan_limit_error(
-            format!(
-                "every Claude subscription this request may use has reached a plan limit until {}; wait for the \
-                 reset, or set routing.spillover: api_keys to let an API-key account take over",
-                hh_mm(earliest_reset_ms)
-            ),
-            earliest_reset_ms,
-            now_ms,
-        )),
+        Spillover::None => WhenExhausted::Refuse(subscriptions_exhausted_error(earliest_reset_ms, now_ms, true)),
     }
+}
+
+/// The 429 for a Claude Code request whose subscriptions are all exhausted until `earliest_reset_ms`.
+/// `name_spillover`: say that `routing.spillover: api_keys` would let an API-key account take over (not when it is
+/// on and no API-key account could).
+pub(crate) fn subscriptions_exhausted_error(earliest_reset_ms: u64, now_ms: u64, name_spillover: bool) -> ApiError {
+    let way_out = if name_spillover {
+        "wait for the reset, or set routing.spillover: api_keys to let an API-key account take over"
+    } else {
+        "no API-key account could take over (routing.spillover: api_keys); wait for the reset or add one"
+    };
+    plan_limit_error(
+        format!(
+            "every Claude subscription this request may use has reached a plan limit until {}; {way_out}",
+            hh_mm(earliest_reset_ms)
+        ),
+        earliest_reset_ms,
+        now_ms,
+    )
 }
 
 /// The failure of an attempt refused under `subscriptions.extra_usage: avoid` on `account` (benched until
