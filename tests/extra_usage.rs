@@ -256,6 +256,10 @@ async fn status_shows_each_plan_window_per_model_windows_the_overage_status_and_
         json!({"status": "allowed", "utilization": 0.4, "reset": rfc3339(now + 4 * 86_400)})
     );
     assert_eq!(account(&status, "max")["state"], "active", "a warning is not a limit");
+    let metrics = h.http.get(format!("{}/metrics", h.url)).send().await.unwrap().text().await.unwrap();
+    let line =
+        metrics.lines().find(|l| l.starts_with("llm_gateway_plan_utilization") && l.contains("window=\"7d_oi\""));
+    assert!(line.is_some_and(|l| l.ends_with(" 0.4")), "{metrics}");
     h.shutdown().await;
 }
 
