@@ -194,19 +194,26 @@ async fn an_openai_client_gets_the_429_in_openai_shape_with_retry_after_at_the_r
         gateway(&clock, &yaml("avoid", "none"), |p| add_subscription(p, "max", TOKEN_A, 0, Some(AccountClients::Any)))
             .await;
     h.mock.plan(plan(TOKEN_A, PlanMode::ThirdParty, now + 600));
+    let chat = || {
+        h.http
+            .post(format!("{}/v1/chat/completions", h.url))
+            .json(&json!({"model": "claude-sonnet-5", "messages": [{"role": "user", "content": "hi"}]}))
+            .send()
+    };
 
-    let response = h
-        .http
-        .post(format!("{}/v1/chat/completions", h.url))
-        .json(&json!({"model": "claude-sonnet-5", "messages": [{"role": "user", "content": "hi"}]}))
-        .send()
-        .await
-        .unwrap();
+    let response = chat().await.unwrap();
     assert_eq!(response.status(), 429);
     assert_eq!(retry_after(&response).await, 600);
     let body: Value = response.json().await.unwrap();
     assert!(body["error"]["message"].as_str().unwrap().contains("extra usage"), "{body}");
     assert!(body.get("type").is_none(), "OpenAI's shape, not Anthropic's: {body}");
+    // While benched, the next request gets the same 429 (not a 503) without reaching the upstream.
+    clock.advance(100_000);
+    let response = chat().await.unwrap();
+    assert_eq!(response.status(), 429);
+    assert_eq!(retry_after(&response).await, 500);
+    assert!(response.json::<Value>().await.unwrap()["error"]["message"].as_str().unwrap().contains("plan limit"));
+    assert_eq!(sent_with(&h, TOKEN_A), 1);
     h.shutdown().await;
 }
 

@@ -119,8 +119,10 @@ pub(crate) async fn exchange(
         // byte for byte.
         upstream_headers.insert(http::header::ACCEPT_ENCODING, HeaderValue::from_static("identity"));
     }
-    let scope = PathScope { model: model.as_deref(), key: key.as_deref().filter(|k| k.restricts_accounts()) };
-    let lane = Lane::start(recorder.client_kind() == ClientKind::ClaudeCode, &live.accounts, &scope);
+    let claude_code = recorder.client_kind() == ClientKind::ClaudeCode;
+    let scope =
+        PathScope { model: model.as_deref(), key: key.as_deref().filter(|k| k.restricts_accounts()), claude_code };
+    let lane = Lane::start(claude_code, &live.accounts, &scope);
     let exchange = Exchange {
         lane,
         gateway,
@@ -213,13 +215,28 @@ impl Exchange {
             Err(none) => none,
         };
         let now = self.gateway.now_ms();
-        let scope =
-            PathScope { model: self.model.as_deref(), key: self.key.as_deref().filter(|k| k.restricts_accounts()) };
-        let earliest = match self.lane {
-            Lane::Subscriptions => scope.all_exhausted(&self.live.accounts, now),
-            Lane::All | Lane::ApiKeys => None,
+        let scope = PathScope {
+            model: self.model.as_deref(),
+            key: self.key.as_deref().filter(|k| k.restricts_accounts()),
+            claude_code: self.lane == Lane::Subscriptions,
         };
-        let Some(earliest) = earliest else {
+        let accounts = &self.live.accounts;
+        match self.lane {
+            Lane::Subscriptions => {}
+            // Another client served by subscriptions alone (`clients: any`), all exhausted: the same 429.
+            Lane::All if !scope.any_api_key(accounts) => {
+                return Err(match scope.all_exhausted(accounts, now) {
+                    Some(earliest) => NoPick::Refuse(spillover::subscriptions_exhausted_error(
+                        earliest,
+                        now,
+                        "wait for the reset, or add an API-key account for this client",
+                    )),
+                    None => NoPick::Left(none),
+                });
+            }
+            Lane::All | Lane::ApiKeys => return Err(NoPick::Left(none)),
+        }
+        let Some(earliest) = scope.all_exhausted(accounts, now) else {
             return Err(NoPick::Left(none));
         };
         match spillover::when_subscriptions_exhausted(&self.live.config.routing, earliest, now) {
@@ -229,8 +246,11 @@ impl Exchange {
                 tracing::info!(
                     "every subscription of this Claude Code request is exhausted; spilling over to an API-key account"
                 );
-                self.select()
-                    .map_err(|_| NoPick::Refuse(spillover::subscriptions_exhausted_error(earliest, now, false)))
+                self.select().map_err(|_| {
+                    let way_out = "no API-key account could take over (routing.spillover: api_keys); wait for the \
+                                   reset or add one";
+                    NoPick::Refuse(spillover::subscriptions_exhausted_error(earliest, now, way_out))
+                })
             }
         }
     }

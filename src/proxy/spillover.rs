@@ -12,7 +12,8 @@
 //!
 //! A Claude Code request with at least one subscription path uses only those (API-key accounts are kept for the
 //! other tools); when all are exhausted, `routing.spillover: api_keys` lets the API-key accounts serve it, and
-//! `none` answers 429. A Claude Code request with no subscription path, and every other request, routes as usual.
+//! `none` answers 429. A Claude Code request with no subscription path, and every other request, routes as usual;
+//! another client whose only accounts are subscriptions with `clients: any`, all exhausted, gets the same 429.
 
 use std::borrow::Cow;
 
@@ -21,7 +22,7 @@ use axum::http::HeaderValue;
 use crate::accounts::{BenchReason, LiveAccount};
 use crate::clock::hh_mm;
 use crate::common::ApiError;
-use crate::config::{AccountKind, ClientKey, RoutingConfig, Spillover};
+use crate::config::{AccountClients, AccountKind, ClientKey, RoutingConfig, Spillover};
 
 /// The header on an answer an API-key account served because the request's subscriptions were exhausted.
 pub const SPILLOVER_HEADER: &str = "x-llm-gateway-spillover";
@@ -65,6 +66,8 @@ pub(crate) struct PathScope<'a> {
     pub(crate) model: Option<&'a str>,
     /// The gateway key, when it restricts accounts.
     pub(crate) key: Option<&'a ClientKey>,
+    /// The request is Claude Code's: every subscription may serve it (others only those with `clients: any`).
+    pub(crate) claude_code: bool,
 }
 
 impl PathScope<'_> {
@@ -74,6 +77,17 @@ impl PathScope<'_> {
             && account.is_configured_usable()
             && self.model.is_none_or(|m| account.config.serves(m))
             && self.key.is_none_or(|k| k.allows_account(&account.config))
+            && (self.claude_code || account.config.clients == Some(AccountClients::Any))
+    }
+
+    /// Whether an API-key account could serve the request (benched or not).
+    pub(crate) fn any_api_key(&self, accounts: &[std::sync::Arc<LiveAccount>]) -> bool {
+        accounts.iter().any(|a| {
+            a.kind() == AccountKind::ApiKey
+                && a.is_configured_usable()
+                && self.model.is_none_or(|m| a.config.serves(m))
+                && self.key.is_none_or(|k| k.allows_account(&a.config))
+        })
     }
 
     /// When every subscription path is exhausted at `now_ms`: `Some(earliest reset)`; `None` when at least one is
@@ -107,19 +121,17 @@ pub enum WhenExhausted {
 pub fn when_subscriptions_exhausted(routing: &RoutingConfig, earliest_reset_ms: u64, now_ms: u64) -> WhenExhausted {
     match routing.spillover {
         Spillover::ApiKeys => WhenExhausted::SpillOver,
-        Spillover::None => WhenExhausted::Refuse(subscriptions_exhausted_error(earliest_reset_ms, now_ms, true)),
+        Spillover::None => WhenExhausted::Refuse(subscriptions_exhausted_error(
+            earliest_reset_ms,
+            now_ms,
+            "wait for the reset, or set routing.spillover: api_keys to let an API-key account take over",
+        )),
     }
 }
 
-/// The 429 for a Claude Code request whose subscriptions are all exhausted until `earliest_reset_ms`.
-/// `name_spillover`: say that `routing.spillover: api_keys` would let an API-key account take over (not when it is
-/// on and no API-key account could).
-pub(crate) fn subscriptions_exhausted_error(earliest_reset_ms: u64, now_ms: u64, name_spillover: bool) -> ApiError {
-    let way_out = if name_spillover {
-        "wait for the reset, or set routing.spillover: api_keys to let an API-key account take over"
-    } else {
-        "no API-key account could take over (routing.spillover: api_keys); wait for the reset or add one"
-    };
+/// The 429 for a request whose subscriptions are all exhausted until `earliest_reset_ms` and that nothing else
+/// serves; `way_out` says what the user can do.
+pub(crate) fn subscriptions_exhausted_error(earliest_reset_ms: u64, now_ms: u64, way_out: &str) -> ApiError {
     plan_limit_error(
         format!(
             "every Claude subscription this request may use has reached a plan limit until {}; {way_out}",
