@@ -137,6 +137,9 @@ async fn with_no_other_account_the_exhausted_plan_answers_429_with_retry_after_a
     let response = h.message(&CLAUDE_CODE).await;
     assert_eq!(retry_after(&response).await, 7200);
     assert_eq!(response.headers()["x-should-retry"], "false");
+    // What Claude Code reads to tell a plan limit from a throttle (protocol.md §9).
+    assert_eq!(response.headers()["anthropic-ratelimit-unified-status"], "rejected");
+    assert_eq!(response.headers()["anthropic-ratelimit-unified-reset"], (now + 7200).to_string().as_str());
     let message = common::error_of(response, 429, "rate_limit_error").await;
     assert!(message.contains("extra usage") && message.contains("max"), "{message}");
     h.shutdown().await;

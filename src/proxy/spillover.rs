@@ -158,9 +158,9 @@ pub fn extra_usage_avoided_error(account: &str, why: &str, until_ms: u64, now_ms
     )
 }
 
-/// A 429 with `retry-after` at `until_ms` and `x-should-retry: false` (a plan window takes minutes to days; a
-/// client retrying within seconds cannot help).
+/// A 429 with `retry-after` at `until_ms`, `x-should-retry: false` (a plan window takes minutes to days; a
+/// client retrying within seconds cannot help) and the unified status and reset Claude Code reads as a plan limit.
 fn plan_limit_error(message: String, until_ms: u64, now_ms: u64) -> ApiError {
     let secs = until_ms.saturating_sub(now_ms).div_ceil(1000).max(1);
-    ApiError { no_retry: true, ..ApiError::rate_limited(message, secs) }
+    ApiError { no_retry: true, plan_reset_secs: Some(until_ms.div_ceil(1000)), ..ApiError::rate_limited(message, secs) }
 }
