@@ -68,16 +68,22 @@ fn account_rows(accounts: &[AccountView], with_usage: bool) -> Vec<Vec<String>> 
     rows
 }
 
-/// "5h 82% 7d 40%" or "req 45/50 tok 9000/10000".
+/// "allowed_warning 5h 91% 7d 40% 7d_oi 12% extra usage rejected (out_of_credits)" or "req 45/50 tok 9000/10000".
 fn windows_summary(w: &RateWindows) -> String {
     let mut parts = Vec::new();
     if let Some(status) = &w.unified_status {
         parts.push(status.clone());
     }
-    for (label, window) in [("5h", &w.five_hour), ("7d", &w.seven_day)] {
-        if let Some(u) = window.as_ref().and_then(|w| w.utilization) {
-            parts.push(format!("{label} {:.0}%", u * 100.0));
+    let windows = [("5h", w.five_hour.as_ref()), ("7d", w.seven_day.as_ref())].into_iter();
+    for (label, window) in windows.chain(w.other_windows.iter().map(|(n, w)| (n.as_str(), Some(w)))) {
+        if let Some(u) = window.and_then(|w| w.utilization) {
+            let rejected = if window.and_then(|w| w.status.as_deref()) == Some("rejected") { " rejected" } else { "" };
+            parts.push(format!("{label} {:.0}%{rejected}", u * 100.0));
         }
+    }
+    if let Some(overage) = &w.overage_status {
+        let reason = w.overage_disabled_reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default();
+        parts.push(format!("extra usage {overage}{reason}"));
     }
     for (label, limit) in [("req", &w.requests), ("tok", &w.tokens)] {
         if let Some(l) = limit

@@ -360,3 +360,35 @@ async fn a_fresh_gateway_without_any_account_serves_claude_code_on_its_own_login
     assert!(message.contains("no account is configured"), "other tools still need an account: {message}");
     h.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_own_login_at_its_plan_limit_spills_over_to_an_api_key_without_its_credential_when_allowed() {
+    let h = Harness::with(|p| {
+        common::add_account(p, "primary", common::GOOD_KEY, &[]);
+        common::edit_config(p, |c| {
+            c.routing.spillover = serde_json::from_value(json!("api_keys")).unwrap();
+        });
+    })
+    .await;
+    let limited = "sk-ant-oat01-oauthlimited-user";
+    let first = own_login_request(&h, limited, None).await;
+    assert_eq!(first.status(), 200, "an API-key account took over");
+    assert_eq!(first.headers()["x-llm-gateway-spillover"], "api_key");
+    let second = own_login_request(&h, limited, None).await;
+    assert_eq!(second.status(), 200);
+    assert_eq!(second.headers()["x-llm-gateway-spillover"], "api_key", "while benched, straight to the API key");
+
+    let sent: Vec<_> = h.mock.requests().into_iter().filter(|r| r.path == "/v1/messages").collect();
+    assert_eq!(sent.len(), 3, "the login once, then the API key twice");
+    assert_eq!(sent[0].header("authorization"), Some(format!("Bearer {limited}").as_str()));
+    for spilled in &sent[1..] {
+        assert_eq!(spilled.header("x-api-key"), Some(common::GOOD_KEY));
+        assert_eq!(spilled.header("authorization"), None, "the client's login does not go with the API key");
+        let betas = spilled.header_all("anthropic-beta").join(",");
+        assert!(!betas.contains("oauth-2025-04-20") && betas.contains("claude-code-20250219"), "{betas}");
+    }
+    let status = h.status_json().await;
+    assert_eq!(status["own_logins"][0]["state"], "cooling_down", "{status}");
+    assert_eq!(status["accounts"][0]["requests"], 2);
+    h.shutdown().await;
+}

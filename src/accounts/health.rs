@@ -34,6 +34,9 @@ pub enum BenchReason {
     Overloaded,
     /// The circuit breaker opened after repeated 5xx/network failures.
     CircuitOpen,
+    /// A subscription's plan window is exhausted and further use would be billed as extra usage
+    /// (`subscriptions.extra_usage: avoid`): benched until the window resets.
+    ExtraUsage,
 }
 
 impl BenchReason {
@@ -42,6 +45,7 @@ impl BenchReason {
             Self::RateLimited => 1,
             Self::Overloaded => 2,
             Self::CircuitOpen => 3,
+            Self::ExtraUsage => 4,
         }
     }
     fn from_code(code: u32) -> Option<Self> {
@@ -49,6 +53,7 @@ impl BenchReason {
             1 => Some(Self::RateLimited),
             2 => Some(Self::Overloaded),
             3 => Some(Self::CircuitOpen),
+            4 => Some(Self::ExtraUsage),
             _ => None,
         }
     }
@@ -58,6 +63,7 @@ impl BenchReason {
             Self::RateLimited => "rate_limited",
             Self::Overloaded => "overloaded",
             Self::CircuitOpen => "circuit_open",
+            Self::ExtraUsage => "extra_usage",
         }
     }
 }
@@ -72,6 +78,11 @@ pub enum Observation {
     },
     /// 429 naming a reset: bench until then.
     RateLimited {
+        /// Bench end (Unix ms).
+        until_ms: u64,
+    },
+    /// A subscription's plan is exhausted and more would be extra usage: bench until the window resets.
+    PlanExhausted {
         /// Bench end (Unix ms).
         until_ms: u64,
     },
@@ -190,6 +201,10 @@ impl Health {
                 ewma(&self.error_rate_milli, 1000);
                 self.bench(*until_ms, BenchReason::RateLimited);
                 Some((*until_ms, BenchReason::RateLimited))
+            }
+            Observation::PlanExhausted { until_ms } => {
+                self.bench(*until_ms, BenchReason::ExtraUsage);
+                Some((*until_ms, BenchReason::ExtraUsage))
             }
             // A request-scoped 429 says nothing about the account; a trial it ended is given back by its claim.
             Observation::Windowless => {

@@ -204,14 +204,20 @@ impl LiveAccount {
     /// per-request `remaining` counts would cause to one per interval per account.
     pub fn windows_to_save(&self, now_ms: u64, min_interval_ms: u64) -> Option<RateWindows> {
         let mut detail = self.detail();
-        let current = detail.windows?;
-        if let Some((saved, at)) = detail.saved
+        let current = detail.windows.clone()?;
+        if let Some((saved, at)) = &detail.saved
             && (saved.same_values(&current) || now_ms < at.saturating_add(min_interval_ms))
         {
             return None;
         }
+        let view = current.view();
         detail.saved = Some((current, now_ms));
-        Some(current.view())
+        Some(view)
+    }
+
+    /// The reset that ends an exhausted plan, from the windows last reported (see [`Reported::plan_reset_ms`]).
+    pub fn plan_reset_ms(&self, now_ms: u64) -> Option<u64> {
+        self.detail().windows.as_ref().and_then(|w| w.plan_reset_ms(now_ms))
     }
 
     /// Shows `windows` (as stored before a restart) until the upstream reports new ones.
@@ -310,7 +316,7 @@ pub struct AccountView {
     /// End of the current bench (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cooldown_until: Option<String>,
-    /// Why it is benched (`rate_limited`, `overloaded`, `circuit_open`).
+    /// Why it is benched (`rate_limited`, `overloaded`, `circuit_open`, `extra_usage`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cooldown_reason: Option<String>,
     /// A bench ended and the next request is a trial.

@@ -10,7 +10,7 @@ use super::windows::{parse_windows, rate_limit_until, retry_after_delay_ms, retr
 use crate::clock::MAX_TIME_MS;
 
 /// Every header the parsers read, and one they must ignore.
-const NAMES: [&str; 24] = [
+const NAMES: [&str; 33] = [
     "retry-after",
     "retry-after-ms",
     "anthropic-ratelimit-unified-status",
@@ -35,6 +35,15 @@ const NAMES: [&str; 24] = [
     "anthropic-ratelimit-output-tokens-remaining",
     "anthropic-ratelimit-output-tokens-reset",
     "anthropic-ratelimit-unified-9x-reset",
+    "anthropic-ratelimit-unified-overage-status",
+    "anthropic-ratelimit-unified-7d_oi-status",
+    "anthropic-ratelimit-unified-7d_oi-reset",
+    "anthropic-ratelimit-unified-7d_oi-utilization",
+    "anthropic-ratelimit-unified-7d_opus-status",
+    "anthropic-ratelimit-unified-7d_opus-reset",
+    "anthropic-ratelimit-unified-representative-claim",
+    "anthropic-ratelimit-unified-fallback-percentage",
+    "anthropic-ratelimit-unified-5h-surpassed-threshold",
 ];
 
 /// Strings that look like numbers, including the ones that break naive code: huge, tiny, negative, fractional,
@@ -106,7 +115,7 @@ fn value() -> impl Strategy<Value = HeaderValue> {
     let text = prop_oneof![
         3 => numberish(),
         2 => dateish(),
-        1 => proptest::sample::select(&["rejected", "allowed", "allowed_warning", "out_of_credits", "0"][..]).prop_map(str::to_owned),
+        1 => proptest::sample::select(&["rejected", "allowed", "allowed_warning", "out_of_credits", "org_level_disabled", "0"][..]).prop_map(str::to_owned),
         1 => "[ -~]{0,40}",
     ];
     prop_oneof![
@@ -160,10 +169,57 @@ proptest! {
             for reset in resets.flatten() {
                 prop_assert!(is_rfc3339(reset), "unprintable time {reset:?}");
             }
-            for w in windows.iter().flatten() {
+            for w in windows.iter().flatten().copied().chain(view.other_windows.values()) {
                 prop_assert!(w.utilization.is_none_or(|u| u.is_finite() && u >= 0.0));
+                prop_assert!(w.reset.as_deref().is_none_or(is_rfc3339));
+            }
+            prop_assert!(view.other_windows.len() <= 8);
+            prop_assert!(!view.other_windows.contains_key("5h") && !view.other_windows.contains_key("7d"));
+            let warned = [view.unified_status.as_ref()].into_iter().chain(windows.iter().flatten().map(|w| w.status.as_ref()))
+                .chain(view.other_windows.values().map(|w| w.status.as_ref()))
+                .any(|s| s.is_some_and(|s| s == "allowed_warning"));
+            prop_assert_eq!(view.warning, warned);
+            if let Some(at) = reported.plan_reset_ms(now) {
+                prop_assert!(at > now && at <= MAX_TIME_MS);
             }
         }
+    }
+
+    #[test]
+    fn unknown_unified_windows_are_kept_by_name_and_bounded(
+        names in proptest::collection::vec("[a-z0-9_]{1,40}|[a-z0-9_-]{0,12}", 0..20),
+        reset in 1u64..4_000_000_000,
+    ) {
+        let mut map = HeaderMap::new();
+        for name in &names {
+            if let (Ok(n), Ok(v)) = (
+                HeaderName::from_bytes(format!("anthropic-ratelimit-unified-{name}-reset").as_bytes()),
+                HeaderValue::from_str(&reset.to_string()),
+            ) {
+                map.insert(n, v);
+            }
+        }
+        let view = parse_windows(&map, 0).map(|r| r.view()).unwrap_or_default();
+        prop_assert!(view.other_windows.len() <= 8);
+        for (name, w) in &view.other_windows {
+            prop_assert!(names.contains(name), "{name} was not sent");
+            prop_assert!(name.len() <= 32 && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'));
+            prop_assert_eq!(w.reset.clone(), Some(crate::clock::rfc3339(reset * 1000)));
+        }
+        let keepable = names.iter().filter(|n| {
+            n.len() <= 32 && !n.is_empty() && n.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+                && !["5h", "7d"].contains(&n.as_str())
+        }).collect::<std::collections::BTreeSet<_>>();
+        prop_assert_eq!(view.other_windows.len(), keepable.len().min(8));
+    }
+
+    #[test]
+    fn a_rejected_window_of_any_name_benches_until_its_reset(name in "[a-z0-9_]{1,20}", reset in 1u64..4_000_000_000) {
+        prop_assume!(name != "overage");
+        let mut map = HeaderMap::new();
+        map.insert(HeaderName::from_bytes(format!("anthropic-ratelimit-unified-{name}-status").as_bytes()).unwrap(), HeaderValue::from_static("rejected"));
+        map.insert(HeaderName::from_bytes(format!("anthropic-ratelimit-unified-{name}-reset").as_bytes()).unwrap(), HeaderValue::from_str(&reset.to_string()).unwrap());
+        prop_assert_eq!(rate_limit_until(&map, 0, u64::MAX), Some(reset * 1000));
     }
 
     #[test]
@@ -215,7 +271,7 @@ proptest! {
         base in any::<u64>(),
         max in any::<u64>(),
         threshold in 1u32..4,
-        steps in proptest::collection::vec(0u8..5, 1..20),
+        steps in proptest::collection::vec(0u8..6, 1..20),
     ) {
         let policy = HealthPolicy { overloaded_cooldown_ms: overloaded, breaker_threshold: threshold, breaker_base_ms: base, breaker_max_ms: max };
         let health = Health::default();
@@ -225,6 +281,7 @@ proptest! {
                 1 => Observation::RateLimited { until_ms: now },
                 2 => Observation::Windowless,
                 3 => Observation::Overloaded,
+                4 => Observation::PlanExhausted { until_ms: now },
                 _ => Observation::Failed,
             };
             if let Some((until, _)) = health.observe(&observation, now, &policy) {

@@ -4,6 +4,8 @@
 //! utilisation); API keys report `anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-*` (RFC 3339
 //! resets). See protocol.md §3. Pure functions: headers and the current time in, values out.
 
+use std::collections::BTreeMap;
+
 use http::HeaderMap;
 use serde::{Deserialize, Serialize};
 
@@ -52,6 +54,19 @@ pub struct RateWindows {
     /// The 7-day window.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seven_day: Option<Window>,
+    /// Every other `anthropic-ratelimit-unified-<name>-*` window, by name: per-model weekly windows (`7d_oi`, …)
+    /// and any the upstream adds later (protocol.md §10: the set is open).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub other_windows: BTreeMap<String, Window>,
+    /// Extra usage (overage) beyond the plan: `allowed`, `allowed_warning`, `rejected`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overage_status: Option<String>,
+    /// Why extra usage is off (`org_level_disabled`, `out_of_credits`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overage_disabled_reason: Option<String>,
+    /// The plan is close to a limit: the unified status or a window's status is `allowed_warning`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub warning: bool,
     /// Requests per minute (API keys).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requests: Option<Limit>,
@@ -91,18 +106,6 @@ fn utilization(value: &str) -> Option<f64> {
     value.parse().ok().filter(|u: &f64| u.is_finite() && *u >= 0.0)
 }
 
-/// Header names of one subscription window (used when a 429 is classified; the per-response parse is a single
-/// pass over the headers, see [`parse_windows`]).
-struct WindowNames {
-    status: &'static str,
-    reset: &'static str,
-}
-
-const FIVE_HOUR: WindowNames =
-    WindowNames { status: "anthropic-ratelimit-unified-5h-status", reset: "anthropic-ratelimit-unified-5h-reset" };
-const SEVEN_DAY: WindowNames =
-    WindowNames { status: "anthropic-ratelimit-unified-7d-status", reset: "anthropic-ratelimit-unified-7d-reset" };
-
 /// Header names of one API-key limit.
 struct LimitNames {
     remaining: &'static str,
@@ -127,6 +130,7 @@ const LIMIT_KINDS: [&str; 4] = ["requests-", "tokens-", "input-tokens-", "output
 const UNIFIED_STATUS: &str = "anthropic-ratelimit-unified-status";
 const UNIFIED_RESET: &str = "anthropic-ratelimit-unified-reset";
 const PREFIX: &str = "anthropic-ratelimit-";
+const UNIFIED_PREFIX: &str = "anthropic-ratelimit-unified-";
 
 /// A window's status word.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -171,44 +175,43 @@ struct RawLimit {
     reset_ms: Option<u64>,
 }
 
-/// The rate-limit state one response reported, as plain numbers: recorded on every response without allocating,
-/// turned into the displayed [`RateWindows`] (RFC 3339 strings) only when someone asks.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+/// A window the parser has no field for (`anthropic-ratelimit-unified-<name>-*`), kept by name.
+#[derive(Debug, Clone, PartialEq)]
+struct NamedWindow {
+    name: Box<str>,
+    window: RawWindow,
+}
+
+/// Most unknown windows kept from one response, and the longest name: a hostile or broken upstream cannot make
+/// the gateway hold more than this per account.
+const MAX_OTHER_WINDOWS: usize = 8;
+const MAX_WINDOW_NAME: usize = 32;
+
+/// The rate-limit state one response reported, as plain numbers: recorded on every response, allocating only for
+/// windows beyond 5 h / 7 d and an overage-disabled reason (subscription answers that carry them); turned into
+/// the displayed [`RateWindows`] (RFC 3339 strings) only when someone asks.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Reported {
     unified_status: Option<Status>,
     unified_reset_ms: Option<u64>,
     five_hour: RawWindow,
     seven_day: RawWindow,
+    other: Vec<NamedWindow>,
+    overage_status: Option<Status>,
+    overage_disabled_reason: Option<Box<str>>,
     limits: [RawLimit; 4],
     at_ms: u64,
 }
+
+/// The window attributes read from `anthropic-ratelimit-unified-<name>-<attr>` (others, such as
+/// `surpassed-threshold`, are ignored).
+const WINDOW_ATTRS: [&str; 3] = ["status", "utilization", "reset"];
 
 impl Reported {
     /// Records one `anthropic-ratelimit-*` header (name without the prefix); false when it is not one we know.
     fn set(&mut self, field: &str, value: &str) -> bool {
         if let Some(rest) = field.strip_prefix("unified-") {
-            let (window, attr) = match rest {
-                "status" => {
-                    self.unified_status = Some(Status::parse(value));
-                    return true;
-                }
-                "reset" => {
-                    self.unified_reset_ms = unix_secs_ms(value);
-                    return true;
-                }
-                _ => match (rest.strip_prefix("5h-"), rest.strip_prefix("7d-")) {
-                    (Some(attr), _) => (&mut self.five_hour, attr),
-                    (_, Some(attr)) => (&mut self.seven_day, attr),
-                    _ => return false,
-                },
-            };
-            match attr {
-                "status" => window.status = Some(Status::parse(value)),
-                "utilization" => window.utilization = utilization(value),
-                "reset" => window.reset_ms = unix_secs_ms(value),
-                _ => return false,
-            }
-            return true;
+            return self.set_unified(rest, value);
         }
         let Some((i, attr)) = LIMIT_KINDS.iter().enumerate().find_map(|(i, k)| field.strip_prefix(k).map(|a| (i, a)))
         else {
@@ -224,15 +227,75 @@ impl Reported {
         true
     }
 
+    /// One `anthropic-ratelimit-unified-*` header, `rest` being what follows `unified-`.
+    fn set_unified(&mut self, rest: &str, value: &str) -> bool {
+        match rest {
+            "status" => {
+                self.unified_status = Some(Status::parse(value));
+                return true;
+            }
+            "reset" => {
+                self.unified_reset_ms = unix_secs_ms(value);
+                return true;
+            }
+            "overage-status" => {
+                self.overage_status = Some(Status::parse(value));
+                return true;
+            }
+            "overage-disabled-reason" => {
+                self.overage_disabled_reason = reason_word(value).map(Box::from);
+                return true;
+            }
+            _ => {}
+        }
+        let Some((name, attr)) = WINDOW_ATTRS.iter().find_map(|a| {
+            let name = rest.strip_suffix(a)?.strip_suffix('-')?;
+            Some((name, *a))
+        }) else {
+            return false;
+        };
+        let window = match name {
+            "5h" => &mut self.five_hour,
+            "7d" => &mut self.seven_day,
+            _ if is_window_name(name) => match self.other.iter().position(|w| &*w.name == name) {
+                Some(i) => &mut self.other[i].window,
+                None if self.other.len() < MAX_OTHER_WINDOWS => {
+                    self.other.push(NamedWindow { name: name.into(), window: RawWindow::default() });
+                    let last = self.other.len() - 1;
+                    &mut self.other[last].window
+                }
+                None => return false,
+            },
+            _ => return false,
+        };
+        match attr {
+            "status" => window.status = Some(Status::parse(value)),
+            "utilization" => window.utilization = utilization(value),
+            _ => window.reset_ms = unix_secs_ms(value),
+        }
+        true
+    }
+
     /// Whether `other` reports the same values, whenever it was reported.
     pub fn same_values(&self, other: &Reported) -> bool {
-        Reported { at_ms: 0, ..*self } == Reported { at_ms: 0, ..*other }
+        self.unified_status == other.unified_status
+            && self.unified_reset_ms == other.unified_reset_ms
+            && self.five_hour == other.five_hour
+            && self.seven_day == other.seven_day
+            && self.other == other.other
+            && self.overage_status == other.overage_status
+            && self.overage_disabled_reason == other.overage_disabled_reason
+            && self.limits == other.limits
+    }
+
+    fn windows(&self) -> impl Iterator<Item = &RawWindow> {
+        [&self.five_hour, &self.seven_day].into_iter().chain(self.other.iter().map(|w| &w.window))
     }
 
     /// How full the fullest window is, 0.0–1.0+ (0 when unknown). Used by `health_first`.
     pub fn utilization(&self) -> f64 {
         let mut max: f64 = 0.0;
-        for w in [&self.five_hour, &self.seven_day] {
+        for w in self.windows() {
             max = max.max(w.utilization.unwrap_or(0.0));
         }
         for l in &self.limits {
@@ -248,15 +311,37 @@ impl Reported {
         max
     }
 
+    /// The plan is exhausted: the unified status or a window is `rejected`.
+    pub fn plan_rejected(&self) -> bool {
+        self.unified_status == Some(Status::Rejected) || self.windows().any(|w| w.status == Some(Status::Rejected))
+    }
+
+    /// The plan is close to a limit: the unified status or a window says `allowed_warning`.
+    pub fn warning(&self) -> bool {
+        self.unified_status == Some(Status::AllowedWarning)
+            || self.windows().any(|w| w.status == Some(Status::AllowedWarning))
+    }
+
+    /// The latest future reset these windows name that matters for an exhausted plan: the unified reset and the
+    /// resets of rejected windows; when none is rejected, the latest reset of any window. `None` when none is
+    /// after `now_ms`.
+    pub fn plan_reset_ms(&self, now_ms: u64) -> Option<u64> {
+        let rejected = self.windows().filter(|w| w.status == Some(Status::Rejected)).filter_map(|w| w.reset_ms);
+        let mut latest = self.unified_reset_ms.into_iter().chain(rejected).filter(|&t| t > now_ms).max();
+        if latest.is_none() {
+            latest = self.windows().filter_map(|w| w.reset_ms).filter(|&t| t > now_ms).max();
+        }
+        latest
+    }
+
     /// The displayed form.
     pub fn view(&self) -> RateWindows {
-        let window = |w: &RawWindow| {
-            (*w != RawWindow::default()).then(|| Window {
-                status: w.status.map(|s| s.as_str().to_string()),
-                utilization: w.utilization,
-                reset: w.reset_ms.map(rfc3339),
-            })
+        let window = |w: &RawWindow| Window {
+            status: w.status.map(|s| s.as_str().to_string()),
+            utilization: w.utilization,
+            reset: w.reset_ms.map(rfc3339),
         };
+        let known = |w: &RawWindow| (*w != RawWindow::default()).then(|| window(w));
         let limit = |l: &RawLimit| {
             (*l != RawLimit::default()).then(|| Limit {
                 limit: l.limit,
@@ -268,8 +353,12 @@ impl Reported {
         RateWindows {
             unified_status: self.unified_status.map(|s| s.as_str().to_string()),
             unified_reset: self.unified_reset_ms.map(rfc3339),
-            five_hour: window(&self.five_hour),
-            seven_day: window(&self.seven_day),
+            five_hour: known(&self.five_hour),
+            seven_day: known(&self.seven_day),
+            other_windows: self.other.iter().map(|w| (w.name.to_string(), window(&w.window))).collect(),
+            overage_status: self.overage_status.map(|s| s.as_str().to_string()),
+            overage_disabled_reason: self.overage_disabled_reason.as_deref().map(str::to_string),
+            warning: self.warning(),
             requests: limit(requests),
             tokens: limit(tokens),
             input_tokens: limit(input_tokens),
@@ -277,6 +366,18 @@ impl Reported {
             updated_at: Some(rfc3339(self.at_ms)),
         }
     }
+}
+
+/// A window name worth keeping: short, lowercase letters, digits and `_` (`7d_oi`).
+fn is_window_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_WINDOW_NAME
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// A reason word (`org_level_disabled`, `out_of_credits`): the same rule as window names.
+fn reason_word(value: &str) -> Option<&str> {
+    is_window_name(value).then_some(value)
 }
 
 /// Whether the response carries any rate-limit information at all.
@@ -325,16 +426,22 @@ pub fn retry_after_ms(headers: &HeaderMap, now_ms: u64) -> Option<u64> {
     retry_after_delay_ms(headers, now_ms).map(|delay| now_ms.saturating_add(delay))
 }
 
-/// Until when a 429 benches the account: the latest of `retry-after`, the unified reset, the 5 h / 7 d resets of
-/// windows whose status is `rejected`, and the resets of API-key limits with nothing remaining; capped at
+/// Until when a 429 benches the account: the latest of `retry-after`, the unified reset, the resets of unified
+/// windows (5 h, 7 d, per-model, any by name) whose status is `rejected`, and the resets of API-key limits with nothing remaining; capped at
 /// `now + cap_ms`. `None` when the response names no future time.
 pub fn rate_limit_until(headers: &HeaderMap, now_ms: u64, cap_ms: u64) -> Option<u64> {
     let mut candidates = Vec::with_capacity(8);
     candidates.extend(retry_after_ms(headers, now_ms));
     candidates.extend(header(headers, UNIFIED_RESET).and_then(unix_secs_ms));
-    for w in [&FIVE_HOUR, &SEVEN_DAY] {
-        if header(headers, w.status) == Some("rejected") {
-            candidates.extend(header(headers, w.reset).and_then(unix_secs_ms));
+    // Every rejected unified window: 5 h, 7 d, per-model weekly ones and any other by name.
+    for (name, value) in headers {
+        if let Some(window) = name.as_str().strip_prefix(UNIFIED_PREFIX).and_then(|r| r.strip_suffix("-status"))
+            // `overage-status: rejected` says extra usage is off, not that a window is exhausted.
+            && window != "overage"
+            && value.as_bytes().trim_ascii() == b"rejected"
+            && let Some(reset) = headers.get(format!("{UNIFIED_PREFIX}{window}-reset").as_str())
+        {
+            candidates.extend(reset.to_str().ok().and_then(|v| unix_secs_ms(v.trim())));
         }
     }
     for l in &LIMITS {
@@ -353,110 +460,5 @@ pub fn is_out_of_credits_only(headers: &HeaderMap) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use http::HeaderValue;
-
-    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.insert(*k, HeaderValue::from_str(v).unwrap());
-        }
-        h
-    }
-
-    const NOW: u64 = 1_785_510_000_000;
-
-    #[test]
-    fn an_accounts_windows_are_handed_out_for_saving_when_they_change_at_most_once_per_interval() {
-        let config: crate::config::Account = serde_json::from_str(r#"{"id":"acc_a","name":"a"}"#).unwrap();
-        let account = crate::accounts::LiveAccount::new(config.clone(), "http://up", None);
-        assert!(account.windows_to_save(NOW, 1000).is_none(), "nothing reported yet");
-        let report = |remaining: &str, at: u64| {
-            parse_windows(&headers(&[("anthropic-ratelimit-requests-remaining", remaining)]), at)
-        };
-        account.record_response(200, report("49", NOW));
-        let first = account.windows_to_save(NOW, 1000).unwrap();
-        assert_eq!(first.requests.as_ref().unwrap().remaining, Some(49));
-        // The same values reported again later: nothing new to save.
-        account.record_response(200, report("49", NOW + 5000));
-        assert!(account.windows_to_save(NOW + 5000, 1000).is_none());
-        // A change within the interval waits for the next answer after it (or shutdown, with no interval).
-        account.record_response(200, report("48", NOW + 5100));
-        assert!(account.windows_to_save(NOW + 5100, 10_000).is_none());
-        assert_eq!(account.windows_to_save(NOW + 5100, 0).unwrap().requests.unwrap().remaining, Some(48));
-        // Windows kept from before a restart show until new ones arrive.
-        let restored = crate::accounts::LiveAccount::new(config, "http://up", None);
-        restored.restore_windows(first.clone());
-        assert_eq!(restored.view(NOW).windows, Some(first));
-        restored.record_response(200, report("10", NOW));
-        assert_eq!(restored.view(NOW).windows.unwrap().requests.unwrap().remaining, Some(10));
-    }
-
-    #[test]
-    fn unified_429_benches_until_the_latest_rejected_reset() {
-        // The real capture from protocol.md §3: 5h rejected at 1785518400, 7d allowed (later reset ignored).
-        let h = headers(&[
-            ("anthropic-ratelimit-unified-status", "rejected"),
-            ("anthropic-ratelimit-unified-reset", "1785518400"),
-            ("anthropic-ratelimit-unified-5h-status", "rejected"),
-            ("anthropic-ratelimit-unified-5h-reset", "1785518400"),
-            ("anthropic-ratelimit-unified-7d-status", "allowed"),
-            ("anthropic-ratelimit-unified-7d-reset", "1786006800"),
-            ("retry-after", "7835"),
-        ]);
-        // retry-after: NOW + 7835 s = 1785517835000 < the 5h reset.
-        assert_eq!(rate_limit_until(&h, NOW, 86_400_000), Some(1_785_518_400_000));
-    }
-
-    #[test]
-    fn rejected_seven_day_window_extends_the_bench_and_is_capped_at_a_day() {
-        let h = headers(&[
-            ("anthropic-ratelimit-unified-7d-status", "rejected"),
-            ("anthropic-ratelimit-unified-7d-reset", "1786006800"),
-        ]);
-        assert_eq!(rate_limit_until(&h, NOW, 7 * 86_400_000), Some(1_786_006_800_000));
-        assert_eq!(rate_limit_until(&h, NOW, 86_400_000), Some(NOW + 86_400_000), "capped at 24 h");
-    }
-
-    #[test]
-    fn api_key_limits_with_nothing_left_count_and_retry_after_dates_parse() {
-        let h = headers(&[
-            ("anthropic-ratelimit-tokens-remaining", "0"),
-            ("anthropic-ratelimit-tokens-reset", "2026-07-31T15:00:30Z"),
-            ("anthropic-ratelimit-requests-remaining", "10"),
-            ("anthropic-ratelimit-requests-reset", "2026-07-31T16:00:00Z"),
-        ]);
-        let reset = rfc3339_ms("2026-07-31T15:00:30Z").unwrap();
-        assert_eq!(rate_limit_until(&h, reset - 30_000, 86_400_000), Some(reset));
-        let h = headers(&[("retry-after", "Wed, 21 Oct 2037 07:28:00 GMT")]);
-        assert!(retry_after_ms(&h, NOW).unwrap() > NOW);
-    }
-
-    #[test]
-    fn past_resets_give_no_bench() {
-        let h = headers(&[("anthropic-ratelimit-unified-reset", "1000")]);
-        assert_eq!(rate_limit_until(&h, NOW, 86_400_000), None);
-    }
-
-    #[test]
-    fn windows_are_parsed_for_status_and_utilisation() {
-        let h = headers(&[
-            ("anthropic-ratelimit-unified-status", "allowed_warning"),
-            ("anthropic-ratelimit-unified-5h-utilization", "0.82"),
-            ("anthropic-ratelimit-unified-7d-utilization", "0.4"),
-            ("anthropic-ratelimit-requests-limit", "50"),
-            ("anthropic-ratelimit-requests-remaining", "45"),
-        ]);
-        let reported = parse_windows(&h, NOW).unwrap();
-        assert!((reported.utilization() - 0.82).abs() < 1e-9);
-        let w = reported.view();
-        assert_eq!(w.unified_status.as_deref(), Some("allowed_warning"));
-        assert_eq!(w.five_hour.as_ref().and_then(|w| w.utilization), Some(0.82));
-        assert_eq!(w.requests.as_ref().and_then(|l| l.remaining), Some(45));
-        assert!(w.seven_day.as_ref().is_some_and(|w| w.status.is_none() && w.reset.is_none()));
-        assert!(w.tokens.is_none(), "limits the response did not report stay absent");
-        assert!(parse_windows(&HeaderMap::new(), NOW).is_none());
-        assert!(!has_rate_limit_headers(&headers(&[("x-should-retry", "true")])));
-    }
-}
+#[path = "windows_tests.rs"]
+mod tests;

@@ -30,12 +30,18 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// `retry-after` (seconds) and, for errors a retry cannot fix soon, `x-should-retry: false`.
+/// `retry-after` (seconds), for errors a retry cannot fix soon `x-should-retry: false`, and for a plan limit the
+/// unified status and reset.
 fn retry_headers(response: &mut Response, error: &ApiError) {
     if let Some(secs) = error.retry_after {
         response.headers_mut().insert("retry-after", HeaderValue::from(secs));
     }
     if error.no_retry {
         response.headers_mut().insert("x-should-retry", HeaderValue::from_static("false"));
+    }
+    if let Some(reset) = error.plan_reset_secs {
+        let headers = response.headers_mut();
+        headers.insert("anthropic-ratelimit-unified-status", HeaderValue::from_static("rejected"));
+        headers.insert("anthropic-ratelimit-unified-reset", HeaderValue::from(reset));
     }
 }

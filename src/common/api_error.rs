@@ -51,12 +51,16 @@ pub struct ApiError {
     /// Retrying soon cannot help (a spent budget): sent as `x-should-retry: false`, which Anthropic's and
     /// OpenAI's SDKs honour instead of retrying a 429 by themselves.
     pub no_retry: bool,
+    /// A subscription's plan limit, reached until this Unix second: sent as `anthropic-ratelimit-unified-status:
+    /// rejected` and `anthropic-ratelimit-unified-reset`, which Claude Code reads to tell a plan limit from a
+    /// throttle (protocol.md §9).
+    pub plan_reset_secs: Option<u64>,
 }
 
 impl ApiError {
     /// Builds an error.
     pub fn new(status: StatusCode, kind: ErrorKind, message: impl Into<String>) -> Self {
-        Self { status, kind, message: message.into(), retry_after: None, no_retry: false }
+        Self { status, kind, message: message.into(), retry_after: None, no_retry: false, plan_reset_secs: None }
     }
     /// 400 `invalid_request_error`.
     pub fn bad_request(message: impl Into<String>) -> Self {

@@ -26,7 +26,7 @@ pub struct Config {
     pub models: ModelsConfig,
     /// The usage store: request log, token and cost accounting, retention, prices.
     pub usage: UsageConfig,
-    /// Claude Pro/Max subscriptions: clients' own logins passed through.
+    /// Claude Pro/Max subscriptions: clients' own logins passed through, and what happens at the plan's limits.
     pub subscriptions: SubscriptionsConfig,
 }
 
@@ -37,6 +37,9 @@ pub struct SubscriptionsConfig {
     /// What to do with a request that carries its own Anthropic credential (Claude Code's claude.ai login, or an
     /// Anthropic API key) instead of only a gateway key.
     pub own_login: OwnLogin,
+    /// What a subscription does when its plan window is exhausted and more would be billed as extra usage:
+    /// `avoid` (default: bench it until the window resets, fail over or answer 429) or `allow` (pass through).
+    pub extra_usage: ExtraUsage,
 }
 
 /// `subscriptions.own_login`.
@@ -49,6 +52,28 @@ pub enum OwnLogin {
     Forward,
     /// Answer 401, saying how to use a gateway key instead.
     Refuse,
+}
+
+/// `subscriptions.extra_usage`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ExtraUsage {
+    /// Never let a subscription run into extra usage silently: bench it until its plan window resets.
+    #[default]
+    Avoid,
+    /// Pass the upstream's answers through; the plan's owner pays for extra usage as Anthropic bills it.
+    Allow,
+}
+
+/// `routing.spillover`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Spillover {
+    /// A Claude Code request whose subscriptions are all exhausted gets a 429 until the earliest reset.
+    #[default]
+    None,
+    /// An API-key account serves it (marked `x-llm-gateway-spillover: api_key` and in usage).
+    ApiKeys,
 }
 
 /// `usage:` settings (the request log and usage database).
@@ -292,6 +317,9 @@ pub struct RoutingConfig {
     pub breaker_backoff_secs: f64,
     /// Longest open-circuit backoff, in seconds.
     pub breaker_max_backoff_secs: f64,
+    /// When every subscription path of a Claude Code request is exhausted: `none` (429 until the earliest
+    /// reset) or `api_keys` (an API-key account serves it).
+    pub spillover: Spillover,
 }
 
 impl Default for RoutingConfig {
@@ -306,6 +334,7 @@ impl Default for RoutingConfig {
             breaker_threshold: 5,
             breaker_backoff_secs: 5.0,
             breaker_max_backoff_secs: 300.0,
+            spillover: Spillover::None,
         }
     }
 }

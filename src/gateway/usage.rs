@@ -159,11 +159,13 @@ fn save(usage: &Usage, account: &LiveAccount, windows: &RateWindows) {
     }
 }
 
-/// Each window's used fraction: the plan's 5-hour and 7-day windows, and API-key limits as `1 - remaining/limit`.
-fn utilizations(w: &RateWindows) -> Vec<(&'static str, f64)> {
+/// Each window's used fraction: the plan's 5-hour, 7-day and other windows, and API-key limits as `1 - remaining/limit`.
+fn utilizations(w: &RateWindows) -> Vec<(&str, f64)> {
     let mut out = Vec::new();
-    for (name, window) in [("5h", &w.five_hour), ("7d", &w.seven_day)] {
-        if let Some(u) = window.as_ref().and_then(|w| w.utilization) {
+    let windows = [("5h", w.five_hour.as_ref()), ("7d", w.seven_day.as_ref())].into_iter();
+    // Per-model weekly windows and any other by name (at most 8 per account, names checked by the parser).
+    for (name, window) in windows.chain(w.other_windows.iter().map(|(n, w)| (n.as_str(), Some(w)))) {
+        if let Some(u) = window.and_then(|w| w.utilization) {
             out.push((name, u));
         }
     }

@@ -10,13 +10,15 @@ use bytes::Bytes;
 
 use super::Endpoint;
 use super::error_body::{ErrorAnswer, MAX_ERROR_BODY};
+use super::spillover::extra_usage_avoided_error;
 use super::stream::{first_event, is_encoded};
 use crate::accounts::windows::parse_windows;
 use crate::accounts::{Claim, LiveAccount, Observation};
 use crate::common::{AccountUsed, ApiError};
-use crate::config::AccountKind;
+use crate::config::{AccountKind, ExtraUsage};
 use crate::gateway::{Gateway, Live};
 use crate::secrets::Secret;
+use crate::upstream::extra_usage::{PlanVerdict, extra_usage_verdict};
 use crate::upstream::oauth::{self, OAuthError};
 use crate::upstream::outcome::{self, Verdict, classify};
 use crate::upstream::{self, UpstreamError, strip_hop_by_hop};
@@ -167,6 +169,26 @@ pub(super) async fn judge(
         (None, response)
     };
     let max_cooldown_ms = live.config.routing.max_cooldown_secs.saturating_mul(1000);
+    let plan = if account.kind() == AccountKind::Oauth && live.config.subscriptions.extra_usage == ExtraUsage::Avoid {
+        let known = account.plan_reset_ms(now);
+        extra_usage_verdict(status, response.headers(), error_head.as_deref(), known, now, max_cooldown_ms)
+    } else {
+        PlanVerdict::Within
+    };
+    // What a delivered answer records on the account: a plan already in extra usage benches it for the next ones.
+    let served = match plan {
+        PlanVerdict::Exhausted { until_ms, why } => {
+            observe(gateway, live, claim, &Observation::PlanExhausted { until_ms });
+            tracing::warn!(attempt, account = %account.name(), "{why}; benched to avoid extra usage, trying another account");
+            let failure = Failure::Gateway(extra_usage_avoided_error(account.name(), why, until_ms, now));
+            return Judgement::Retry { reason: FailoverReason::ExtraUsage, status: Some(status.as_u16()), failure };
+        }
+        PlanVerdict::OverageInUse { until_ms } => {
+            tracing::warn!(account = %account.name(), "answer served beyond the plan (extra usage); benched until the reset");
+            Observation::PlanExhausted { until_ms }
+        }
+        PlanVerdict::Within => Observation::Healthy { latency_ms },
+    };
     match classify(status, response.headers(), error_head.as_deref(), now, max_cooldown_ms) {
         Verdict::Success if is_event_stream(response.headers()) && !is_encoded(response.headers()) => {
             let headers = upstream::response_headers_for_client(response.headers());
@@ -183,7 +205,7 @@ pub(super) async fn judge(
                             failure,
                         };
                     }
-                    observe(gateway, live, claim, &Observation::Healthy { latency_ms });
+                    observe(gateway, live, claim, &served);
                     let body = Body::from_stream(opened.into_stream());
                     Judgement::Deliver(build(status, headers, body, account.name()))
                 }
@@ -204,7 +226,7 @@ pub(super) async fn judge(
                 // without the first-event check and without an error event at a break.
                 tracing::debug!(account = %account.name(), "compressed event stream passed through unchecked");
             }
-            observe(gateway, live, claim, &Observation::Healthy { latency_ms });
+            observe(gateway, live, claim, &served);
             // Forward chunks as they arrive: the upstream body itself becomes the client's body (its size hint
             // kept). Dropping it (client gone) drops the upstream response, which closes its connection and so
             // cancels the upstream call.

@@ -12,6 +12,7 @@ mod limits;
 pub mod openai;
 mod own_login;
 mod record;
+pub mod spillover;
 mod stream;
 
 use std::hash::{Hash, Hasher};
@@ -24,6 +25,7 @@ use bytes::Bytes;
 
 use self::attempt::{Call, Failure, Judgement, judge, send_attempt};
 pub use self::record::{Arrival, Delivery, Recorder};
+use self::spillover::{Lane, PathScope, SPILLOVER_API_KEY, SPILLOVER_HEADER, WhenExhausted};
 use crate::common::ApiError;
 use crate::config::ClientKey;
 use crate::gateway::CredentialHeader;
@@ -97,7 +99,6 @@ pub(crate) async fn exchange(
         recorder.request(&s.model, s.stream, usage_session(&headers, s));
     }
     let key = recorder.key().cloned();
-    let claude_code = recorder.client_kind() == ClientKind::ClaudeCode;
     if let Some(key) = &key
         && let Err(refusal) = limits::check(&gateway, key, summary.as_ref().map(|s| s.model.as_str()), gateway.now_ms())
     {
@@ -125,7 +126,12 @@ pub(crate) async fn exchange(
         // byte for byte.
         upstream_headers.insert(http::header::ACCEPT_ENCODING, HeaderValue::from_static("identity"));
     }
+    let claude_code = recorder.client_kind() == ClientKind::ClaudeCode;
+    let scope =
+        PathScope { model: model.as_deref(), key: key.as_deref().filter(|k| k.restricts_accounts()), claude_code };
+    let lane = Lane::start(claude_code, &live.accounts, &scope);
     let exchange = Exchange {
+        lane,
         gateway,
         live,
         endpoint,
@@ -149,6 +155,8 @@ pub(crate) async fn exchange(
 /// One request on its way through the failover loop: what every attempt needs, the accounts tried so far, the
 /// last failure (returned when nothing else is left), and the request's record.
 struct Exchange {
+    /// Which accounts the request may use now (a Claude Code request's subscriptions, spilled over, or all).
+    lane: Lane,
     gateway: Arc<Gateway>,
     live: Arc<Live>,
     endpoint: Endpoint,
@@ -170,9 +178,18 @@ impl Exchange {
     /// Pick, call, judge — until an answer can be delivered, an attempt says stop, or no account is left.
     async fn run(mut self) -> Delivery {
         for attempt in 1..=self.live.config.routing.max_attempts {
-            let pick = match self.select() {
+            let pick = match self.pick() {
                 Ok(pick) => pick,
-                Err(none) => return self.give_up(Some(none)),
+                Err(NoPick::Left(none)) => return self.give_up(Some(none)),
+                Err(NoPick::Refuse(mut error)) => {
+                    // This request met the exhausted plan itself: say what the upstream told it.
+                    if let Some(Failure::Gateway(last)) = &self.last_failure
+                        && last.status == http::StatusCode::TOO_MANY_REQUESTS
+                    {
+                        error.message = format!("{} (this request: {})", error.message, last.message);
+                    }
+                    return self.recorder.refuse(error, Outcome::NoAccount);
+                }
             };
             self.tried.push(pick.index);
             log_pick(&pick, attempt);
@@ -190,8 +207,9 @@ impl Exchange {
             };
             let sent = send_attempt(&self.gateway, &self.live, &account, &call).await;
             match judge(&self.gateway, &self.live, claim, sent, started, attempt).await {
-                Judgement::Deliver(answer) => {
+                Judgement::Deliver(mut answer) => {
                     self.recorder.attempt(&account, Some(answer.status().as_u16()), None, started);
+                    self.mark_spillover(&mut answer);
                     return self.recorder.deliver(answer, None);
                 }
                 Judgement::Retry { reason, status, failure } => {
@@ -204,14 +222,63 @@ impl Exchange {
         self.give_up(None)
     }
 
+    /// The next account to try, in the request's lane; when a Claude Code request's subscriptions are all
+    /// exhausted, spill over to API-key accounts or refuse with a 429 (`spillover.rs`).
+    fn pick(&mut self) -> Result<Pick, NoPick> {
+        let none = match self.select() {
+            Ok(pick) => return Ok(pick),
+            Err(none) => none,
+        };
+        let now = self.gateway.now_ms();
+        let scope = PathScope {
+            model: self.model.as_deref(),
+            key: self.key.as_deref().filter(|k| k.restricts_accounts()),
+            claude_code: self.lane == Lane::Subscriptions,
+        };
+        let accounts = &self.live.accounts;
+        match self.lane {
+            Lane::Subscriptions => {}
+            // Another client served by subscriptions alone (`clients: any`), all exhausted: the same 429.
+            Lane::All if !scope.any_api_key(accounts) => {
+                return Err(match scope.all_exhausted(accounts, now) {
+                    Some(earliest) => NoPick::Refuse(spillover::subscriptions_exhausted_error(
+                        earliest,
+                        now,
+                        "wait for the reset, or add an API-key account for this client",
+                    )),
+                    None => NoPick::Left(none),
+                });
+            }
+            Lane::All | Lane::ApiKeys => return Err(NoPick::Left(none)),
+        }
+        let Some(earliest) = scope.all_exhausted(accounts, now) else {
+            return Err(NoPick::Left(none));
+        };
+        match spillover::when_subscriptions_exhausted(&self.live.config.routing, earliest, now) {
+            WhenExhausted::Refuse(error) => Err(NoPick::Refuse(error)),
+            WhenExhausted::SpillOver => {
+                self.lane = Lane::ApiKeys;
+                tracing::info!(
+                    "every subscription of this Claude Code request is exhausted; spilling over to an API-key account"
+                );
+                self.select().map_err(|_| {
+                    let way_out = "no API-key account could take over (routing.spillover: api_keys); wait for the \
+                                   reset or add one";
+                    NoPick::Refuse(spillover::subscriptions_exhausted_error(earliest, now, way_out))
+                })
+            }
+        }
+    }
+
     fn select(&self) -> Result<Pick, NoAccount> {
         let routing = &self.live.config.routing;
+        let exclude = self.lane.exclude(&self.live.accounts, &self.tried);
         let request = SelectRequest {
             strategy: routing.strategy,
             accounts: &self.live.accounts,
             schedule: &self.live.schedule,
             model: self.model.as_deref(),
-            exclude: &self.tried,
+            exclude: &exclude,
             session: self.session,
             affinity_ttl_ms: routing.affinity_ttl_secs.saturating_mul(1000),
             now_ms: self.gateway.now_ms(),
@@ -223,10 +290,12 @@ impl Exchange {
 
     /// No account (left) to try: the last upstream answer goes back as it was; else the gateway's own error
     /// (the last attempt's failure, or a 503 saying why nothing could be tried).
-    fn give_up(self, none: Option<NoAccount>) -> Delivery {
-        match self.last_failure {
+    fn give_up(mut self, none: Option<NoAccount>) -> Delivery {
+        match self.last_failure.take() {
             Some(Failure::Upstream { answer, account }) => {
-                self.recorder.deliver(answer.into_response(&account), Some(Outcome::UpstreamError))
+                let mut answer = answer.into_response(&account);
+                self.mark_spillover(&mut answer);
+                self.recorder.deliver(answer, Some(Outcome::UpstreamError))
             }
             Some(Failure::Gateway(e)) => self.recorder.refuse(e, Outcome::GatewayError),
             None => {
@@ -238,6 +307,25 @@ impl Exchange {
             }
         }
     }
+}
+
+impl Exchange {
+    /// An answer from an API-key account that took over a Claude Code request's exhausted subscriptions says so,
+    /// and so does its usage record.
+    fn mark_spillover(&mut self, answer: &mut Response) {
+        if self.lane == Lane::ApiKeys {
+            answer.headers_mut().insert(SPILLOVER_HEADER, SPILLOVER_API_KEY);
+            self.recorder.spilled_over();
+        }
+    }
+}
+
+/// Why no account was picked.
+enum NoPick {
+    /// Nothing (left) to try: the last failure, or the selector's reasons.
+    Left(NoAccount),
+    /// A Claude Code request's subscriptions are all exhausted and nothing takes over: this 429.
+    Refuse(ApiError),
 }
 
 fn log_pick(pick: &Pick, attempt: u32) {

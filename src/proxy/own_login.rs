@@ -7,9 +7,12 @@
 
 use std::time::Instant;
 
+use axum::http::{HeaderMap, HeaderValue};
+
 use super::attempt::{AttemptError, Judgement, judge};
+use super::spillover::{self, Lane, PathScope, WhenExhausted};
 use super::{Delivery, Exchange};
-use crate::accounts::{Claim, LiveAccount};
+use crate::accounts::{BenchReason, Claim, LiveAccount};
 use crate::common::ApiError;
 use crate::gateway::OwnCredential;
 use crate::usage::Outcome;
@@ -29,7 +32,7 @@ impl Exchange {
         let now = self.gateway.now_ms();
         let path = self.gateway.own_logins().path(own, &self.live.config.upstream.base_url, now);
         let Some(claim) = Claim::take(&path, now) else {
-            return self.subscription_exhausted(&path, now);
+            return self.own_path_exhausted(&path, now).await;
         };
         path.record_attempt(now);
         let started = Instant::now();
@@ -51,18 +54,57 @@ impl Exchange {
             Judgement::Retry { reason, status, failure } => {
                 self.recorder.attempt(&path, status, Some(reason), started);
                 self.last_failure = Some(failure);
-                self.give_up(None)
+                // An answer that benched the path at its plan limit: spill over, or it goes back to the client.
+                let now = self.gateway.now_ms();
+                match self.try_spillover(&path, now).await {
+                    Ok(delivery) => delivery,
+                    Err(this) => this.give_up(None),
+                }
             }
             Judgement::Stop(error) => self.recorder.refuse(error, Outcome::ClientError),
         }
     }
 
+    /// The request's own login is benched: with `routing.spillover: api_keys`, a Claude Code request whose login is
+    /// at its plan limit goes to an API-key account instead ([`Self::try_spillover`]); otherwise the 429 of
+    /// [`Self::subscription_exhausted`].
+    async fn own_path_exhausted(self, path: &LiveAccount, now_ms: u64) -> Delivery {
+        match self.try_spillover(path, now_ms).await {
+            Ok(delivery) => delivery,
+            Err(this) => this.subscription_exhausted(path, now_ms),
+        }
+    }
+
+    /// Spill-over for a request whose own login (its only subscription path) is at its plan limit: when
+    /// `routing.spillover` says so and an API-key account could serve it, the failover loop runs over API-key
+    /// accounts only, without the client's credential (its `oauth-…` beta dropped too: the gateway's key
+    /// authenticates now); the answer and the record are marked. `Err(self)`: no spill-over; the caller answers.
+    async fn try_spillover(mut self, path: &LiveAccount, now_ms: u64) -> Result<Delivery, Self> {
+        let Some(until) = plan_limited(path, now_ms).filter(|_| self.claude_code) else {
+            return Err(self);
+        };
+        if !matches!(
+            spillover::when_subscriptions_exhausted(&self.live.config.routing, until, now_ms),
+            WhenExhausted::SpillOver
+        ) {
+            return Err(self);
+        }
+        let scope = PathScope {
+            model: self.model.as_deref(),
+            key: self.key.as_deref().filter(|k| k.restricts_accounts()),
+            claude_code: true,
+        };
+        if !scope.any_api_key(&self.live.accounts) {
+            return Err(self);
+        }
+        tracing::info!(path = %path.name(), "own login at its plan limit; spilling over to an API-key account");
+        without_own_credential(&mut self.headers);
+        self.lane = Lane::ApiKeys;
+        Ok(Box::pin(self.run()).await)
+    }
+
     /// The only subscription path this request may use — its own login — is exhausted (benched until its
     /// reset): the client gets a 429 with `retry-after` at the reset, in its own format, and nothing is sent.
-    ///
-    /// This is where `routing.spillover: api_keys` (issue #13, item 5) connects: a Claude Code request whose
-    /// own-login path is exhausted may instead run the failover loop ([`Exchange::run`]) over API-key accounts,
-    /// marking the answer and the usage record as spilled over.
     pub(super) fn subscription_exhausted(self, path: &LiveAccount, now_ms: u64) -> Delivery {
         let (retry_after, message) = match path.health.benched(now_ms) {
             Some((until, reason)) => (
@@ -83,5 +125,34 @@ impl Exchange {
         let error =
             ApiError { no_retry: retry_after > RETRY_SOON_MAX_SECS, ..ApiError::rate_limited(message, retry_after) };
         self.recorder.refuse(error, Outcome::NoAccount)
+    }
+}
+
+/// When the path is benched at a plan limit (a 429 naming a reset, or extra usage avoided): its end.
+fn plan_limited(path: &LiveAccount, now_ms: u64) -> Option<u64> {
+    match path.health.benched(now_ms) {
+        Some((until, BenchReason::RateLimited | BenchReason::ExtraUsage)) => Some(until),
+        _ => None,
+    }
+}
+
+/// The request's headers as a stored account's request has them: no client credential, no OAuth beta.
+fn without_own_credential(headers: &mut HeaderMap) {
+    headers.remove(http::header::AUTHORIZATION);
+    headers.remove("x-api-key");
+    let betas: Vec<String> = headers
+        .get_all("anthropic-beta")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|b| !b.is_empty() && *b != crate::upstream::oauth::OAUTH_BETA)
+        .map(str::to_string)
+        .collect();
+    headers.remove("anthropic-beta");
+    if !betas.is_empty()
+        && let Ok(value) = HeaderValue::from_str(&betas.join(","))
+    {
+        headers.insert("anthropic-beta", value);
     }
 }

@@ -142,6 +142,13 @@ impl Recorder {
         }
     }
 
+    /// The request spilled over to an API-key account because its subscriptions were exhausted.
+    pub(crate) fn spilled_over(&mut self) {
+        if let Some(r) = self.record() {
+            r.spillover = true;
+        }
+    }
+
     /// Answers with the gateway's own error (refused, nothing to try, upstream unreachable): recorded now.
     pub(crate) fn refuse(self, error: ApiError, outcome: Outcome) -> Delivery {
         Delivery { response: self.answered(error.into_response(), outcome), recorder: None }

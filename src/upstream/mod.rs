@@ -2,6 +2,7 @@
 //! Never parses client formats.
 
 mod client;
+pub mod extra_usage;
 mod headers;
 pub mod oauth;
 pub mod outcome;

@@ -226,11 +226,14 @@ pub enum FailoverReason {
     NoToken,
     /// The stream's first event was an `error`.
     StreamError,
+    /// A subscription's plan window was exhausted and more would have been billed as extra usage
+    /// (`subscriptions.extra_usage: avoid`).
+    ExtraUsage,
 }
 
 impl FailoverReason {
     /// Every reason.
-    pub const ALL: [FailoverReason; 8] = [
+    pub const ALL: [FailoverReason; 9] = [
         Self::RateLimited,
         Self::Overloaded,
         Self::ServerError,
@@ -239,6 +242,7 @@ impl FailoverReason {
         Self::CredentialRejected,
         Self::NoToken,
         Self::StreamError,
+        Self::ExtraUsage,
     ];
 
     /// The stable name used in metrics labels and JSON.
@@ -252,6 +256,7 @@ impl FailoverReason {
             Self::CredentialRejected => "credential_rejected",
             Self::NoToken => "no_token",
             Self::StreamError => "stream_error",
+            Self::ExtraUsage => "extra_usage",
         }
     }
 }

@@ -11,7 +11,8 @@ use axum::response::Response;
 
 use crate::compress::{gzip_response, wants_gzip};
 use crate::errors::{ApiError, build_response, default_message};
-use crate::ratelimit::{api_key_headers, api_key_limited, unified_headers};
+use crate::plan::{PlanConfig, PlanMode};
+use crate::ratelimit::{api_key_headers, api_key_limited};
 use crate::server::ConnControl;
 use crate::sse::{chunks_response, stream_response};
 use crate::state::{RecordedRequest, Scripted, Shared};
@@ -78,7 +79,7 @@ impl Credential {
         } else if k.contains("overloaded") {
             Some(ApiError::new(529, "Overloaded"))
         } else if k.contains("oauthlimited") {
-            Some(ApiError::new(429, default_message(429)).with_headers(unified_headers(true)))
+            PlanConfig { mode: PlanMode::Exhausted, ..PlanConfig::default() }.refusal()
         } else if k.contains("broken") {
             Some(ApiError::new(500, default_message(500)))
         } else {
@@ -222,7 +223,17 @@ fn default_response(shared: &Shared, parts: &Parts, body: &[u8], request_id: &st
     if let Some(err) = forced_status(headers) {
         return err.into_response(request_id);
     }
-    let extra = if cred.is_oauth() { unified_headers(false) } else { api_key_headers(false, 60) };
+    let extra = if cred.is_oauth() {
+        let plan = shared.plans().for_token(&cred.key);
+        if route == Route::Messages
+            && let Some(err) = plan.refusal()
+        {
+            return err.into_response(request_id);
+        }
+        plan.headers()
+    } else {
+        api_key_headers(false, 60)
+    };
     match route {
         Route::Messages => messages::create(body, headers, extra, request_id),
         Route::CountTokens => messages::count_tokens(body, extra, request_id),

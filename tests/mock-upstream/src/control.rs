@@ -1,4 +1,4 @@
-//! The control API under `/_mock/` (not recorded, no auth): inspect requests, enqueue scripts.
+//! The control API under `/_mock/` (not recorded, no auth): inspect requests, enqueue scripts, set plans.
 
 use std::sync::Arc;
 
@@ -13,11 +13,12 @@ use axum::routing::{get, post};
 use crate::errors::error_body;
 use crate::state::{Scripted, Shared};
 
-/// `GET/DELETE /_mock/requests`, `POST /_mock/enqueue`.
+/// `GET/DELETE /_mock/requests`, `POST /_mock/enqueue`, `POST /_mock/plan`.
 pub(crate) fn router() -> Router<Arc<Shared>> {
     Router::new()
         .route("/_mock/requests", get(list).delete(clear))
         .route("/_mock/enqueue", post(enqueue))
+        .route("/_mock/plan", post(plan))
         .layer(DefaultBodyLimit::disable())
 }
 
@@ -39,6 +40,19 @@ async fn enqueue(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
         Err(e) => {
             let msg = format!("invalid script: {e}");
             let body = error_body("invalid_request_error", &msg, "req_mock_control");
+            (StatusCode::BAD_REQUEST, [("content-type", "application/json")], body).into_response()
+        }
+    }
+}
+
+async fn plan(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+    match serde_json::from_slice::<crate::plan::PlanConfig>(&body) {
+        Ok(plan) => {
+            shared.plans().configure(plan);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => {
+            let body = error_body("invalid_request_error", &format!("invalid plan: {e}"), "req_mock_control");
             (StatusCode::BAD_REQUEST, [("content-type", "application/json")], body).into_response()
         }
     }

@@ -19,6 +19,11 @@
 //! /_mock/oauth/authorize` (issue a code), `POST /_mock/oauth/config`, `GET /_mock/oauth/stats`,
 //! `POST /_mock/oauth/expire`, mirrored by [`MockUpstream::issue_code`], [`MockUpstream::approve`],
 //! [`MockUpstream::oauth_config`], [`MockUpstream::oauth_stats`], [`MockUpstream::oauth_expire_access_tokens`].
+//!
+//! Subscription plans (protocol.md §3, §10): answers to OAuth tokens carry `anthropic-ratelimit-unified-*` headers
+//! from the token's plan; `POST /_mock/plan` ([`MockUpstream::plan`], [`PlanConfig`]) sets where a plan stands —
+//! within, warning, exhausted (429 `rejected`, overage off), overage (200 served beyond the plan) or third-party
+//! (the 400 "Third-party apps now draw from your extra usage…").
 
 mod api;
 mod compress;
@@ -28,6 +33,7 @@ mod messages;
 mod models;
 mod oauth;
 mod oauth_control;
+mod plan;
 mod ratelimit;
 mod reply;
 mod server;
@@ -48,6 +54,7 @@ pub use models::MODELS;
 pub use oauth::{
     AuthorizeRequest, EXPIRED_MESSAGE, MOCK_ACCESS_PREFIX, MOCK_REFRESH_PREFIX, OAuthMockConfig, OAuthStats,
 };
+pub use plan::{PlanConfig, PlanMode, THIRD_PARTY_MESSAGE};
 pub use sse::message_stream_events;
 pub use state::{RecordedRequest, Scripted, StreamEnd};
 
@@ -158,6 +165,12 @@ impl MockUpstream {
             scope: q.get("scope").cloned().unwrap_or_default(),
         });
         Ok(format!("{code}#{state}"))
+    }
+
+    /// Sets the subscription plan of an OAuth token (or, with no `token`, of every OAuth token without one of its
+    /// own): the unified rate-limit headers its answers carry, and the refusals of an exhausted plan.
+    pub fn plan(&self, plan: PlanConfig) {
+        self.shared.plans().configure(plan);
     }
 
     /// Expires every access token issued so far (`/v1/messages` then answers 401 "OAuth token has expired…").

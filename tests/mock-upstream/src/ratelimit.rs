@@ -56,40 +56,6 @@ pub(crate) fn api_key_limited(retry_after: u64) -> Vec<(String, String)> {
     out
 }
 
-/// Subscription (unified) headers. `rejected`: the 5-hour window is exhausted (reset in 1 h),
-/// as in protocol.md §3's captured 429; otherwise everything is `allowed`.
-pub(crate) fn unified_headers(rejected: bool) -> Vec<(String, String)> {
-    let now = unix_now();
-    let reset_5h = now + 3600;
-    let reset_7d = now + 5 * 86_400;
-    let (status, util_5h) = if rejected { ("rejected", "1.01") } else { ("allowed", "0.12") };
-    let mut out = vec![
-        h("anthropic-ratelimit-unified-status", status),
-        h("anthropic-ratelimit-unified-reset", reset_5h),
-        h("anthropic-ratelimit-unified-representative-claim", "five_hour"),
-        h("anthropic-ratelimit-unified-5h-status", status),
-        h("anthropic-ratelimit-unified-5h-reset", reset_5h),
-        h("anthropic-ratelimit-unified-5h-utilization", util_5h),
-    ];
-    if rejected {
-        out.push(h("anthropic-ratelimit-unified-5h-surpassed-threshold", "1.0"));
-    }
-    out.extend([
-        h("anthropic-ratelimit-unified-7d-status", "allowed"),
-        h("anthropic-ratelimit-unified-7d-reset", reset_7d),
-        h("anthropic-ratelimit-unified-7d-utilization", "0.69"),
-        h("anthropic-ratelimit-unified-fallback-percentage", "0.5"),
-    ]);
-    if rejected {
-        out.extend([
-            h("anthropic-ratelimit-unified-overage-status", "rejected"),
-            h("anthropic-ratelimit-unified-overage-disabled-reason", "org_level_disabled"),
-            h("retry-after", 3600),
-        ]);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

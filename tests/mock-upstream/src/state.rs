@@ -115,6 +115,7 @@ pub(crate) struct Shared {
     scripts: Mutex<VecDeque<Scripted>>,
     request_counter: AtomicU64,
     oauth: Mutex<crate::oauth::MockOAuth>,
+    plans: Mutex<crate::plan::Plans>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -145,6 +146,11 @@ impl Shared {
     /// The mock OAuth server's state.
     pub(crate) fn oauth(&self) -> MutexGuard<'_, crate::oauth::MockOAuth> {
         lock(&self.oauth)
+    }
+
+    /// The subscription plans of OAuth tokens.
+    pub(crate) fn plans(&self) -> MutexGuard<'_, crate::plan::Plans> {
+        lock(&self.plans)
     }
 
     /// A fresh `req_mock_<n>` id (n counts from 1 per server).

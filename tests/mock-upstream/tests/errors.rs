@@ -160,3 +160,57 @@ async fn unknown_paths_are_404() {
     assert_error(r, 404, "not_found_error").await;
     assert_eq!(mock.requests().len(), 3);
 }
+
+#[tokio::test]
+async fn subscription_plans_set_over_http_answer_per_token_as_protocol_md_describes() {
+    let mock = MockUpstream::start().await.unwrap();
+    let url = mock.base_url();
+    let oauth = |token: &str| {
+        client()
+            .post(format!("{url}/v1/messages"))
+            .bearer_auth(token)
+            .header("anthropic-beta", "claude-code-20250219,oauth-2025-04-20")
+            .json(&body(false))
+    };
+    let reset = unix_now() + 7200;
+    let set = |plan: serde_json::Value| client().post(format!("{url}/_mock/plan")).json(&plan).send();
+    assert_eq!(
+        set(json!({"token": "sk-ant-oat01-x", "mode": "exhausted", "five_hour_reset": reset})).await.unwrap().status(),
+        204
+    );
+    assert_eq!(set(json!({"mode": "nope"})).await.unwrap().status(), 400);
+
+    // Exhausted, extra usage off: the captured 429 (protocol.md §3).
+    let r = oauth("sk-ant-oat01-x").send().await.unwrap();
+    assert_eq!(hdr(&r, "anthropic-ratelimit-unified-status"), "rejected");
+    assert_eq!(hdr(&r, "anthropic-ratelimit-unified-5h-status"), "rejected");
+    assert_eq!(hdr(&r, "anthropic-ratelimit-unified-5h-reset"), reset.to_string());
+    assert_eq!(hdr(&r, "anthropic-ratelimit-unified-overage-status"), "rejected");
+    assert_eq!(hdr(&r, "anthropic-ratelimit-unified-overage-disabled-reason"), "org_level_disabled");
+    assert!(hdr(&r, "retry-after").parse::<u64>().unwrap() <= 7200);
+    assert_error(r, 429, "rate_limit_error").await;
+    // Another token keeps the default plan.
+    let r = oauth("sk-ant-oat01-y").send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(hdr(&r, "anthropic-ratelimit-unified-status"), "allowed");
+
+    // Served beyond the plan: a 200 with the plan rejected and overage allowed.
+    set(json!({"token": "sk-ant-oat01-x", "mode": "overage", "model_window": "7d_oi"})).await.unwrap();
+    let r = oauth("sk-ant-oat01-x").send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(hdr(&r, "anthropic-ratelimit-unified-status"), "rejected");
+    assert_eq!(hdr(&r, "anthropic-ratelimit-unified-overage-status"), "allowed");
+    assert_eq!(hdr(&r, "anthropic-ratelimit-unified-7d_oi-utilization"), "0.4");
+
+    // Third-party traffic: the 400, in exactly the reported shape.
+    set(json!({"token": "sk-ant-oat01-x", "mode": "third_party"})).await.unwrap();
+    let r = oauth("sk-ant-oat01-x").send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    let id = hdr(&r, "request-id").to_string();
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(
+        v,
+        json!({"type": "error", "error": {"type": "invalid_request_error", "message": mock_upstream::THIRD_PARTY_MESSAGE},
+               "request_id": id})
+    );
+}

@@ -12,6 +12,7 @@ const BENCH_REASONS = {
   rate_limited: 'Rate limited by Anthropic; other accounts take its requests',
   overloaded: 'Anthropic answered \u201coverloaded\u201d (529); resting',
   circuit_open: 'Paused after repeated failures (server errors or network)',
+  extra_usage: 'Plan limit reached; resting until the window resets so nothing is billed as extra usage',
 };
 
 const TERMS = 'Anthropic\u2019s terms reserve Claude subscription logins for Claude Code and Anthropic\u2019s own apps: an account that serves other tools may be billed as extra usage or suspended.';
