@@ -596,3 +596,32 @@ async fn usage_and_requests_agree_with_the_admin_api_and_read_the_database_witho
     assert_eq!(bad.status.code(), Some(2), "invalid input");
     assert!(String::from_utf8_lossy(&bad.stderr).contains("since"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_completed_by_the_cli_is_taken_up_by_the_running_server_that_had_seen_it_logged_out() {
+    let h = common::Harness::with(|p| {
+        common::edit_config(p, |c| {
+            let base = c.upstream.base_url.clone();
+            c.oauth.token_url = format!("{base}/v1/oauth/token");
+            c.oauth.authorize_url = format!("{base}/oauth/authorize");
+        });
+    })
+    .await;
+    let config = h.config_path.clone();
+    let id = last_line(&ok(&run_async(&config, &["add-oauth", "--name", "max", "--clients", "any"]).await));
+    // The running server takes the account up and reads its (missing) login: "needs login", cached.
+    h.eventually("the server to show the new account needing a login", || async {
+        let status = h.status_json().await;
+        status["accounts"][0]["oauth_state"] == "needs_login"
+    })
+    .await;
+    let url = last_line(&ok(&run_async(&config, &["oauth-start", "--account-id", &id, "--no-browser"]).await));
+    let pasted = h.mock.approve(&url).unwrap();
+    ok(&run_async(&config, &["oauth-callback", "--account-id", &id, "--code", &pasted]).await);
+    h.eventually("the server to take the CLI's login up", || async {
+        h.status_json().await["accounts"][0]["oauth_state"] == "active"
+    })
+    .await;
+    assert_eq!(h.message(&[]).await.status(), 200, "the account serves");
+    h.shutdown().await;
+}

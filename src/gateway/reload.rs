@@ -3,9 +3,11 @@
 use std::sync::Arc;
 
 use super::{EventKind, Gateway, Live, load_accounts};
-use crate::config::{self, ClientKey, Config};
+use crate::accounts::LiveAccount;
+use crate::config::{self, AccountKind, ClientKey, Config};
 use crate::secrets::SecretError;
 use crate::secrets::keys::ClientKeySet;
+use crate::upstream::oauth::OAuthState;
 use crate::upstream::{UpstreamClient, UpstreamError};
 
 /// Why a configuration change could not be applied; the watcher retries it until it applies or a newer version
@@ -86,6 +88,7 @@ impl Gateway {
             tracing::warn!("secrets.backend changed; restart the server to use it");
         }
         let accounts = load_accounts(&config, Some(&old.accounts), self.secrets.clone(), &self.signal).await?;
+        self.forget_stale_logins(&accounts, &old.accounts);
         let upstream = if config.upstream == old.config.upstream {
             old.upstream.clone()
         } else {
@@ -121,6 +124,27 @@ impl Gateway {
 
 /// The client keys in `new` but not in `old` (created), and those in `old` but not in `new` (revoked), told
 /// apart by their hash: a key written to the file by the CLI in another process counts as created here too.
+impl Gateway {
+    /// An OAuth account the reload rebuilt (its config entry or its credential changed: another process, e.g.
+    /// `llm-gateway oauth-callback`, may just have logged it in) whose token state this process had cached as "not
+    /// logged in" or failed: that cache is dropped, so the next request or status reads the secret store again.
+    fn forget_stale_logins(&self, accounts: &[Arc<LiveAccount>], old: &[Arc<LiveAccount>]) {
+        for account in accounts {
+            if account.kind() != AccountKind::Oauth || old.iter().any(|o| Arc::ptr_eq(o, account)) {
+                continue;
+            }
+            let stale = self
+                .oauth
+                .cached_status(account.id())
+                .is_some_and(|s| matches!(s.state, OAuthState::NeedsLogin { .. } | OAuthState::Error { .. }));
+            if stale {
+                tracing::debug!(account = %account.name(), "account changed on reload; its cached login state is re-read");
+                self.oauth.forget(account.id());
+            }
+        }
+    }
+}
+
 fn key_changes(old: &[ClientKey], new: &[ClientKey]) -> (Vec<ClientKey>, Vec<ClientKey>) {
     let missing_from = |from: &[ClientKey], keys: &[ClientKey]| {
         keys.iter().filter(|k| !from.iter().any(|f| f.sha256 == k.sha256)).cloned().collect()
