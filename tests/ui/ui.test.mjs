@@ -321,6 +321,28 @@ test('a client key is created with limits, copied once, and revoked after confir
   assert.deepEqual(await sendMessages(env, 1, key), [401]);
 });
 
+test("Claude Code on its own login shows up under the accounts, with its plan windows, never as a stored account", async () => {
+  const token = 'sk-ant-oat01-ui-test-own-login-token';
+  const response = await fetch(`${env.url}/v1/messages`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json', 'anthropic-version': '2023-06-01',
+      'anthropic-beta': 'claude-code-20250219,oauth-2025-04-20', 'user-agent': 'claude-cli/2.1.0 (external, cli)',
+      'x-app': 'cli', authorization: `Bearer ${token}`, 'x-llm-gateway-key': env.sdkKey,
+    },
+    body: JSON.stringify({ model: 'claude-sonnet-4-5', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] }),
+  });
+  assert.equal(response.status, 200, await response.text());
+  await go('accounts');
+  const own = page.locator('[data-own-login^="Claude Code login"]');
+  await own.first().waitFor({ timeout: WAIT });
+  assert.match(await own.first().textContent(), /Claude Code login ·[0-9a-f]{4}/);
+  assert.equal(await card('Claude Code login').count(), 0, 'not a stored account card');
+  assert.ok(!(await page.content()).includes(token), 'the token is nowhere on the page');
+  await go('overview');
+  await page.locator('.account-windows [data-account^="Claude Code login"]').first().waitFor({ timeout: WAIT });
+});
+
 test('an account is removed only after a confirmation that names it', async () => {
   await go('accounts');
   await card('claude-max').getByRole('button', { name: 'Remove' }).click();

@@ -258,6 +258,7 @@ export function WindowBars({ windows, now, compact }) {
   rows.push(...limitRows(windows));
   if (rows.length === 0) return html`<p class="muted small">No plan windows reported.</p>`;
   return html`<ul class=${`windows${compact ? ' compact' : ''}`}>
+    ${windows.warning ? html`<li class="warn small" data-warning="near-limit"><strong class="warn-text">Near a plan limit</strong> (the upstream says <code>allowed_warning</code>)</li>` : null}
     ${rows.map((w) => {
       const used = typeof w.utilization === 'number' ? Math.min(1, Math.max(0, w.utilization)) : null;
       const warn = w.status && w.status !== 'allowed';

@@ -282,6 +282,9 @@ function AccountCard({ account, usage, usageKnown, now, login, onLogin, onLoginD
 
 export function Accounts() {
   const accounts = useLoad(() => get('/accounts'));
+  // Clients' own logins passed through are in the status report only (they are not stored accounts).
+  const status = useLoad(() => get('/status'));
+  const refetchStatus = useDebounced(() => status.reload(), 1000);
   const usage = useLoad(() => get(`/usage${query({ since: startOfToday(), by: 'account' })}`));
   const now = useNow(1000);
   const [dialog, setDialog] = useState(null);
@@ -304,7 +307,10 @@ export function Accounts() {
       refetch();
     }
     if (e.type === 'login_failed') setLogins((l) => (l[e.account_id] ? { ...l, [e.account_id]: { ...l[e.account_id], failed: e.message || 'unknown reason' } } : l));
-    if (e.type === 'request_finished' || e.type === 'resync') refetchUsage();
+    if (e.type === 'request_finished' || e.type === 'resync') {
+      refetchUsage();
+      refetchStatus();
+    }
   });
 
   const startLogin = async (account) => {
@@ -322,6 +328,7 @@ export function Accounts() {
   const usageBy = {};
   for (const row of usage.data ? usage.data.rows || [] : []) usageBy[row.key] = row;
   const list = accounts.data ? accounts.data.accounts || [] : null;
+  const ownLogins = status.data ? status.data.own_logins || [] : [];
 
   return html`<div class="page-head">
       <h1 tabindex="-1">Accounts</h1>
@@ -350,6 +357,17 @@ export function Accounts() {
         reload=${accounts.reload}
       />`)}
     </ul>
+    ${ownLogins.length ? html`<section aria-labelledby="own-title">
+      <h2 id="own-title">Clients' own logins</h2>
+      <p class="small muted">Requests that brought their own Anthropic login (Claude Code with only <code>ANTHROPIC_BASE_URL</code> set) go upstream with it, untouched; the gateway never stores it and tracks it under a short hash. Forgotten after a day unused.</p>
+      <ul class="plain accounts own-logins">
+        ${ownLogins.map((o) => html`<li class="card account" data-own-login=${o.name}>
+          <h3>${o.name} <${StateBadge} account=${o} now=${now} /></h3>
+          <p class="small muted">${fmtInt(o.requests || 0)} requests since the gateway started</p>
+          <${WindowBars} windows=${o.windows} now=${now} compact />
+        </li>`)}
+      </ul>
+    </section>` : null}
     ${dialog && dialog.kind === 'add' ? html`<${AddAccount}
       onClose=${() => setDialog(null)}
       onAdded=${(account, oauth) => {

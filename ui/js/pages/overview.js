@@ -103,6 +103,7 @@ function ClaudeCode() {
 
 function Health({ status, now }) {
   const accounts = status.accounts || [];
+  const own = status.own_logins || [];
   const usable = status.usable_accounts ?? accounts.filter((a) => a.enabled !== false && a.state === 'active').length;
   const counts = {};
   for (const a of accounts) {
@@ -114,8 +115,11 @@ function Health({ status, now }) {
     <p>
       ${usable > 0
         ? html`<span class="badge ok">Ready</span> ${usable} of ${accounts.length} accounts can serve requests.`
-        : html`<span class="badge bad">Not ready</span> ${accounts.length === 0 ? 'No account yet: add one under Accounts.' : 'No account can serve requests right now.'}`}
+        : own.length > 0 && accounts.length === 0
+          ? html`<span class="badge ok">Ready for Claude Code</span> on its own login; other tools need an account (add one under Accounts).`
+          : html`<span class="badge bad">Not ready</span> ${accounts.length === 0 ? 'No account yet: add one under Accounts.' : 'No account can serve requests right now.'}`}
     </p>
+    ${own.length ? html`<p class="small">${own.length === 1 ? "1 client's own login" : `${own.length} clients' own logins`} passed through (never stored): ${own.map((o) => o.name).join(', ')}.</p>` : null}
     <p class="small muted">
       ${Object.entries(counts).map(([s, n]) => `${n} ${s.replaceAll('_', ' ')}`).join(' · ')}
       ${status.uptime_secs !== undefined ? ` · up ${fmtDuration(status.uptime_secs * 1000)}` : ''}
@@ -197,9 +201,9 @@ export function Overview() {
       <${Last24h} />
       <section class="card wide" aria-labelledby="plans-title">
         <h2 id="plans-title">Plan windows</h2>
-        ${s && (s.accounts || []).length === 0 ? html`<p class="muted">No accounts yet.</p>` : null}
+        ${s && (s.accounts || []).length === 0 && (s.own_logins || []).length === 0 ? html`<p class="muted">No accounts yet.</p>` : null}
         <ul class="plain account-windows">
-          ${(s ? s.accounts || [] : []).map((a) => html`<li>
+          ${(s ? [...(s.accounts || []), ...(s.own_logins || [])] : []).map((a) => html`<li data-account=${a.name}>
             <h3>${a.name} <${StateBadge} account=${a} now=${now} /></h3>
             <${WindowBars} windows=${a.windows} now=${now} compact />
           </li>`)}
