@@ -110,7 +110,7 @@ pub fn tray_view(phase: &Phase, snapshot: Option<&Snapshot>, now_ms: u64) -> Tra
         notices.push("Keychain unavailable: secrets are in the encrypted file".to_string());
     }
     let accounts = match snapshot {
-        Some(s) if running => s.accounts.iter().map(|a| account_line(a, now_ms)).collect(),
+        Some(s) if running => s.accounts.iter().chain(&s.own_logins).map(|a| account_line(a, now_ms)).collect(),
         _ => Vec::new(),
     };
     let counts = snapshot.filter(|_| running).map(|s| match s.today_requests {

@@ -25,7 +25,14 @@ fn cooling(id: &str, left_ms: u64) -> AccountLine {
 }
 
 fn snapshot(accounts: Vec<AccountLine>) -> Snapshot {
-    Snapshot { addr: addr(), secrets_in_file_fallback: false, requests: 7, today_requests: None, accounts }
+    Snapshot {
+        addr: addr(),
+        secrets_in_file_fallback: false,
+        requests: 7,
+        today_requests: None,
+        accounts,
+        own_logins: vec![],
+    }
 }
 
 fn running() -> Phase {
@@ -299,4 +306,16 @@ fn keychain_fallback_is_announced_once() {
 #[test]
 fn the_window_processs_first_page_state_is_the_apps_view_of_a_start() {
     assert_eq!(PageState::default(), page_state(&Phase::Starting, None, 0));
+}
+
+#[test]
+fn claude_codes_own_login_is_listed_after_the_accounts_with_its_windows() {
+    let own = AccountLine {
+        five_hour: Some(0.12),
+        seven_day: Some(0.4),
+        ..account("Claude Code login ·a1b2", Health::Usable)
+    };
+    let s = Snapshot { own_logins: vec![own], ..snapshot(vec![account("key", Health::Usable)]) };
+    let view = tray_view(&running(), Some(&s), NOW);
+    assert_eq!(view.accounts, ["key · ready", "Claude Code login ·a1b2 · 5h 12% · 7d 40%"]);
 }

@@ -184,6 +184,7 @@ impl GatewayOps {
             // start); the `usage` events refresh it too.
             today_requests: self.gateway.requests_today(),
             accounts: report.accounts.iter().map(account_line).collect(),
+            own_logins: report.own_logins.iter().map(account_line).collect(),
         }
     }
 
@@ -403,6 +404,9 @@ pub struct Snapshot {
     pub today_requests: Option<u64>,
     /// One line per account, in config order.
     pub accounts: Vec<AccountLine>,
+    /// Clients' own logins the gateway passes through (Claude Code on its claude.ai login), most recent first:
+    /// shown like accounts, but they are not stored and take no login action.
+    pub own_logins: Vec<AccountLine>,
 }
 
 /// One account, as the tray shows it.

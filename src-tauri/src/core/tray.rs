@@ -190,6 +190,7 @@ mod tests {
             requests: 0,
             today_requests: None,
             accounts: vec![],
+            own_logins: vec![],
         };
         let view = tray_view(&Phase::Running { addr }, Some(&snapshot), 0);
         let entries = menu(&view, Extras { autostart: true });
