@@ -206,6 +206,11 @@ impl EventBus {
     pub(crate) fn close(&self) {
         self.closed.cancel();
     }
+
+    /// Resolves when the bus is closed (shutdown): a task that only publishes ends with it.
+    pub(crate) async fn closed(&self) {
+        self.closed.cancelled().await;
+    }
 }
 
 /// Decrements the subscriber count when its subscription is dropped.

@@ -92,7 +92,11 @@ impl Gateway {
         };
         let (usage, events, due) = (self.usage.clone(), self.events.clone(), self.usage_event_due.clone());
         runtime.spawn(async move {
-            tokio::time::sleep(USAGE_EVENT_DELAY).await;
+            // Untracked but short: it ends with the bus at shutdown rather than outliving the gateway.
+            tokio::select! {
+                () = tokio::time::sleep(USAGE_EVENT_DELAY) => {}
+                () = events.closed() => return,
+            }
             due.store(false, Ordering::Release);
             if !events.has_subscribers() {
                 return;
