@@ -263,3 +263,50 @@ def test_an_openai_request_with_only_a_subscription_account_gets_the_explanatory
     assert system[0]["text"] == IDENTITY and system[1]["text"] == "Be brief.", system
     assert sent.header("authorization").startswith("Bearer sk-ant-oat01-mock-")
     assert _status(gw)["clients_seen"]["openai"] == 2
+
+
+# ---- the plan limit with the real CLI: no endless retries, no silent extra usage, spill-over when allowed ----
+
+
+def test_claude_code_at_its_plans_limit_stops_at_once_and_spills_over_to_an_api_key_when_allowed(
+    claude_bin, debug_gateway, mock  # noqa: F811
+):
+    gw = debug_gateway
+    _accept_token(mock, OWN_TOKEN)
+    reset = int(time.time()) + 3600
+    status, _ = _request(
+        "POST", f"{mock.url}/_mock/plan", body={"token": OWN_TOKEN, "mode": "exhausted", "five_hour_reset": reset}
+    )
+    assert status in (200, 204)
+    key_header = f"x-llm-gateway-key: {gw.client_key}"
+
+    def own_login_posts():
+        return [r for r in mock.requests_to("POST", "/v1/messages") if r.header("authorization") == f"Bearer {OWN_TOKEN}"]
+
+    # With the CLI's default retries: the 429 says not to retry (the reset is an hour away), so it stops at once.
+    started = time.monotonic()
+    res = _claude(claude_bin, gw.url, key_header, CLAUDE_CODE_MAX_RETRIES="10")
+    took = time.monotonic() - started
+    assert res.returncode != 0, res.stdout
+    assert took < 60, f"claude took {took:.0f}s: it kept retrying"
+    sent = len(own_login_posts())
+    assert sent >= 1
+    [own] = _status(gw)["own_logins"]
+    assert own["state"] == "cooling_down", own
+
+    # While the login is benched nothing more goes upstream with it.
+    res = _claude(claude_bin, gw.url, key_header, CLAUDE_CODE_MAX_RETRIES="10")
+    assert res.returncode != 0
+    assert len(own_login_posts()) == sent, "the benched login was sent again"
+    assert mock.requests_to("POST", "/v1/messages")[-1].header("x-api-key") is None, "no API key stood in"
+
+    # routing.spillover: api_keys — the gateway's API-key account answers, without the user's login.
+    _admin(gw, "PATCH", "/config", {"routing": {"spillover": "api_keys"}})
+    mock.clear()
+    _said_hi(_claude(claude_bin, gw.url, key_header))
+    posts = mock.requests_to("POST", "/v1/messages")
+    assert posts and all(r.header("authorization") is None and r.header("x-api-key") for r in posts), [
+        r.headers for r in posts
+    ]
+    assert all("oauth-2025-04-20" not in (r.header("anthropic-beta") or "") for r in posts)
+    assert _status(gw)["accounts"][0]["requests"] == len(posts)
