@@ -327,6 +327,36 @@ async fn a_finished_request_is_published_with_its_tokens_then_todays_totals_foll
 }
 
 #[tokio::test]
+async fn an_own_login_reaching_its_plan_limit_is_announced_as_cooling_down_under_its_hashed_name() {
+    let h = Harness::start().await;
+    let mut events = Events::follow(&h);
+    let token = "sk-ant-oat01-oauthlimited-events";
+    let response = h
+        .http
+        .post(format!("{}/v1/messages", h.url))
+        .header("content-type", "application/json")
+        .header("anthropic-version", "2023-06-01")
+        .header("anthropic-beta", "claude-code-20250219,oauth-2025-04-20")
+        .header("user-agent", "claude-cli/2.1.0 (external, cli)")
+        .header("authorization", format!("Bearer {token}"))
+        .body(common::simple_body(false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 429);
+    let (_, event) = events
+        .wait_for("the own login cooling down", |k| {
+            matches!(k, EventKind::AccountState { account_id, state: AccountState::CoolingDown, .. } if account_id.starts_with("own:"))
+        })
+        .await;
+    let EventKind::AccountState { name, until_ms, .. } = &event.kind else { unreachable!() };
+    assert!(name.starts_with("Claude Code login ·"), "{name}");
+    assert!(until_ms.is_some_and(|u| u > SystemClock.now_ms()), "with its reset: {event:?}");
+    assert!(!format!("{event:?}").contains(token), "never the token");
+    h.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_subscriber_that_falls_behind_is_told_how_many_it_missed_and_continues() {
     let h = Harness::start().await;
     let gateway = h.gateway.as_ref().unwrap().gateway().clone();

@@ -96,6 +96,7 @@ impl Gateway {
         let pending = PendingRegistry::new(&file.dir());
         let ui_sessions = UiSessions::new(&file.dir());
         let events = EventBus::new(events::CAPACITY, clock.clone());
+        let own_logins = OwnLogins::with_signal(signal.clone());
         let metrics = Metrics::new(usage.clone());
         Self {
             file,
@@ -119,7 +120,7 @@ impl Gateway {
             key_rates: RequestRate::default(),
             usage_event_due: Arc::default(),
             clients_seen: usage::ClientCounter::default(),
-            own_logins: OwnLogins::default(),
+            own_logins,
         }
     }
 

@@ -19,7 +19,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, watch};
 
 use super::{Gateway, with_oauth};
-use crate::accounts::{AccountState, LiveAccount};
+use crate::accounts::{AccountState, AccountView, LiveAccount};
 use crate::config::AccountKind;
 use crate::config::watch::ConfigSync;
 use crate::upstream::oauth::OAuthStatus;
@@ -48,10 +48,18 @@ impl Seen {
         if let Some(status) = oauth {
             with_oauth(&mut view, status);
         }
+        Self::from_view(&view, account.health.benched(now_ms).map(|(until, _)| until))
+    }
+
+    /// From a view and its bench end (`bench_until`, kept only when the view shows the bench).
+    pub(crate) fn from_view(view: &AccountView, bench_until: Option<u64>) -> Self {
         let benched = matches!(view.state, AccountState::CoolingDown | AccountState::CircuitOpen);
-        let until_ms = benched.then(|| account.health.benched(now_ms).map(|(until, _)| until)).flatten();
         let explained = matches!(view.state, AccountState::Error | AccountState::NeedsLogin);
-        Self { state: view.state, until_ms, message: explained.then_some(view.error).flatten() }
+        Self {
+            state: view.state,
+            until_ms: bench_until.filter(|_| benched),
+            message: explained.then(|| view.error.clone()).flatten(),
+        }
     }
 }
 
@@ -141,7 +149,7 @@ impl Gateway {
     async fn account_states(&self) -> Vec<(String, String, Seen)> {
         let live = self.live();
         let now = self.now_ms();
-        futures_util::future::join_all(live.accounts.iter().map(|a| async move {
+        let states = futures_util::future::join_all(live.accounts.iter().map(|a| async move {
             let oauth = match a.kind() {
                 // Not logged in: its state is `needs_login` whatever the token manager says, so the secret store
                 // is not read just for the message (a pending login's callbacks are matched without it too).
@@ -151,7 +159,11 @@ impl Gateway {
             };
             (a.id().to_string(), a.name().to_string(), Seen::of(a, now, oauth.as_ref()))
         }))
-        .await
+        .await;
+        // Clients' own logins passed through: their benches are announced like an account's.
+        let mut states = states;
+        states.extend(self.own_logins.states(now));
+        states
     }
 
     /// Publishes `config_rejected` for a config file version the watcher could not put in force, once per

@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex};
 use http::HeaderMap;
 use sha2::{Digest, Sha256};
 
-use crate::accounts::{AccountState, AccountView, BenchReason, LiveAccount};
+use super::monitor::Seen;
+use crate::accounts::{AccountState, AccountView, BenchReason, LiveAccount, StateSignal};
 use crate::config::{Account, AccountKind};
 
 /// Own-login paths kept at most; the least recently used one goes when a new one arrives.
@@ -105,9 +106,16 @@ struct Entry {
 #[derive(Debug, Default)]
 pub struct OwnLogins {
     paths: Mutex<HashMap<String, Entry>>,
+    /// Given to each path, so its benches wake the account-state monitor like an account's.
+    signal: StateSignal,
 }
 
 impl OwnLogins {
+    /// A registry whose paths notify `signal` when their state may have changed.
+    pub(crate) fn with_signal(signal: StateSignal) -> Self {
+        Self { paths: Mutex::default(), signal }
+    }
+
     /// The path of `credential` (created on first sight), marked used at `now_ms`. `base_url` is where its
     /// requests go (`upstream.base_url`).
     pub fn path(&self, credential: &OwnCredential, base_url: &str, now_ms: u64) -> Arc<LiveAccount> {
@@ -143,7 +151,7 @@ impl OwnLogins {
             updated_at: String::new(),
         };
         // No credential: the client's own goes with each request.
-        let path = Arc::new(LiveAccount::new(config, base_url, None));
+        let path = Arc::new(LiveAccount::new(config, base_url, None).with_signal(self.signal.clone()));
         paths.insert(credential.hash.clone(), Entry { path: path.clone(), last_used_ms: now_ms });
         path
     }
@@ -155,6 +163,20 @@ impl OwnLogins {
             paths.values().filter(|e| now_ms.saturating_sub(e.last_used_ms) < IDLE_MS).collect();
         entries.sort_by_key(|e| std::cmp::Reverse(e.last_used_ms));
         entries.into_iter().map(|e| view(&e.path, now_ms)).collect()
+    }
+
+    /// The paths' public states at `now_ms`, for the account-state monitor (`id`, `name`, state).
+    pub(crate) fn states(&self, now_ms: u64) -> Vec<(String, String, Seen)> {
+        let paths = self.lock();
+        paths
+            .values()
+            .filter(|e| now_ms.saturating_sub(e.last_used_ms) < IDLE_MS)
+            .map(|e| {
+                let view = view(&e.path, now_ms);
+                let until = e.path.health.benched(now_ms).map(|(until, _)| until);
+                (view.id.clone(), view.name.clone(), Seen::from_view(&view, until))
+            })
+            .collect()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
