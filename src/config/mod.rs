@@ -6,6 +6,7 @@
 
 mod glob;
 mod model;
+mod model_plans;
 mod runtime;
 mod store;
 pub mod validate;
@@ -13,6 +14,7 @@ pub mod watch;
 
 pub use glob::glob_match;
 pub use model::*;
+pub use model_plans::*;
 pub use runtime::{RuntimeInfo, connect_url, runtime_info_path};
 pub(crate) use store::FileLock;
 pub use store::{ConfigError, ConfigFile, default_config_path, env_overrides, write_atomic as write_private};

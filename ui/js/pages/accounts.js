@@ -300,7 +300,10 @@ export function Accounts() {
   });
 
   useEvents((e) => {
-    if (e.type === 'account_state' || e.type === 'config_reloaded' || e.type === 'resync') refetch();
+    if (e.type === 'account_state' || e.type === 'config_reloaded' || e.type === 'resync') {
+      refetch();
+      if (e.type !== 'account_state' || String(e.account_id || '').startsWith('own:')) refetchStatus();
+    }
     if (e.type === 'login_completed') {
       endLogin(e.account_id);
       setNotice(`Logged in${e.email ? ` as ${e.email}` : ''}.`);
