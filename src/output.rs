@@ -101,7 +101,9 @@ pub fn accounts(report: &StatusReport, json: bool) -> Result<()> {
         return print_json(&report.accounts);
     }
     if report.accounts.is_empty() {
-        println!("no accounts; add one with `llm-gateway add-api-key --key sk-ant-… --name NAME`");
+        println!(
+            "no accounts; add one with `llm-gateway add-api-key --name NAME` (it reads the key from standard input)"
+        );
         return Ok(());
     }
     table(account_rows(&report.accounts, false));

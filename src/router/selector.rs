@@ -207,7 +207,7 @@ fn explain(req: &SelectRequest<'_>) -> NoAccount {
     let accounts = req.accounts;
     if accounts.is_empty() {
         return NoAccount {
-            reason: "no account is configured; add one with `llm-gateway add-api-key --key sk-ant-… --name NAME`"
+            reason: "no account is configured; add one with `llm-gateway add-api-key --name NAME` (it reads the key from standard input)"
                 .into(),
             retry_after_secs: None,
         };
