@@ -67,6 +67,10 @@ impl TrayView {
 pub fn tray_state(phase: &Phase, snapshot: Option<&Snapshot>) -> TrayState {
     match (phase, snapshot) {
         (Phase::Paused { .. }, _) => TrayState::Paused,
+        // No stored account, but Claude Code works on its own login through the gateway: that is the state shown.
+        (Phase::Running { .. }, Some(s)) if s.accounts.is_empty() && !s.own_logins.is_empty() => {
+            if s.own_logins.iter().any(|o| o.health == Health::Usable) { TrayState::Ok } else { TrayState::Degraded }
+        }
         (Phase::Running { .. }, Some(s)) => {
             let enabled: Vec<&AccountLine> = s.accounts.iter().filter(|a| a.health != Health::Disabled).collect();
             let usable = enabled.iter().filter(|a| a.health == Health::Usable).count();
@@ -91,6 +95,7 @@ pub fn tray_view(phase: &Phase, snapshot: Option<&Snapshot>, now_ms: u64) -> Tra
             let enabled = s.accounts.iter().filter(|a| a.health != Health::Disabled).count();
             let usable = s.accounts.iter().filter(|a| a.health == Health::Usable).count();
             let accounts = match enabled {
+                0 if s.accounts.is_empty() && !s.own_logins.is_empty() => "Claude Code on its own login".to_string(),
                 0 if s.accounts.is_empty() => "no accounts yet".to_string(),
                 0 => "every account is disabled".to_string(),
                 n => format!("{usable} of {n} {} usable", if n == 1 { "account" } else { "accounts" }),

@@ -319,3 +319,15 @@ fn claude_codes_own_login_is_listed_after_the_accounts_with_its_windows() {
     let view = tray_view(&running(), Some(&s), NOW);
     assert_eq!(view.accounts, ["key · ready", "Claude Code login ·a1b2 · 5h 12% · 7d 40%"]);
 }
+
+#[test]
+fn with_no_stored_account_claude_codes_own_login_makes_the_gateway_ready() {
+    let own = account("Claude Code login ·a1b2", Health::Usable);
+    let s = Snapshot { own_logins: vec![own.clone()], ..snapshot(vec![]) };
+    let view = tray_view(&running(), Some(&s), NOW);
+    assert_eq!(view.state, TrayState::Ok);
+    assert!(view.status.ends_with("· Claude Code on its own login"), "{}", view.status);
+    let cooling = Snapshot { own_logins: vec![cooling("Claude Code login ·a1b2", 60_000)], ..snapshot(vec![]) };
+    assert_eq!(tray_view(&running(), Some(&cooling), NOW).state, TrayState::Degraded, "its plan is cooling down");
+    assert_eq!(tray_view(&running(), Some(&snapshot(vec![])), NOW).state, TrayState::Down, "nothing at all");
+}
