@@ -447,6 +447,8 @@ async fn chaos_two_flaky_accounts_and_one_healthy_give_zero_client_errors() {
     }
     assert_eq!(failures, 0);
     let flaky_calls = flaky_a.requests().len() + flaky_b.requests().len();
-    assert!(flaky_calls > 50, "the flaky accounts were really exercised: {flaky_calls}");
+    // How often the flaky accounts are picked depends on how the 10 concurrent requests of a batch interleave with
+    // their benches (measured 46–129 calls over 20 runs): the bound only proves they were really in play.
+    assert!(flaky_calls >= 20, "the flaky accounts were really exercised: {flaky_calls}");
     h.shutdown().await;
 }
