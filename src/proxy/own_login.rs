@@ -7,14 +7,13 @@
 
 use std::time::Instant;
 
-use axum::http::{HeaderMap, HeaderValue};
-
 use super::attempt::{AttemptError, Judgement, judge};
 use super::spillover::{self, Lane, PathScope, WhenExhausted};
 use super::{Delivery, Exchange};
 use crate::accounts::{BenchReason, Claim, LiveAccount};
 use crate::common::ApiError;
 use crate::gateway::OwnCredential;
+use crate::upstream::own_login_headers_for_an_account;
 use crate::usage::Outcome;
 
 /// `retry-after` when the path is between a bench and its half-open trial (another request holds the trial).
@@ -98,7 +97,7 @@ impl Exchange {
             return Err(self);
         }
         tracing::info!(path = %path.name(), "own login at its plan limit; spilling over to an API-key account");
-        without_own_credential(&mut self.headers);
+        self.headers = own_login_headers_for_an_account(std::mem::take(&mut self.headers));
         self.lane = Lane::ApiKeys;
         Ok(Box::pin(self.run()).await)
     }
@@ -133,26 +132,5 @@ fn plan_limited(path: &LiveAccount, now_ms: u64) -> Option<u64> {
     match path.health.benched(now_ms) {
         Some((until, BenchReason::RateLimited | BenchReason::ExtraUsage)) => Some(until),
         _ => None,
-    }
-}
-
-/// The request's headers as a stored account's request has them: no client credential, no OAuth beta.
-fn without_own_credential(headers: &mut HeaderMap) {
-    headers.remove(http::header::AUTHORIZATION);
-    headers.remove("x-api-key");
-    let betas: Vec<String> = headers
-        .get_all("anthropic-beta")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .filter(|b| !b.is_empty() && *b != crate::upstream::oauth::OAUTH_BETA)
-        .map(str::to_string)
-        .collect();
-    headers.remove("anthropic-beta");
-    if !betas.is_empty()
-        && let Ok(value) = HeaderValue::from_str(&betas.join(","))
-    {
-        headers.insert("anthropic-beta", value);
     }
 }

@@ -22,7 +22,7 @@ use axum::http::HeaderValue;
 use crate::accounts::{BenchReason, LiveAccount};
 use crate::clock::hh_mm;
 use crate::common::ApiError;
-use crate::config::{AccountClients, AccountKind, ClientKey, RoutingConfig, Spillover};
+use crate::config::{AccountKind, ClientKey, RoutingConfig, Spillover};
 
 /// The header on an answer an API-key account served because the request's subscriptions were exhausted.
 pub const SPILLOVER_HEADER: &str = "x-llm-gateway-spillover";
@@ -74,20 +74,21 @@ impl PathScope<'_> {
     /// Whether `account` is a subscription path for the request (see the module docs).
     pub(crate) fn is_path(&self, account: &LiveAccount) -> bool {
         account.kind() == AccountKind::Oauth
-            && account.is_configured_usable()
+            && self.could_serve(account)
+            && (self.claude_code || account.config.serves_any_client())
+    }
+
+    /// Whether `account` could serve the request, benched or not: enabled with a credential, serving its model,
+    /// allowed by its gateway key.
+    fn could_serve(&self, account: &LiveAccount) -> bool {
+        account.is_configured_usable()
             && self.model.is_none_or(|m| account.config.serves(m))
             && self.key.is_none_or(|k| k.allows_account(&account.config))
-            && (self.claude_code || account.config.clients == Some(AccountClients::Any))
     }
 
     /// Whether an API-key account could serve the request (benched or not).
     pub(crate) fn any_api_key(&self, accounts: &[std::sync::Arc<LiveAccount>]) -> bool {
-        accounts.iter().any(|a| {
-            a.kind() == AccountKind::ApiKey
-                && a.is_configured_usable()
-                && self.model.is_none_or(|m| a.config.serves(m))
-                && self.key.is_none_or(|k| k.allows_account(&a.config))
-        })
+        accounts.iter().any(|a| a.kind() == AccountKind::ApiKey && self.could_serve(a))
     }
 
     /// When every subscription path is exhausted at `now_ms`: `Some(earliest reset)`; `None` when at least one is

@@ -76,6 +76,29 @@ pub fn request_headers_for_own_login(mut client: HeaderMap, keep_authorization: 
     client
 }
 
+/// An own-login request's headers ([`request_headers_for_own_login`]) made ready for a stored account instead
+/// (spill-over): as [`request_headers_for_upstream`] makes them, and without the `oauth-…` beta the client's login
+/// needed (the account's credential replaces it; an OAuth account adds its own again).
+pub fn own_login_headers_for_an_account(headers: HeaderMap) -> HeaderMap {
+    let mut headers = request_headers_for_upstream(headers);
+    let betas: Vec<String> = headers
+        .get_all("anthropic-beta")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|b| !b.is_empty() && *b != super::oauth::OAUTH_BETA)
+        .map(str::to_string)
+        .collect();
+    headers.remove("anthropic-beta");
+    if !betas.is_empty()
+        && let Ok(value) = http::HeaderValue::from_str(&betas.join(","))
+    {
+        headers.insert("anthropic-beta", value);
+    }
+    headers
+}
+
 /// The upstream's response headers as they go back to the client, filtered in place.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     remove_where(headers, is_hop_by_hop);
@@ -138,6 +161,18 @@ mod tests {
         let out = request_headers_for_own_login(h, false);
         assert_eq!(out["x-api-key"], "sk-ant-api03-own");
         assert!(!out.contains_key("authorization") && !out.contains_key("x-llm-gateway-key"));
+    }
+
+    #[test]
+    fn an_own_login_spilled_over_loses_its_credential_and_oauth_beta_only() {
+        let mut h = HeaderMap::new();
+        h.insert("authorization", HeaderValue::from_static("Bearer sk-ant-oat01-x"));
+        h.insert("anthropic-beta", HeaderValue::from_static("claude-code-20250219, oauth-2025-04-20,context-1m-2025-08-07"));
+        h.insert("x-app", HeaderValue::from_static("cli"));
+        let out = own_login_headers_for_an_account(request_headers_for_own_login(h, true));
+        assert!(out.get("authorization").is_none());
+        assert_eq!(out["anthropic-beta"], "claude-code-20250219,context-1m-2025-08-07");
+        assert_eq!(out["x-app"], "cli");
     }
 
     #[test]

@@ -10,7 +10,7 @@ pub mod probe;
 
 pub use client::{UpstreamClient, UpstreamError};
 pub use headers::{
-    request_headers_for_own_login, request_headers_for_upstream, response_headers_for_client, strip_hop_by_hop,
+    own_login_headers_for_an_account, request_headers_for_own_login, request_headers_for_upstream, response_headers_for_client, strip_hop_by_hop,
 };
 
 /// The `error.message` of an Anthropic error body (`{"type":"error","error":{"type","message"}}`), if it is one.
