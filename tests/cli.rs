@@ -600,11 +600,7 @@ async fn usage_and_requests_agree_with_the_admin_api_and_read_the_database_witho
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_login_completed_by_the_cli_is_taken_up_by_the_running_server_that_had_seen_it_logged_out() {
     let h = common::Harness::with(|p| {
-        common::edit_config(p, |c| {
-            let base = c.upstream.base_url.clone();
-            c.oauth.token_url = format!("{base}/v1/oauth/token");
-            c.oauth.authorize_url = format!("{base}/oauth/authorize");
-        });
+        common::edit_config(p, common::oauth_at_mock);
     })
     .await;
     let config = h.config_path.clone();

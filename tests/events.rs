@@ -12,7 +12,6 @@ use common::Harness;
 use futures_util::StreamExt;
 use llm_gateway::accounts::AccountState;
 use llm_gateway::clock::{Clock, ManualClock, SystemClock};
-use llm_gateway::manage::NewOAuthAccount;
 use llm_gateway::usage::{ClientKind, RequestRecord, Route};
 use llm_gateway::{Event, EventKind};
 use mock_upstream::OAuthMockConfig;
@@ -219,23 +218,8 @@ async fn an_invalid_config_file_is_announced_as_rejected_with_the_reason() {
 async fn oauth_gateway() -> (Harness, String) {
     let mut id = String::new();
     let h = Harness::with(|p| {
-        common::edit_config(p, |c| {
-            let base = c.upstream.base_url.clone();
-            c.oauth.token_url = format!("{base}/v1/oauth/token");
-            c.oauth.authorize_url = format!("{base}/oauth/authorize");
-        });
-        id = common::manager(p)
-            .add_oauth(NewOAuthAccount {
-                name: "max".into(),
-                client_id: None,
-                client_secret: None,
-                weight: 1,
-                priority: 0,
-                models: vec![],
-                clients: Some(llm_gateway::config::AccountClients::Any),
-            })
-            .unwrap()
-            .id;
+        common::edit_config(p, common::oauth_at_mock);
+        id = common::add_oauth_account(p, "max", Some(llm_gateway::config::AccountClients::Any));
     })
     .await;
     (h, id)

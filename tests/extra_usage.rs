@@ -388,17 +388,7 @@ async fn a_claude_code_request_with_no_subscription_path_routes_to_api_keys_as_u
     let clock = clock();
     let h = gateway(&clock, &yaml("avoid", "none"), |p| {
         // A subscription that is not logged in is no path.
-        common::manager(p)
-            .add_oauth(NewOAuthAccount {
-                name: "max".into(),
-                client_id: None,
-                client_secret: None,
-                weight: 1,
-                priority: 0,
-                models: vec![],
-                clients: None,
-            })
-            .unwrap();
+        common::add_oauth_account(p, "max", None);
         common::add_account(p, "key", API_KEY, &[]);
     })
     .await;

@@ -18,25 +18,12 @@ async fn oauth_harness(redirect_uri: Option<&str>) -> (Harness, String) {
     let redirect = redirect_uri.map(String::from);
     let h = Harness::with(|p| {
         common::edit_config(p, |c| {
-            let base = c.upstream.base_url.clone();
-            c.oauth.token_url = format!("{base}/v1/oauth/token");
-            c.oauth.authorize_url = format!("{base}/oauth/authorize");
+            common::oauth_at_mock(c);
             if let Some(r) = redirect {
                 c.oauth.redirect_uri = r;
             }
         });
-        id = common::manager(p)
-            .add_oauth(NewOAuthAccount {
-                name: "max".into(),
-                client_id: None,
-                client_secret: None,
-                weight: 1,
-                priority: 0,
-                models: vec![],
-                clients: Some(AccountClients::Any),
-            })
-            .unwrap()
-            .id;
+        id = common::add_oauth_account(p, "max", Some(AccountClients::Any));
     })
     .await;
     (h, id)
@@ -276,23 +263,10 @@ async fn forged_callbacks_cost_no_secret_store_read_and_a_cli_started_login_stil
     let mut id = String::new();
     let h = Harness::with_test_store(|p| {
         common::edit_config(p, |c| {
-            let base = c.upstream.base_url.clone();
-            c.oauth.token_url = format!("{base}/v1/oauth/token");
-            c.oauth.authorize_url = format!("{base}/oauth/authorize");
+            common::oauth_at_mock(c);
             c.oauth.redirect_uri = "http://localhost:54545/callback".into();
         });
-        id = common::manager(p)
-            .add_oauth(NewOAuthAccount {
-                name: "max".into(),
-                client_id: None,
-                client_secret: None,
-                weight: 1,
-                priority: 0,
-                models: vec![],
-                clients: Some(AccountClients::Any),
-            })
-            .unwrap()
-            .id;
+        id = common::add_oauth_account(p, "max", Some(AccountClients::Any));
     })
     .await;
     let store = h.store.clone().unwrap();
@@ -321,17 +295,7 @@ async fn reading_a_slow_keychain_for_status_does_not_stall_streams() {
     // The default test runtime has one thread, like the server's default runtime.
     let h = Harness::with_test_store(|p| {
         common::add_account(p, "primary", common::GOOD_KEY, &[]);
-        common::manager(p)
-            .add_oauth(NewOAuthAccount {
-                name: "max".into(),
-                client_id: None,
-                client_secret: None,
-                weight: 1,
-                priority: 0,
-                models: vec![],
-                clients: None,
-            })
-            .unwrap();
+        common::add_oauth_account(p, "max", None);
     })
     .await;
     let response = h

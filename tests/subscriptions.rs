@@ -7,7 +7,6 @@ mod common;
 
 use common::Harness;
 use llm_gateway::config::AccountClients;
-use llm_gateway::manage::NewOAuthAccount;
 use serde_json::{Value, json};
 
 const IDENTITY: &str = "You are Claude Code, Anthropic's official CLI for Claude.";
@@ -16,23 +15,8 @@ const IDENTITY: &str = "You are Claude Code, Anthropic's official CLI for Claude
 async fn subscription_gateway(clients: Option<AccountClients>) -> Harness {
     let mut id = String::new();
     let h = Harness::with(|p| {
-        common::edit_config(p, |c| {
-            let base = c.upstream.base_url.clone();
-            c.oauth.token_url = format!("{base}/v1/oauth/token");
-            c.oauth.authorize_url = format!("{base}/oauth/authorize");
-        });
-        id = common::manager(p)
-            .add_oauth(NewOAuthAccount {
-                name: "max".into(),
-                client_id: None,
-                client_secret: None,
-                weight: 1,
-                priority: 0,
-                models: vec![],
-                clients,
-            })
-            .unwrap()
-            .id;
+        common::edit_config(p, common::oauth_at_mock);
+        id = common::add_oauth_account(p, "max", clients);
     })
     .await;
     let url = h.manager().oauth_start(&id).unwrap();

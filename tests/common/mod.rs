@@ -224,6 +224,33 @@ pub fn add_account_at(
         .id
 }
 
+/// Adds a subscription (OAuth) account `name` that has not logged in yet, serving `clients`; its id.
+pub fn add_oauth_account(
+    path: &std::path::Path,
+    name: &str,
+    clients: Option<llm_gateway::config::AccountClients>,
+) -> String {
+    manager(path)
+        .add_oauth(NewOAuthAccount {
+            name: name.into(),
+            client_id: None,
+            client_secret: None,
+            weight: 1,
+            priority: 0,
+            models: vec![],
+            clients,
+        })
+        .expect("add OAuth account")
+        .id
+}
+
+/// Points the config's OAuth authorize and token endpoints at the mock upstream (its `upstream.base_url`).
+pub fn oauth_at_mock(config: &mut llm_gateway::config::Config) {
+    let base = config.upstream.base_url.clone();
+    config.oauth.token_url = format!("{base}/v1/oauth/token");
+    config.oauth.authorize_url = format!("{base}/oauth/authorize");
+}
+
 pub fn add_account(path: &std::path::Path, name: &str, key: &str, models: &[&str]) -> String {
     manager(path)
         .add_api_key(NewApiKeyAccount {
