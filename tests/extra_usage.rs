@@ -92,15 +92,21 @@ async fn retry_after(response: &reqwest::Response) -> u64 {
     response.headers()["retry-after"].to_str().unwrap().parse().unwrap()
 }
 
+/// Two subscriptions, `max-a` (tier 0, `TOKEN_A`) and its fallback `max-b` (tier 1, `TOKEN_B`), with
+/// `subscriptions.extra_usage: extra_usage` and no spill-over.
+async fn two_subscriptions(clock: &Arc<ManualClock>, extra_usage: &str) -> Harness {
+    gateway(clock, &yaml(extra_usage, "none"), |p| {
+        add_subscription(p, "max-a", TOKEN_A, 0, None);
+        add_subscription(p, "max-b", TOKEN_B, 1, None);
+    })
+    .await
+}
+
 #[tokio::test]
 async fn a_rejected_plan_benches_the_account_until_its_reset_and_the_request_fails_over_to_the_next_subscription() {
     let clock = clock();
     let now = clock.now_ms() / 1000;
-    let h = gateway(&clock, &yaml("avoid", "none"), |p| {
-        add_subscription(p, "max-a", TOKEN_A, 0, None);
-        add_subscription(p, "max-b", TOKEN_B, 1, None);
-    })
-    .await;
+    let h = two_subscriptions(&clock, "avoid").await;
     h.mock.plan(plan(TOKEN_A, PlanMode::Exhausted, now + 3600));
 
     let response = h.message(&CLAUDE_CODE).await;
@@ -149,11 +155,7 @@ async fn with_no_other_account_the_exhausted_plan_answers_429_with_retry_after_a
 async fn a_200_served_beyond_the_plan_is_delivered_and_benches_the_account_for_the_next_requests() {
     let clock = clock();
     let now = clock.now_ms() / 1000;
-    let h = gateway(&clock, &yaml("avoid", "none"), |p| {
-        add_subscription(p, "max-a", TOKEN_A, 0, None);
-        add_subscription(p, "max-b", TOKEN_B, 1, None);
-    })
-    .await;
+    let h = two_subscriptions(&clock, "avoid").await;
     h.mock.plan(plan(TOKEN_A, PlanMode::Overage, now + 1800));
 
     let response = h.message(&CLAUDE_CODE).await;
@@ -173,11 +175,7 @@ async fn a_200_served_beyond_the_plan_is_delivered_and_benches_the_account_for_t
 async fn the_third_party_extra_usage_400_benches_until_the_reset_and_fails_over() {
     let clock = clock();
     let now = clock.now_ms() / 1000;
-    let h = gateway(&clock, &yaml("avoid", "none"), |p| {
-        add_subscription(p, "max-a", TOKEN_A, 0, None);
-        add_subscription(p, "max-b", TOKEN_B, 1, None);
-    })
-    .await;
+    let h = two_subscriptions(&clock, "avoid").await;
     h.mock.plan(plan(TOKEN_A, PlanMode::ThirdParty, now + 2400));
 
     assert_eq!(h.message(&CLAUDE_CODE).await.status(), 200);
@@ -224,11 +222,7 @@ async fn an_openai_client_gets_the_429_in_openai_shape_with_retry_after_at_the_r
 async fn allow_passes_overage_and_the_third_party_400_through_without_benching() {
     let clock = clock();
     let now = clock.now_ms() / 1000;
-    let h = gateway(&clock, &yaml("allow", "none"), |p| {
-        add_subscription(p, "max-a", TOKEN_A, 0, None);
-        add_subscription(p, "max-b", TOKEN_B, 1, None);
-    })
-    .await;
+    let h = two_subscriptions(&clock, "allow").await;
     h.mock.plan(plan(TOKEN_A, PlanMode::Overage, now + 1800));
     for _ in 0..2 {
         assert_eq!(h.message(&CLAUDE_CODE).await.status(), 200);
