@@ -13,6 +13,7 @@ import re
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -178,3 +179,52 @@ def recording_browser(home: Path) -> tuple[dict, Path]:
     script.write_text(f'#!/bin/sh\nprintf "%s\\n" "$1" >> "{record}"\n')
     script.chmod(0o755)
     return {"PATH": f"{bin_dir}:{os.environ.get('PATH', '/usr/bin:/bin')}"}, record
+
+
+def http_refused(url: str) -> bool:
+    """Whether the gateway at `url` refuses connections (its listener is closed)."""
+    try:
+        urllib.request.urlopen(f"{url}/health", timeout=2)
+        return False
+    except urllib.error.URLError as e:
+        return isinstance(e.reason, ConnectionRefusedError)
+    except OSError:
+        return True
+
+
+class SlowStream:
+    """A streamed Messages request on its own thread whose events the mock spaces 300 ms apart (about 2 s in all),
+    collected as they arrive: long enough to be in flight when the app is told to quit."""
+
+    def __init__(self, url: str):
+        self.events: list[bytes] = []
+        self.done = threading.Event()
+        self._url = url
+        threading.Thread(target=self._read, daemon=True).start()
+        wait_until("the stream to start", lambda: any(b"message_start" in e for e in self.events))
+
+    def _read(self) -> None:
+        body = json.dumps({"model": "claude-sonnet-4-5", "max_tokens": 64, "stream": True,
+                           "messages": [{"role": "user", "content": "count"}]}).encode()
+        request = urllib.request.Request(
+            f"{self._url}/v1/messages", data=body, method="POST",
+            headers={"content-type": "application/json", "anthropic-version": "2023-06-01",
+                     "x-mock-event-interval-ms": "300", "x-mock-text": "one two three four five six seven"},
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:
+            for line in response:
+                self.events.append(line)
+        self.done.set()
+
+
+def assert_quit_drains(app, stream: SlowStream) -> None:
+    """After Quit began: the listener closes while `stream` still runs, it runs to its end, and the app exits 0."""
+    app.wait_log(r"quit: draining in-flight requests")
+    # New connections are refused while the stream finishes.
+    wait_until("the listener to close", lambda: http_refused(app.url))
+    assert not stream.done.is_set(), "the stream was still running when Quit began"
+    assert app.proc.wait(timeout=60) == 0
+    assert stream.done.wait(5), "the stream ended"
+    assert any(b"message_stop" in e for e in stream.events), "the stream ran to its end before the app exited"
+    assert "gateway stopped; exiting" in app.log()
+

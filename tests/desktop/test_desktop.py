@@ -8,13 +8,15 @@ import os
 import re
 import signal
 import subprocess
-import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 
-from harness import http, runtime_info, secret_tool_lookup, start_app, stop_app, wait_until
+from harness import (
+    SlowStream, assert_quit_drains, http, runtime_info, secret_tool_lookup, start_app, stop_app,
+    wait_until,
+)
 
 
 def test_app_starts_and_its_gateway_answers(app):
@@ -136,34 +138,9 @@ def test_quit_drains_a_running_stream_then_exits_0(home, mock_upstream):
         app.cli("add-api-key", "--name", "k", env={"LLM_GATEWAY_API_KEY": "sk-ant-api03-desktop-drain"})
         wait_until("the account to load", lambda: any_active(app))
 
-        events: list[bytes] = []
-        done = threading.Event()
-
-        def stream():
-            body = json.dumps({"model": "claude-sonnet-4-5", "max_tokens": 64, "stream": True,
-                               "messages": [{"role": "user", "content": "count"}]}).encode()
-            request = urllib.request.Request(
-                f"{app.url}/v1/messages", data=body, method="POST",
-                headers={"content-type": "application/json", "anthropic-version": "2023-06-01",
-                         "x-mock-event-interval-ms": "300", "x-mock-text": "one two three four five six seven"},
-            )
-            with urllib.request.urlopen(request, timeout=60) as response:
-                for line in response:
-                    events.append(line)
-            done.set()
-
-        reader = threading.Thread(target=stream, daemon=True)
-        reader.start()
-        wait_until("the stream to start", lambda: any(b"message_start" in e for e in events))
+        stream = SlowStream(app.url)
         app.signal(signal.SIGTERM)
-        app.wait_log(r"quit: draining in-flight requests")
-        # New connections are refused while the stream finishes.
-        wait_until("the listener to close", lambda: http_refused(app.url))
-        assert not done.is_set(), "the stream was still running when Quit began"
-        assert app.proc.wait(timeout=60) == 0
-        assert done.wait(5), "the stream ended"
-        assert any(b"message_stop" in e for e in events), "the stream ran to its end before the app exited"
-        assert "gateway stopped; exiting" in app.log()
+        assert_quit_drains(app, stream)
     finally:
         stop_app(app)
 
@@ -193,16 +170,6 @@ def test_closed_window_is_hidden_then_its_webview_destroyed_and_recreated_on_ope
 class NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args, **kwargs):
         return None
-
-
-def http_refused(url: str) -> bool:
-    try:
-        urllib.request.urlopen(f"{url}/health", timeout=2)
-        return False
-    except urllib.error.URLError as e:
-        return isinstance(e.reason, ConnectionRefusedError)
-    except (ConnectionError, OSError):
-        return True
 
 
 def any_active(app) -> bool:

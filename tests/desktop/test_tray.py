@@ -7,14 +7,13 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import threading
 import urllib.error
 import urllib.parse
 import urllib.request
 
 import pytest
 
-from harness import http, recording_browser, secret_tool_lookup, start_app, stop_app, wait_until
+from harness import SlowStream, assert_quit_drains, http, http_refused, recording_browser, secret_tool_lookup, start_app, stop_app, wait_until
 from tray import Tray
 
 
@@ -168,7 +167,7 @@ def test_pause_from_the_tray_frees_the_port_keeps_a_cooldown_and_resume_serves_a
 
     tray.click("Pause")
     tray.wait_label("the menu to offer Resume", lambda labels: "Resume" in labels)
-    assert refused(app.url), "a paused gateway does not listen"
+    assert http_refused(app.url), "a paused gateway does not listen"
 
     tray.click("Resume")
     labels = tray.wait_label("the menu to offer Pause again", lambda ls: "Pause" in ls and any(l.startswith("Serving") for l in ls))
@@ -190,42 +189,9 @@ def test_quit_from_the_tray_drains_a_running_stream_then_exits_0(tray_app):
     assert status == 200
     tray.wait_label("the counts line to count it (the usage store's day count)", lambda labels: "1 request today" in labels)
 
-    events: list[bytes] = []
-    done = threading.Event()
-
-    def stream():
-        body = json.dumps({"model": "claude-sonnet-4-5", "max_tokens": 64, "stream": True,
-                           "messages": [{"role": "user", "content": "count"}]}).encode()
-        request = urllib.request.Request(
-            f"{app.url}/v1/messages", data=body, method="POST",
-            headers={"content-type": "application/json", "anthropic-version": "2023-06-01",
-                     "x-mock-event-interval-ms": "300", "x-mock-text": "one two three four five six seven"},
-        )
-        with urllib.request.urlopen(request, timeout=60) as response:
-            for line in response:
-                events.append(line)
-        done.set()
-
-    threading.Thread(target=stream, daemon=True).start()
-    wait_until("the stream to start", lambda: any(b"message_start" in e for e in events))
+    stream = SlowStream(app.url)
     tray.click("Quit")
-    app.wait_log(r"quit: draining in-flight requests")
-    wait_until("the listener to close", lambda: refused(app.url))
-    assert not done.is_set(), "the stream was still running when Quit began"
-    assert app.proc.wait(timeout=60) == 0
-    assert done.wait(5), "the stream ended"
-    assert any(b"message_stop" in e for e in events), "the stream ran to its end before the app exited"
-    assert "gateway stopped; exiting" in app.log()
-
-
-def refused(url: str) -> bool:
-    try:
-        urllib.request.urlopen(f"{url}/health", timeout=2)
-        return False
-    except urllib.error.URLError as e:
-        return isinstance(e.reason, ConnectionRefusedError)
-    except OSError:
-        return True
+    assert_quit_drains(app, stream)
 
 
 def test_start_at_login_from_the_tray_writes_and_removes_the_autostart_entry(tray_app):
