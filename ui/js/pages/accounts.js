@@ -360,13 +360,13 @@ export function Accounts() {
         reload=${accounts.reload}
       />`)}
     </ul>
-    ${ownLogins.length ? html`<section aria-labelledby="own-title">
+    ${ownLogins.length ? html`<section class="own-logins" aria-labelledby="own-title">
       <h2 id="own-title">Clients' own logins</h2>
       <p class="small muted">Requests that brought their own Anthropic login (Claude Code with only <code>ANTHROPIC_BASE_URL</code> set) go upstream with it, untouched; the gateway never stores it and tracks it under a short hash. Forgotten after a day unused.</p>
       <ul class="plain accounts own-logins">
         ${ownLogins.map((o) => html`<li class="card account" data-own-login=${o.name}>
-          <h3>${o.name} <${StateBadge} account=${o} now=${now} /></h3>
-          <p class="small muted">${fmtInt(o.requests || 0)} requests since the gateway started</p>
+          <div class="account-head"><h3>${o.name}</h3><${StateBadge} account=${o} now=${now} /></div>
+          <p class="small muted">${fmtInt(o.requests || 0)} ${o.requests === 1 ? 'request' : 'requests'} since the gateway started</p>
           <${WindowBars} windows=${o.windows} now=${now} compact />
         </li>`)}
       </ul>
